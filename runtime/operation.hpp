@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+// Operation: one asynchronous kernel operation, as the reactor sees it.
+//
+// This is the whole contract between io/ (which knows files) and runtime/ (which knows
+// rings): io/ fills an Operation that lives inside its awaiter (so inside the coroutine
+// frame: no allocation), calls Reactor::submit(), and gets complete() called exactly once
+// with the kernel's result. On io_uring, user_data is the Operation's address; on the Asio
+// fallback the same fields drive a blocking syscall on a thread pool.
+#pragma once
+
+#include <cstdint>
+
+namespace bioring {
+
+enum class OpCode : std::uint8_t {
+    nop,        ///< no operation: completes with 0
+    read,       ///< pread(fd, addr, len, offset); READ_FIXED when buf_index >= 0
+    write,      ///< pwrite(fd, addr, len, offset); WRITE_FIXED when buf_index >= 0
+    readv,      ///< preadv(fd, (iovec*)addr, len iovecs, offset)
+    writev,     ///< pwritev(fd, (iovec*)addr, len iovecs, offset)
+    fsync,      ///< fsync(fd)
+    fdatasync,  ///< fdatasync(fd)
+    fallocate,  ///< fallocate(fd, mode, offset, length)
+    close,      ///< close(fd)
+    timeout,    ///< a timer of timeout_ns: completes with 0 when it fires (-ECANCELED if cancelled)
+};
+
+struct Operation {
+    OpCode code = OpCode::nop;
+    bool fixed_file = false;        ///< fd is an index into the ring's registered files
+    std::int16_t buf_index = -1;    ///< registered buffer index (>= 0: READ_FIXED/WRITE_FIXED)
+    int fd = -1;
+    int mode = 0;                   ///< fallocate mode
+    void* addr = nullptr;           ///< buffer, or iovec array for readv/writev
+    std::uint32_t len = 0;          ///< bytes, or the iovec count for readv/writev
+    std::uint64_t offset = 0;       ///< file offset
+    std::uint64_t length = 0;       ///< fallocate length
+    /// For timeout: the timer. For any other code: a per-operation deadline (0 = none);
+    /// when it passes first, the operation completes with -ECANCELED (io_uring
+    /// LINK_TIMEOUT semantics) and the timer's own completion is swallowed.
+    std::uint64_t timeout_ns = 0;
+
+    /// Called exactly once, on the submitting reactor's thread, never from inside submit(),
+    /// with the final result (bytes transferred, or -errno). It may submit again (the
+    /// same Operation included: io/ resubmits short transfers this way).
+    void (*complete)(Operation* op, int res) noexcept = nullptr;
+
+    // Reactor-private state (the reactor may use these freely while the op is in flight).
+    Operation* next_ = nullptr;
+    std::uint32_t reactor_flags_ = 0;
+    std::int32_t reactor_res_ = 0;
+};
+
+} // namespace bioring
