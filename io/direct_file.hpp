@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+// DirectFile: an O_DIRECT file (or block device) driven by the calling thread's reactor.
+//
+// DESIGN. io/ knows files; runtime/ knows rings. A DirectFile holds the descriptor and
+// what the kernel told us at open (direct-I/O alignment, block device or not); each
+// request is an awaiter (ReadOp, WriteOp, ...) that lives in the awaiting coroutine's
+// frame, embeds the reactor's Operation and allocates nothing. Requests are validated
+// before anything is submitted: for O_DIRECT files, buffer addresses must be multiples
+// of memory_alignment(), offsets and lengths multiples of offset_alignment(), and a
+// refused request is IoResult{-EINVAL} with last_error_message() saying which rule broke
+// (tmpfs accepts misaligned O_DIRECT, so the kernel is not relied on). Reads and writes
+// move the full length, resubmitting short transfers; a read returns less only at end of
+// file. -EINTR never surfaces; -EAGAIN is retried up to 1000 times.
+// Buffers from BufferPool::global() lie in arenas the reactor registered with its ring,
+// so they go out as READ_FIXED/WRITE_FIXED; register_fixed() makes the descriptor a
+// fixed file on the current reactor. On the Asio backend neither exists and the same
+// requests run unregistered.
+// THREADING. A DirectFile may be used from several reactor threads at once (each request
+// runs on the thread that awaits it); open/close/register_fixed/moves are not concurrent
+// with requests. LIFETIME. A request keeps a pointer into its DirectFile: do not move or
+// destroy the file, nor release the buffer, while a request on it is being awaited.
+// ERRORS. open() and size() throw std::system_error naming the path; requests never throw.
+#pragma once
+
+#include "io/alignment.hpp"
+#include "io/close_op.hpp"
+#include "io/error_message.hpp"
+#include "io/fallocate_op.hpp"
+#include "io/file_state.hpp"
+#include "io/fsync_op.hpp"
+#include "io/io_options.hpp"
+#include "io/read_op.hpp"
+#include "io/write_op.hpp"
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace bioring {
+
+struct OpenOptions {
+    bool write = false;     ///< O_RDWR (else O_RDONLY)
+    bool create = false;    ///< O_CREAT with @mode
+    bool truncate = false;  ///< O_TRUNC (requires write)
+    bool exclusive = false; ///< O_EXCL: with create, fail if it exists; on a block device, exclusive use
+    bool dsync = false;     ///< O_DSYNC: each write is durable when it completes
+    bool direct = true;     ///< O_DIRECT; false opens a buffered file (no alignment checks)
+    unsigned mode = 0644;   ///< permissions for a created file
+};
+
+class DirectFile {
+public:
+    /// Open @path. Context: any thread; blocking syscalls; allocates (the path copy).
+    /// Returns: the open file. Throws std::system_error whose what() names the path and
+    /// the flags: the open's errno (ENOENT, EACCES, EEXIST, ...; EINVAL when the
+    /// filesystem refuses O_DIRECT), EINVAL for truncate without write, EISDIR for a
+    /// directory.
+    static DirectFile open(const std::string& path, const OpenOptions& o = {});
+
+    /// A closed file (fd() == -1); requests on it complete with -EBADF.
+    DirectFile() noexcept = default;
+    DirectFile(DirectFile&& other) noexcept;
+    DirectFile& operator=(DirectFile&& other) noexcept;
+    DirectFile(const DirectFile&) = delete;
+    DirectFile& operator=(const DirectFile&) = delete;
+    /// Closes synchronously if still open (and drops a fixed-file registration when called
+    /// on the reactor thread that made it). Context: any thread; never throws.
+    ~DirectFile();
+
+    /// Read @len bytes at @offset into @buf.
+    /// Context: a coroutine on a reactor thread; suspends; allocates nothing.
+    /// Returns (co_await): IoResult with the bytes read (less than @len only at end of
+    /// file, 0 at end of file) or -EINVAL (misaligned for O_DIRECT, or @len over
+    /// 0x7ffff000), -EBADF (closed), -ECANCELED (timeout or stop), -ENXIO (no reactor on
+    /// this thread), -EAGAIN (after 1000 retries), or the kernel's -errno.
+    ReadOp read(void* buf, std::size_t len, std::uint64_t offset, IoOptions o = {}) noexcept
+    {
+        return ReadOp(state_, buf, len, offset, std::move(o));
+    }
+    /// Write @len bytes from @buf at @offset.
+    /// Context: as read(). Returns (co_await): @len, or the errors of read(), or -EIO when
+    /// an O_DIRECT write stopped short off the alignment (the remainder cannot be written).
+    WriteOp write(const void* buf, std::size_t len, std::uint64_t offset, IoOptions o = {}) noexcept
+    {
+        return WriteOp(state_, buf, len, offset, std::move(o));
+    }
+    /// Vectored read into @iovcnt segments (0 to IOV_MAX). For O_DIRECT every segment's
+    /// address and length must be aligned. The array must stay valid until co_await returns.
+    /// Context and Returns: as read().
+    ReadvOp readv(const iovec* iov, int iovcnt, std::uint64_t offset, IoOptions o = {}) noexcept
+    {
+        return ReadvOp(state_, iov, iovcnt, offset, std::move(o));
+    }
+    /// Vectored write; as readv() and write().
+    WritevOp writev(const iovec* iov, int iovcnt, std::uint64_t offset, IoOptions o = {}) noexcept
+    {
+        return WritevOp(state_, iov, iovcnt, offset, std::move(o));
+    }
+    /// Make data and metadata durable. Context: as read().
+    /// Returns (co_await): 0 or -errno (-EBADF closed, -ECANCELED, -ENXIO, ...).
+    FsyncOp fsync(IoOptions o = {}) noexcept { return FsyncOp(state_, false, std::move(o)); }
+    /// Make data (and the metadata needed to read it) durable. As fsync().
+    FsyncOp fdatasync(IoOptions o = {}) noexcept { return FsyncOp(state_, true, std::move(o)); }
+    /// fallocate(2) with @mode (0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE, ...).
+    /// Context: as read(). Returns (co_await): 0 or -errno (-EOPNOTSUPP, -ENOSPC, ...).
+    FallocateOp fallocate(int mode, std::uint64_t offset, std::uint64_t length,
+                          IoOptions o = {}) noexcept
+    {
+        return FallocateOp(state_, mode, offset, length, std::move(o));
+    }
+    /// Close asynchronously; the file reads as closed as soon as the close is submitted.
+    /// Context: a coroutine (on a reactor thread; without one it closes synchronously).
+    /// Returns (co_await): 0 (also when already closed) or -errno from close(2).
+    CloseOp close() noexcept { return CloseOp(state_); }
+
+    /// Size in bytes (block devices: BLKGETSIZE64).
+    /// Context: any thread; one blocking syscall. Throws std::system_error naming the path.
+    std::uint64_t size() const;
+
+    /// Register the descriptor as a fixed file with the calling thread's reactor; requests
+    /// awaited on that reactor then use the fixed index (requests on other reactors keep
+    /// using the descriptor). Unregistered by close() or the destructor on that thread;
+    /// close the file before that reactor goes away.
+    /// Context: a reactor thread; not concurrent with requests on this file.
+    /// Returns: true if registered (now or before, on this reactor); false when there is no
+    /// reactor, the file is closed or already registered with another reactor, or the
+    /// backend refused (Asio has no fixed files; a full table) — requests still work.
+    bool register_fixed() noexcept;
+    /// Drop the registration (on the reactor thread that made it; elsewhere a no-op).
+    void unregister_fixed() noexcept;
+    /// Whether requests awaited on the calling thread's reactor use a fixed file.
+    bool is_fixed() const noexcept;
+
+    /// Whether this buffer, length and offset satisfy the O_DIRECT rules (always true for
+    /// a buffered file, for lengths up to 0x7ffff000). Context: any thread; never fails.
+    bool is_aligned(const void* buf, std::size_t len, std::uint64_t offset) const noexcept;
+
+    std::size_t memory_alignment() const noexcept { return state_.memory_align; }
+    std::size_t offset_alignment() const noexcept { return state_.offset_align; }
+    /// Where the alignment came from (statx, the logical block size, or the 4096 fallback).
+    DioAlignment::Source alignment_source() const noexcept { return alignment_source_; }
+    int fd() const noexcept { return state_.fd; }
+    bool is_open() const noexcept { return state_.fd >= 0; }
+    bool is_direct() const noexcept { return state_.direct; }
+    bool is_block_device() const noexcept { return state_.block_device; }
+    const std::string& path() const noexcept { return state_.path; }
+
+private:
+    void close_now() noexcept;
+
+    detail::FileState state_;
+    DioAlignment::Source alignment_source_ = DioAlignment::Source::fallback;
+};
+
+} // namespace bioring
