@@ -49,6 +49,11 @@ struct Operation {
     Operation* next_ = nullptr;
     std::uint32_t reactor_flags_ = 0;
     std::int32_t reactor_res_ = 0;
+    // Added by runtime/ (reactor-private): the kernel timespec of a timer or a link timeout
+    // (it must stay valid until the SQE is submitted), and a backend pointer (the Asio
+    // backend's timer slot).
+    std::int64_t reactor_ts_[2] = {0, 0};
+    void* reactor_ptr_ = nullptr;
 };
 
 } // namespace bioring

@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: MIT
+// Asio fallback backend: see asio_backend.hpp for the model.
+//
+// Per-operation state lives in Operation::reactor_flags_ (atomic_ref):
+//   queued -> running (worker, CAS) -> the worker posts the result back
+//   queued -> cancelled (owner, CAS): the worker posts -ECANCELED when it picks it up
+//   running | cancel_req (owner): the worker's poll() wakes on its eventfd, sees the bit
+// Operation::reactor_res_ holds the running worker's eventfd (written before the CAS that
+// publishes `running`, read by the owner after an acquire load that saw `running`).
+#include "runtime/asio_backend.hpp"
+
+// Asio's scheduler uses std::atomic_thread_fence, which TSan cannot model (-Wtsan); its
+// own locking is what orders our posts, so the warning says nothing about this file.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__SANITIZE_THREAD__)
+#pragma GCC diagnostic ignored "-Wtsan"
+#endif
+
+#include <asio/io_context.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <unordered_set>
+#include <vector>
+
+namespace bioring::detail {
+
+namespace {
+
+constexpr std::uint32_t st_queued = 0;
+constexpr std::uint32_t st_running = 1;
+constexpr std::uint32_t st_cancelled = 2;
+constexpr std::uint32_t st_cancel_req = 4;
+
+// Each worker thread owns one eventfd that interrupts its poll() (closed at thread exit).
+struct WorkerEventfd {
+    int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    ~WorkerEventfd() {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+};
+thread_local WorkerEventfd tl_worker_efd;
+
+bool is_rw(OpCode c) noexcept {
+    return c == OpCode::read || c == OpCode::write || c == OpCode::readv || c == OpCode::writev;
+}
+
+int once(const Operation& op, int fd) noexcept {
+    ssize_t r = 0;
+    const auto off = static_cast<off_t>(op.offset);
+    switch (op.code) {
+    case OpCode::nop:
+        return 0;
+    case OpCode::read:
+        r = ::pread(fd, op.addr, op.len, off);
+        if (r < 0 && errno == ESPIPE) {
+            r = ::read(fd, op.addr, op.len);
+        }
+        break;
+    case OpCode::write:
+        r = ::pwrite(fd, op.addr, op.len, off);
+        if (r < 0 && errno == ESPIPE) {
+            r = ::write(fd, op.addr, op.len);
+        }
+        break;
+    case OpCode::readv:
+        r = ::preadv(fd, static_cast<const iovec*>(op.addr), static_cast<int>(op.len), off);
+        if (r < 0 && errno == ESPIPE) {
+            r = ::readv(fd, static_cast<const iovec*>(op.addr), static_cast<int>(op.len));
+        }
+        break;
+    case OpCode::writev:
+        r = ::pwritev(fd, static_cast<const iovec*>(op.addr), static_cast<int>(op.len), off);
+        if (r < 0 && errno == ESPIPE) {
+            r = ::writev(fd, static_cast<const iovec*>(op.addr), static_cast<int>(op.len));
+        }
+        break;
+    case OpCode::fsync:
+        r = ::fsync(fd);
+        break;
+    case OpCode::fdatasync:
+        r = ::fdatasync(fd);
+        break;
+    case OpCode::fallocate:
+        r = ::fallocate(fd, op.mode, off, static_cast<off_t>(op.length));
+        break;
+    case OpCode::close:
+        r = ::close(fd);
+        return r < 0 ? -errno : 0; // never retried: EINTR from close still closed the fd
+    case OpCode::timeout:
+        return -EINVAL;
+    }
+    return r < 0 ? -errno : static_cast<int>(r);
+}
+
+} // namespace
+
+struct TimerSlot {
+    explicit TimerSlot(asio::io_context& ioc) : timer(ioc) {}
+    asio::steady_timer timer;
+    Operation* op = nullptr; ///< null once the operation completed another way
+};
+
+struct AsioBackend::Impl {
+    Impl(Reactor& r, unsigned workers, std::string w)
+        : reactor(r), counters(r.counters_mut()), guard(ioc.get_executor()), pool(workers),
+          why(std::move(w)) {}
+
+    Reactor& reactor;
+    ReactorCounters& counters;
+    asio::io_context ioc{1};
+    asio::executor_work_guard<asio::io_context::executor_type> guard;
+    asio::thread_pool pool;
+    std::string why;
+    std::unordered_set<Operation*> in_flight;
+    std::vector<std::unique_ptr<TimerSlot>> timers_free;
+    std::vector<int> files; // fixed-file emulation: index -> fd (-1 = free)
+
+    TimerSlot* get_timer() {
+        if (timers_free.empty()) {
+            return new TimerSlot(ioc);
+        }
+        TimerSlot* t = timers_free.back().release();
+        timers_free.pop_back();
+        return t;
+    }
+    void put_timer(TimerSlot* t) { timers_free.emplace_back(t); }
+
+    void arm(TimerSlot* slot, std::uint64_t ns, bool is_timer_op) {
+        slot->timer.expires_after(std::chrono::nanoseconds(ns));
+        slot->timer.async_wait([this, slot, is_timer_op](const std::error_code& ec) {
+            Operation* op = slot->op;
+            put_timer(slot);
+            if (op == nullptr) {
+                return;
+            }
+            if (is_timer_op) {
+                finish(op, ec ? -ECANCELED : 0);
+            } else if (!ec) {
+                cancel_op(op); // the deadline passed first: LINK_TIMEOUT semantics
+            }
+        });
+    }
+
+    void finish(Operation* op, int res) noexcept {
+        in_flight.erase(op);
+        if (auto* slot = static_cast<TimerSlot*>(op->reactor_ptr_)) {
+            op->reactor_ptr_ = nullptr;
+            if (slot->op == op) {
+                slot->op = nullptr;
+                slot->timer.cancel();
+            }
+        }
+        ++counters.cqes_reaped;
+        reactor.complete_op(op, res);
+    }
+
+    void cancel_op(Operation* op) noexcept {
+        if (op->code == OpCode::timeout) {
+            if (auto* slot = static_cast<TimerSlot*>(op->reactor_ptr_)) {
+                slot->timer.cancel();
+            }
+            return;
+        }
+        std::atomic_ref<std::uint32_t> st(op->reactor_flags_);
+        std::uint32_t expected = st_queued;
+        if (st.compare_exchange_strong(expected, st_cancelled, std::memory_order_acq_rel)) {
+            return; // the worker reports -ECANCELED when it dequeues it
+        }
+        if ((expected & st_running) && is_rw(op->code)) {
+            st.fetch_or(st_cancel_req, std::memory_order_acq_rel);
+            std::uint64_t one = 1;
+            [[maybe_unused]] ssize_t r = ::write(op->reactor_res_, &one, sizeof one);
+        }
+    }
+
+    // Worker thread.
+    void run_blocking(Operation* op, int fd) noexcept {
+        std::atomic_ref<std::uint32_t> st(op->reactor_flags_);
+        const int efd = tl_worker_efd.fd;
+        op->reactor_res_ = efd;
+        std::uint32_t expected = st_queued;
+        int res;
+        if (!st.compare_exchange_strong(expected, st_running, std::memory_order_acq_rel)) {
+            res = -ECANCELED;
+        } else {
+            res = perform(*op, fd, efd, st);
+        }
+        asio::post(ioc, [this, op, res] { finish(op, res); });
+    }
+
+    static int perform(const Operation& op, int fd, int efd,
+                       std::atomic_ref<std::uint32_t>& st) noexcept {
+        if (fd < 0) {
+            return -EBADF; // poll() would ignore a negative fd and wait forever
+        }
+        if (is_rw(op.code)) {
+            const bool in = op.code == OpCode::read || op.code == OpCode::readv;
+            for (;;) {
+                pollfd p[2] = {{fd, static_cast<short>(in ? POLLIN : POLLOUT), 0},
+                               {efd, POLLIN, 0}};
+                int n = ::poll(p, 2, -1);
+                if (n < 0) {
+                    if (errno == EINTR) {
+                        continue;
+                    }
+                    return -errno;
+                }
+                if (p[1].revents) {
+                    std::uint64_t v;
+                    [[maybe_unused]] ssize_t r = ::read(efd, &v, sizeof v);
+                    if (st.load(std::memory_order_acquire) & st_cancel_req) {
+                        return -ECANCELED;
+                    }
+                }
+                if (p[0].revents) {
+                    break; // ready, or POLLERR/POLLHUP/POLLNVAL: let the syscall report it
+                }
+            }
+        }
+        for (;;) {
+            int r = once(op, fd);
+            if (r != -EINTR) {
+                return r;
+            }
+        }
+    }
+};
+
+AsioBackend::AsioBackend(Reactor& reactor, const ReactorOptions& opts, std::string why) {
+    unsigned hw = std::thread::hardware_concurrency();
+    unsigned workers = hw < 2 ? 2 : (hw > 8 ? 8 : hw);
+    impl_ = std::make_unique<Impl>(reactor, workers, std::move(why));
+    impl_->files.assign(opts.fixed_files, -1);
+    impl_->in_flight.reserve(opts.ring_entries);
+}
+
+AsioBackend::~AsioBackend() {
+    impl_->guard.reset();
+    impl_->pool.join();
+    impl_->ioc.poll(); // late posts from the workers (none in flight after drain)
+    impl_->timers_free.clear();
+    for (int d : impl_->files) {
+        if (d >= 0) {
+            ::close(d);
+        }
+    }
+}
+
+void AsioBackend::submit(Operation& op) noexcept {
+    Impl& m = *impl_;
+    ++m.counters.sqes_submitted;
+    op.reactor_flags_ = st_queued;
+    op.reactor_ptr_ = nullptr;
+    m.in_flight.insert(&op);
+    if (op.code == OpCode::timeout) {
+        TimerSlot* slot = m.get_timer();
+        slot->op = &op;
+        op.reactor_ptr_ = slot;
+        m.arm(slot, op.timeout_ns, true);
+        return;
+    }
+    if (op.code == OpCode::nop) {
+        asio::post(m.ioc, [&m, p = &op] { m.finish(p, 0); });
+        return;
+    }
+    int fd = op.fd;
+    if (op.fixed_file) {
+        fd = (op.fd >= 0 && static_cast<std::size_t>(op.fd) < m.files.size()) ? m.files[op.fd]
+                                                                              : -1;
+        if (fd < 0) {
+            asio::post(m.ioc, [&m, p = &op] { m.finish(p, -EBADF); });
+            return;
+        }
+        if (op.code == OpCode::close) {
+            m.files[op.fd] = -1; // as close_direct: the slot's own reference (a dup) goes
+        }
+    }
+    if (op.timeout_ns != 0) {
+        TimerSlot* slot = m.get_timer();
+        slot->op = &op;
+        op.reactor_ptr_ = slot;
+        m.arm(slot, op.timeout_ns, false);
+    }
+    asio::post(m.pool, [&m, p = &op, fd] { m.run_blocking(p, fd); });
+}
+
+void AsioBackend::cancel(std::uintptr_t user_data) noexcept {
+    auto* op = reinterpret_cast<Operation*>(user_data);
+    if (impl_->in_flight.count(op) != 0) {
+        impl_->cancel_op(op);
+    }
+}
+
+void AsioBackend::poll(bool block) noexcept {
+    if (block) {
+        impl_->ioc.run_one();
+    }
+    impl_->ioc.poll();
+}
+
+void AsioBackend::wake() noexcept {
+    asio::post(impl_->ioc, [] {});
+}
+
+// Fixed files are emulated with a table of dup()s: like io_uring's table, a slot holds its
+// own reference to the file, which outlives the caller's fd and is dropped by
+// unregister_file() or a fixed-file close.
+int AsioBackend::register_file(int fd) noexcept {
+    if (fd < 0) {
+        return -EBADF;
+    }
+    for (std::size_t i = 0; i < impl_->files.size(); ++i) {
+        if (impl_->files[i] < 0) {
+            int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+            if (d < 0) {
+                return -errno;
+            }
+            impl_->files[i] = d;
+            return static_cast<int>(i);
+        }
+    }
+    return -ENFILE;
+}
+
+void AsioBackend::unregister_file(int index) noexcept {
+    if (index >= 0 && static_cast<std::size_t>(index) < impl_->files.size()) {
+        int& d = impl_->files[static_cast<std::size_t>(index)];
+        if (d >= 0) {
+            ::close(d);
+            d = -1;
+        }
+    }
+}
+
+std::string AsioBackend::describe() const {
+    return "asio (" + impl_->why + ")";
+}
+
+} // namespace bioring::detail

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+// AsioBackend: the Reactor's fallback half (runtime-private), for hosts where io_uring is
+// refused (ENOSYS, EPERM from seccomp, kernel.io_uring_disabled, ENOMEM) or when
+// BIORING_BACKEND=asio. The reactor thread runs an asio::io_context; blocking syscalls run
+// on an asio::thread_pool and their results are posted back, so completions still arrive
+// on the reactor thread only, never inside submit(). Timers are asio::steady_timer.
+//
+// Cancellation is best effort, as the kernel's: a pending timer is cancelled; an operation
+// not yet started completes with -ECANCELED; a started read/write waits in poll() on its
+// fd and on the worker's eventfd, so a cancel interrupts a read that would never complete
+// (a pipe); a started fsync/fallocate/close completes with its own result.
+// Asio allocates handler memory (recycled per thread) and tracks in-flight operations in a
+// hash set, so this backend is not allocation-free per I/O.
+#pragma once
+
+#include "runtime/reactor.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace bioring::detail {
+
+class AsioBackend {
+public:
+    AsioBackend(Reactor& reactor, const ReactorOptions& opts, std::string why);
+    ~AsioBackend();
+    AsioBackend(const AsioBackend&) = delete;
+    AsioBackend& operator=(const AsioBackend&) = delete;
+
+    void submit(Operation& op) noexcept;
+    /// Owner thread; @user_data may name an operation that already completed.
+    void cancel(std::uintptr_t user_data) noexcept;
+    void poll(bool block) noexcept;
+    int register_file(int fd) noexcept;
+    void unregister_file(int index) noexcept;
+    /// Any thread.
+    void wake() noexcept;
+    std::string describe() const;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace bioring::detail

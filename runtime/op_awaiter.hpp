@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+// OpAwaiter: co_await one raw Operation on the current reactor, with optional
+// std::stop_token cancellation; and CancelOnStop, the stop_token -> Reactor::cancel bridge
+// that io/'s awaiters can embed. The awaiter is the completion record (it derives from
+// Operation, so complete() finds it with a static_cast): it lives in the coroutine frame
+// and nothing is allocated per operation.
+#pragma once
+
+#include "runtime/operation.hpp"
+#include "runtime/reactor.hpp"
+#include "runtime/result.hpp"
+
+#include <cerrno>
+#include <coroutine>
+#include <optional>
+#include <stop_token>
+
+namespace bioring {
+
+/// Cancels an Operation through its reactor when a stop is requested.
+/// Usage: arm() right after Reactor::submit(), disarm() first thing in complete().
+class CancelOnStop {
+public:
+    /// Context: owner thread. If a stop was already requested, cancel() runs now.
+    void arm(std::stop_token st, Reactor& r, Operation& op) {
+        if (st.stop_possible()) {
+            cb_.emplace(std::move(st), Fn{&r, &op});
+        }
+    }
+    /// Context: owner thread. Waits for a concurrently running cancel() to return.
+    void disarm() noexcept { cb_.reset(); }
+
+private:
+    struct Fn {
+        Reactor* reactor;
+        Operation* op;
+        void operator()() const noexcept { reactor->cancel(*op); }
+    };
+    std::optional<std::stop_callback<Fn>> cb_;
+};
+
+/// `IoResult r = co_await OpAwaiter(op, stop);` runs a copy of @op on Reactor::current().
+/// Returns (from co_await): the kernel's result; -ECANCELED when @stop was requested first
+/// or the op was cancelled or timed out (timeout_ns); -ENXIO with no reactor on this thread.
+class OpAwaiter : private Operation {
+public:
+    explicit OpAwaiter(const Operation& op, std::stop_token stop = {}) noexcept
+        : Operation(op), stop_(std::move(stop)) {}
+    OpAwaiter(const OpAwaiter&) = delete;
+    OpAwaiter& operator=(const OpAwaiter&) = delete;
+
+    bool await_ready() noexcept {
+        reactor_ = Reactor::current();
+        if (reactor_ == nullptr) {
+            res_ = -ENXIO;
+            return true;
+        }
+        if (stop_.stop_requested()) {
+            res_ = -ECANCELED;
+            return true;
+        }
+        return false;
+    }
+    void await_suspend(std::coroutine_handle<> h) noexcept {
+        handle_ = h;
+        complete = &on_complete;
+        reactor_->submit(*this);
+        cancel_.arm(stop_, *reactor_, *this);
+    }
+    IoResult await_resume() const noexcept { return IoResult{res_}; }
+
+    /// The operation as submitted (tests use it with Reactor::cancel()).
+    Operation& operation() noexcept { return *this; }
+
+private:
+    static void on_complete(Operation* op, int res) noexcept {
+        auto* self = static_cast<OpAwaiter*>(op);
+        self->cancel_.disarm();
+        self->res_ = res;
+        self->handle_.resume();
+    }
+
+    std::stop_token stop_;
+    CancelOnStop cancel_;
+    Reactor* reactor_ = nullptr;
+    std::coroutine_handle<> handle_{};
+    int res_ = 0;
+};
+
+} // namespace bioring

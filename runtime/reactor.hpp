@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: MIT
+// Reactor: one per thread, one io_uring (or, as a fallback, one asio::io_context).
+//
+// Object model. A Reactor is bound to the thread that constructs it (Reactor::current()).
+// It owns the thread's default BioSet (coroutine frames land in its front pad), a ready
+// queue of coroutines, a remote queue that other threads post to, and a backend:
+//   - io_uring (runtime/uring_backend.*): submit() preps an SQE whose user_data is the
+//     Operation's address; one io_uring_submit_and_wait per loop turn submits everything
+//     queued and waits; CQEs are reaped in batches (peek_batch + one cq_advance) and each
+//     calls Operation::complete() — the awaiter is the completion record, nothing is
+//     allocated per I/O.
+//   - Asio (runtime/asio_backend.*): the same API on an io_context loop, blocking syscalls
+//     on a thread pool, completions posted back to the reactor thread.
+// Loop turn: run remote work, run ready coroutines, then submit + (wait) + reap.
+//
+// Threading. Everything except post_remote(), cancel() and wake() is owner-thread only.
+// Cross-thread work goes through a mutex-protected intrusive list; the poster wakes the
+// owner while holding that mutex (eventfd write, or an IORING_OP_MSG_RING from the
+// poster's own ring), and the destructor takes it too, so a poster never touches a dead
+// reactor. Completions are delivered on the owner thread only, never inside submit().
+//
+// Counters are plain integers written by the owner; see ReactorCounters.
+#pragma once
+
+#include "alloc/bioset.hpp"
+#include "runtime/counters.hpp"
+#include "runtime/operation.hpp"
+#include "runtime/thread_context.hpp"
+
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace bioring {
+
+enum class Backend { uring, asio };
+
+/// Returns: "io_uring" or "asio".
+const char* backend_name(Backend b) noexcept;
+
+/// Which backend a Reactor built now on this thread uses (or the running one) and why,
+/// e.g. "io_uring (SINGLE_ISSUER|DEFER_TASKRUN, 6 fixed buffers)" or
+/// "asio (io_uring refused: EPERM, io_uring_disabled=2?)".
+/// Context: any thread; may create and destroy a probe ring once per process.
+std::string backend_report();
+
+struct ReactorOptions {
+    unsigned ring_entries = 256;        ///< SQ entries (the CQ gets twice as many)
+    bool register_buffers = true;       ///< register BufferPool::global() arenas as fixed buffers
+    unsigned fixed_files = 64;          ///< size of the sparse fixed-file table
+    std::size_t default_front_pad = 1024; ///< front pad of the thread's default bioset
+    std::size_t default_pool_size = 64; ///< reserve of the thread's default bioset
+    bool msg_ring = true;               ///< wake other io_uring reactors with MSG_RING (else eventfd)
+};
+
+/// A unit of work posted to a reactor from any thread (intrusive: no allocation).
+struct RemoteTask {
+    RemoteTask* next = nullptr;
+    void (*run)(RemoteTask* self) noexcept = nullptr;
+};
+
+namespace detail {
+class UringBackend;
+class AsioBackend;
+}
+
+class Reactor {
+public:
+    /// Build a reactor for the calling thread: io_uring, or Asio when BIORING_BACKEND=asio
+    /// or when the ring cannot be set up.
+    /// Context: any thread that has no reactor yet.
+    /// Returns: throws std::logic_error if this thread already has one, std::system_error
+    /// when neither backend can start.
+    explicit Reactor(ReactorOptions opts = {});
+    /// Runs the loop until no operation is in flight and nothing is ready, then tears
+    /// down. Context: the owner thread (or any thread after detach_thread()).
+    ~Reactor();
+    Reactor(const Reactor&) = delete;
+    Reactor& operator=(const Reactor&) = delete;
+
+    /// Returns: this thread's reactor, or nullptr. Context: any thread.
+    static Reactor* current() noexcept { return detail::tl_context.reactor; }
+
+    /// Start @op. complete() is called later on this thread, never inside submit().
+    /// Context: owner thread; never blocks (a full SQ is flushed and retried).
+    void submit(Operation& op) noexcept;
+    /// Ask the kernel to cancel @op (ASYNC_CANCEL by user_data). @op still completes,
+    /// usually with -ECANCELED, or with its own result if it finished first.
+    /// Context: any thread (from a foreign thread it is posted to the owner).
+    void cancel(Operation& op) noexcept;
+
+    /// Register @fd in the sparse fixed-file table.
+    /// Returns: the index (use it as Operation::fd with fixed_file = true), or -errno.
+    /// Context: owner thread.
+    int register_file(int fd) noexcept;
+    /// Clear a fixed-file slot. Context: owner thread.
+    void unregister_file(int index) noexcept;
+    /// Returns: the registered-buffer index whose arena covers [addr, addr+len), or -1
+    /// (not a BufferPool buffer, registration unavailable, or the Asio backend).
+    /// Context: owner thread; registers new BufferPool arenas on first sight.
+    int buffer_index(const void* addr, std::size_t len) noexcept;
+
+    Backend backend() const noexcept { return backend_; }
+    /// Counters of this reactor. enter_calls counts the io_uring_enter syscalls the reactor
+    /// makes through liburing 2.3: the decision liburing takes (enter when SQEs are pending,
+    /// when waiting or asked for events, or when the CQ needs a flush) is replayed before
+    /// each call, so calls liburing answers without a syscall are not counted.
+    const ReactorCounters& counters() const noexcept { return counters_; }
+    /// Describes this reactor's backend (see backend_report()).
+    std::string report() const;
+
+    /// Test and fault seam: every result passes through @f before complete() (nullptr =
+    /// off; one predictable branch). Context: owner thread.
+    using CompletionFilter = int (*)(void* ctx, const Operation& op, int res) noexcept;
+    void set_completion_filter(CompletionFilter f, void* ctx) noexcept {
+        filter_ = f;
+        filter_ctx_ = ctx;
+    }
+
+    // Scheduling.
+    /// Queue @h to be resumed by the loop. Context: owner thread.
+    void post(std::coroutine_handle<> h) { ready_.push_back(h); }
+    /// Queue @t to run on the owner thread. Context: any thread; after the call the poster
+    /// must not touch @t (it may already have run).
+    void post_remote(RemoteTask& t) noexcept;
+    /// One loop turn: remote work, ready coroutines, submit, wait for one completion when
+    /// @may_block and nothing ran in this turn, reap.
+    void run_once(bool may_block);
+    /// Run loop turns until done() is true. Context: owner thread.
+    template <class Pred>
+    void run_until(Pred done) {
+        while (!done()) {
+            run_once(true);
+        }
+    }
+    /// Run until nothing is in flight, ready or posted. Context: owner thread.
+    void drain();
+    /// Operations submitted and not yet completed.
+    std::size_t in_flight() const noexcept { return in_flight_; }
+    /// The default bioset of this reactor (frames of coroutines created on this thread).
+    BioSet& bioset() noexcept { return *bioset_; }
+    /// Unbind from the current thread (Runtime: destroy on another thread after join).
+    void detach_thread() noexcept;
+
+    /// Internal (backends): deliver a result. Runs the filter, counts, calls complete().
+    void complete_op(Operation* op, int res) noexcept {
+        if (filter_ != nullptr) [[unlikely]] {
+            res = filter_(filter_ctx_, *op, res);
+        }
+        --in_flight_;
+        ++counters_.ops_completed;
+        op->complete(op, res);
+    }
+    /// Internal (backends): mutable counters, owner thread only.
+    ReactorCounters& counters_mut() noexcept { return counters_; }
+    /// Internal (Runtime): this reactor may be woken with IORING_OP_MSG_RING (its ring
+    /// lives as long as any poster can reach it).
+    void set_msg_ring_target(bool on) noexcept { msg_ring_target_ = on; }
+    /// Wake the owner thread out of a blocking wait (eventfd / io_context post).
+    /// Context: any thread.
+    void wake() noexcept;
+
+private:
+    void drain_remote() noexcept;
+    bool run_ready();
+    void wake_locked() noexcept;
+
+    Backend backend_ = Backend::uring;
+    std::unique_ptr<detail::UringBackend> uring_;
+    std::unique_ptr<detail::AsioBackend> asio_;
+    std::unique_ptr<BioSet> bioset_;
+    CompletionFilter filter_ = nullptr;
+    void* filter_ctx_ = nullptr;
+    std::size_t in_flight_ = 0;
+    ReactorCounters counters_{};
+    std::vector<std::coroutine_handle<>> ready_;
+    std::vector<std::coroutine_handle<>> running_;
+    bool bound_ = false;
+    bool msg_ring_target_ = false;
+
+    // Remote side, guarded by remote_mu_ (the destructor takes it last: see header).
+    std::mutex remote_mu_;
+    RemoteTask* remote_head_ = nullptr;
+    RemoteTask* remote_tail_ = nullptr;
+    std::vector<std::uintptr_t> remote_cancels_;
+    std::atomic<bool> remote_pending_{false};
+
+};
+
+} // namespace bioring

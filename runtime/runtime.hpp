@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+// Runtime: N reactor threads (thread-per-core, optionally pinned), work handed to them
+// from outside (run_on_all) and moved between them from inside (switch_to).
+//
+// Lifetime: the constructor starts the threads and returns when every reactor is up (or
+// throws the first start-up error). Shutdown (destructor or shutdown()) asks each thread
+// to stop, each drains its in-flight I/O and ready coroutines on its own thread, the
+// threads are joined, and only then are the reactors destroyed — so a late cross-shard
+// wake-up (MSG_RING or eventfd) never reaches a dead reactor. Work must not be moved onto
+// a shard after shutdown has begun.
+#pragma once
+
+#include "runtime/reactor.hpp"
+#include "runtime/sync_wait.hpp"
+#include "runtime/task.hpp"
+
+#include <atomic>
+#include <coroutine>
+#include <exception>
+#include <functional>
+#include <latch>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace bioring {
+
+struct RuntimeOptions {
+    unsigned threads = 0; ///< 0 = one per core (std::thread::hardware_concurrency)
+    bool pin = false;     ///< pin reactor i to CPU i % cores (sched_setaffinity)
+    ReactorOptions reactor;
+};
+
+class Runtime {
+public:
+    /// Start the reactor threads. Context: any non-reactor thread.
+    /// Returns: throws std::system_error when a reactor cannot start.
+    explicit Runtime(RuntimeOptions opts = {});
+    /// shutdown(). Context: not a reactor thread of this runtime.
+    ~Runtime();
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+
+    unsigned size() const noexcept { return static_cast<unsigned>(shards_.size()); }
+
+    /// Run make(shard) as a task on every reactor thread (make is called on that thread,
+    /// so the frames come from that thread's bioset) and block until all have finished.
+    /// Context: a thread that is not a reactor of this runtime; may block.
+    /// Returns: the values in shard order; rethrows the first exception (shard order).
+    template <class T>
+    std::vector<T> run_on_all(std::function<Task<T>(unsigned shard)> make);
+    void run_on_all(std::function<Task<void>(unsigned shard)> make);
+
+    /// `co_await rt.switch_to(i)`: continue on reactor @shard (no-op if already there).
+    struct SwitchAwaiter : RemoteTask {
+        Reactor* target = nullptr;
+        std::coroutine_handle<> handle{};
+        bool await_ready() const noexcept { return Reactor::current() == target; }
+        void await_suspend(std::coroutine_handle<> h) noexcept {
+            handle = h;
+            run = &on_run;
+            target->post_remote(*this); // touches nothing of ours afterwards
+        }
+        void await_resume() const noexcept {}
+        static void on_run(RemoteTask* t) noexcept {
+            static_cast<SwitchAwaiter*>(t)->handle.resume();
+        }
+    };
+    /// Context: a coroutine on any thread with a reactor (or any coroutine at all: it is
+    /// resumed on @shard either way). @shard must be < size().
+    SwitchAwaiter switch_to(unsigned shard) noexcept {
+        SwitchAwaiter a;
+        a.target = shards_[shard]->reactor.get();
+        return a;
+    }
+
+    /// The reactor of @shard (for its counters or report; use it on its own thread only).
+    Reactor& reactor(unsigned shard) noexcept { return *shards_[shard]->reactor; }
+
+    /// Counters summed over the reactors (each read on its own thread while running; after
+    /// shutdown, the final values).
+    ReactorCounters counters();
+
+    /// Stop every reactor after draining its in-flight I/O, join, free. Idempotent.
+    void shutdown() noexcept;
+
+private:
+    struct Shard {
+        std::unique_ptr<Reactor> reactor;
+        std::thread thread;
+        std::atomic<bool> stop{false};
+        ReactorCounters final_counters{}; ///< written by the thread before it exits
+    };
+    void thread_main(unsigned index, std::exception_ptr* err, std::latch* started);
+    /// Runs make(shard) on each shard, detached, and waits; exceptions per shard.
+    std::vector<std::exception_ptr> run_each(const std::function<Task<void>(unsigned)>& make);
+
+    RuntimeOptions opts_;
+    std::vector<std::unique_ptr<Shard>> shards_;
+    bool running_ = false;
+};
+
+template <class T>
+std::vector<T> Runtime::run_on_all(std::function<Task<T>(unsigned shard)> make) {
+    std::vector<detail::SyncSlot<T>> slots(size());
+    std::vector<std::exception_ptr> errs = run_each([&](unsigned shard) -> Task<void> {
+        return detail::drive(make(shard), &slots[shard]);
+    });
+    for (unsigned i = 0; i < size(); ++i) {
+        if (errs[i]) {
+            std::rethrow_exception(errs[i]);
+        }
+        if (slots[i].error) {
+            std::rethrow_exception(slots[i].error);
+        }
+    }
+    std::vector<T> out;
+    out.reserve(size());
+    for (auto& s : slots) {
+        out.push_back(std::move(*s.value));
+    }
+    return out;
+}
+
+} // namespace bioring

@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: MIT
+// Task<T>: a lazy, move-only coroutine whose frame lives in the front pad of a bioset object.
+//
+// Awaiting (bool-returning await_suspend; STYLE.md §3): GCC 12 overflows the stack with
+// symmetric transfer at -O0/-O1 and under ASan on long chains of synchronously completing
+// awaits, so the awaiter resumes the child inline and returns false when the child has
+// already finished; only a child that really suspended is resumed later, and its final
+// awaiter then hands control to the parent. A three-state atomic (running inline /
+// parent suspended / finished) decides who resumes whom; it is atomic because a child may
+// switch_to() another reactor and finish there while the parent's await_suspend is still
+// on the original thread. Inside the final awaiter nothing touches the frame after the
+// continuation is handed over: the parent may destroy it at once.
+//
+// Frames: the promise's operator new takes the frame from a BioSet — the coroutine's
+// first argument when it is a BioSet& (for a member coroutine or a lambda: the first after
+// the object), else the calling thread's default bioset (the
+// running Reactor's), else the heap. The frame is right-aligned against the Bio
+// (frame = bio - round_up(size, 64)), so operator delete(p, size) finds the Bio at
+// p + round_up(size, 64) with no extra pointer; a heap frame has the same layout with a
+// Bio whose set is nullptr. operator new hands the Bio to the promise constructor, which
+// runs next on the same thread, through a thread_local.
+#pragma once
+
+#include "alloc/bio.hpp"
+#include "alloc/bioset.hpp"
+#include "runtime/counters.hpp"
+#include "runtime/thread_context.hpp"
+
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+// HACK(gcc-12): at -O0 with ASan, GCC inlines the promise's operator new/delete into the
+// coroutine and flags the pair -Wmismatched-new-delete because operator new takes the
+// coroutine's arguments (placement form) while the frame is released through the sized
+// operator delete — the pairing the standard prescribes for coroutine frames. False
+// positive; the pragma has to stay in effect in the including file, where the coroutine is.
+// Remove when GCC stops warning on coroutine frame allocation (not seen at -O2).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace bioring {
+
+template <class T = void>
+class Task;
+
+/// The calling thread's default bioset: the one of the Reactor running on this thread.
+/// Context: any thread. Returns: nullptr when no Reactor runs on this thread.
+BioSet* default_bioset() noexcept;
+
+/// Count of exceptions that escaped detached (spawned) tasks, process-wide.
+std::uint64_t detached_exceptions() noexcept;
+
+
+namespace detail {
+
+inline constexpr std::size_t round64(std::size_t n) noexcept { return (n + 63) & ~std::size_t{63}; }
+
+/// Allocate a frame of @size bytes in front of a Bio of @bs (heap when @bs is null).
+/// Returns: the frame, or nullptr (the Task comes back empty).
+void* frame_alloc(BioSet* bs, std::size_t size) noexcept;
+/// Free a frame allocated by frame_alloc with the same @size.
+void frame_free(void* frame, std::size_t size) noexcept;
+/// Report (stderr) and count an exception that escaped a detached task.
+void report_detached_exception(std::exception_ptr e) noexcept;
+
+/// Called by a task's final awaiter instead of resuming an awaiting coroutine (when_all
+/// latches, sync_wait, run_on_all). For a detached task it runs after the frame is freed.
+struct DoneHook {
+    std::coroutine_handle<> (*fn)(DoneHook* self) noexcept = nullptr;
+};
+
+enum : std::uint8_t { task_running = 0, task_finished = 1, task_parent_suspended = 2 };
+
+class PromiseBase {
+public:
+    // A leading BioSet& picks the bioset; otherwise the thread's default one.
+    template <class... A>
+    static void* operator new(std::size_t size, BioSet& bs, A&...) noexcept {
+        return frame_alloc(&bs, size);
+    }
+    // A member coroutine or a lambda gets its object first: a BioSet& right after it
+    // counts as leading too.
+    template <class C, class... A>
+        requires(std::is_class_v<C> && !std::is_same_v<std::remove_cv_t<C>, BioSet>)
+    static void* operator new(std::size_t size, C&, BioSet& bs, A&...) noexcept {
+        return frame_alloc(&bs, size);
+    }
+    template <class... A>
+    static void* operator new(std::size_t size, A&...) noexcept {
+        return frame_alloc(tl_context.bioset, size);
+    }
+    static void operator delete(void* frame, std::size_t size) noexcept { frame_free(frame, size); }
+
+    PromiseBase() noexcept : bio_(std::exchange(tl_context.new_bio, nullptr)) {}
+    PromiseBase(const PromiseBase&) = delete;
+    PromiseBase& operator=(const PromiseBase&) = delete;
+
+    std::suspend_always initial_suspend() noexcept { return {}; }
+
+    struct FinalAwaiter {
+        bool await_ready() const noexcept { return false; }
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+            PromiseBase& p = h.promise();
+            if (p.detached_) {
+                DoneHook* hook = p.hook_;
+                if (p.exception_) {
+                    report_detached_exception(p.exception_);
+                }
+                h.destroy();
+                if (hook != nullptr) {
+                    return hook->fn(hook);
+                }
+                return std::noop_coroutine();
+            }
+            if (p.hook_ != nullptr) {
+                return p.hook_->fn(p.hook_);
+            }
+            // Paired with the exchange in Task's awaiter: whoever comes second resumes.
+            std::coroutine_handle<> cont = p.continuation_;
+            if (p.state_.exchange(task_finished, std::memory_order_acq_rel) ==
+                task_parent_suspended) {
+                return cont;
+            }
+            return std::noop_coroutine();
+        }
+        void await_resume() const noexcept {}
+    };
+    FinalAwaiter final_suspend() noexcept { return {}; }
+    void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+
+
+    /// The Bio behind this frame; nullptr for a heap frame.
+    Bio* bio() const noexcept { return bio_; }
+
+    // Internal wiring (Task awaiter, spawn, when_all, sync_wait).
+    std::coroutine_handle<> continuation_{};
+    DoneHook* hook_ = nullptr;
+    std::exception_ptr exception_{};
+    Bio* bio_ = nullptr;
+    std::atomic<std::uint8_t> state_{task_running};
+    bool detached_ = false;
+};
+
+template <class T>
+class Promise final : public PromiseBase {
+public:
+    Task<T> get_return_object() noexcept;
+    static Task<T> get_return_object_on_allocation_failure() noexcept;
+    template <class U>
+    void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+        value_.emplace(std::forward<U>(v));
+    }
+    T take() {
+        if (exception_) {
+            std::rethrow_exception(exception_);
+        }
+        return std::move(*value_);
+    }
+
+private:
+    std::optional<T> value_;
+};
+
+template <>
+class Promise<void> final : public PromiseBase {
+public:
+    Task<void> get_return_object() noexcept;
+    static Task<void> get_return_object_on_allocation_failure() noexcept;
+    void return_void() noexcept {}
+    void take() {
+        if (exception_) {
+            std::rethrow_exception(exception_);
+        }
+    }
+};
+
+} // namespace detail
+
+/// A lazy coroutine producing T. Awaiting it starts it; `co_await task` yields T (moved
+/// out) or rethrows the exception that ended it. Move-only; destroying a Task destroys its
+/// frame (a started task must have finished).
+template <class T>
+class [[nodiscard]] Task {
+    static_assert(!std::is_reference_v<T>, "Task<T&> is not supported");
+
+public:
+    using promise_type = detail::Promise<T>;
+    using handle_type = std::coroutine_handle<promise_type>;
+
+    Task() noexcept = default;
+    explicit Task(handle_type h) noexcept : h_(h) {}
+    Task(Task&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+    Task& operator=(Task&& o) noexcept {
+        if (this != &o) {
+            reset();
+            h_ = std::exchange(o.h_, {});
+        }
+        return *this;
+    }
+    Task(const Task&) = delete;
+    Task& operator=(const Task&) = delete;
+    ~Task() { reset(); }
+
+    /// Returns: false when the frame could not be allocated (the bioset's pool and the
+    /// backing allocator were exhausted); such a task throws std::bad_alloc when awaited.
+    explicit operator bool() const noexcept { return static_cast<bool>(h_); }
+
+    struct Awaiter {
+        handle_type h;
+        bool await_ready() const noexcept { return !h; }
+        bool await_suspend(std::coroutine_handle<> parent) noexcept {
+            promise_type& p = h.promise();
+            p.continuation_ = parent;
+            p.state_.store(detail::task_running, std::memory_order_relaxed);
+            h.resume();
+            // Paired with the exchange in FinalAwaiter: false = finished inline, go on.
+            return p.state_.exchange(detail::task_parent_suspended,
+                                     std::memory_order_acq_rel) != detail::task_finished;
+        }
+        T await_resume() {
+            if (!h) {
+                throw std::bad_alloc();
+            }
+            return h.promise().take();
+        }
+    };
+    Awaiter operator co_await() const& noexcept { return Awaiter{h_}; }
+    Awaiter operator co_await() const&& noexcept { return Awaiter{h_}; }
+
+    /// Internal: the coroutine handle (still owned by the Task).
+    handle_type handle() const noexcept { return h_; }
+    /// Internal: give up ownership of the frame.
+    handle_type release() noexcept { return std::exchange(h_, {}); }
+
+private:
+    void reset() noexcept {
+        if (h_) {
+            h_.destroy();
+            h_ = {};
+        }
+    }
+    handle_type h_{};
+};
+
+namespace detail {
+template <class T>
+inline Task<T> Promise<T>::get_return_object() noexcept {
+    return Task<T>(std::coroutine_handle<Promise<T>>::from_promise(*this));
+}
+template <class T>
+inline Task<T> Promise<T>::get_return_object_on_allocation_failure() noexcept {
+    return Task<T>();
+}
+inline Task<void> Promise<void>::get_return_object() noexcept {
+    return Task<void>(std::coroutine_handle<Promise<void>>::from_promise(*this));
+}
+inline Task<void> Promise<void>::get_return_object_on_allocation_failure() noexcept {
+    return Task<void>();
+}
+
+/// Start @t detached: it frees its own frame when it ends; @after_free (if any) runs then.
+/// Context: the thread that should run the task (normally a reactor thread).
+inline void start_detached(Task<void> t, DoneHook* after_free = nullptr) noexcept {
+    auto h = t.release();
+    h.promise().detached_ = true;
+    h.promise().hook_ = after_free;
+    h.resume();
+}
+} // namespace detail
+
+/// Awaiting it yields the running Task's Bio (runtime/this_bio.hpp). The awaiter learns the
+/// promise from the handle and does not really suspend (await_suspend returns false).
+struct ThisBioTag {
+    struct Awaiter {
+        Bio* bio = nullptr;
+        bool await_ready() const noexcept { return false; }
+        template <class P>
+            requires std::is_base_of_v<detail::PromiseBase, P>
+        bool await_suspend(std::coroutine_handle<P> h) noexcept {
+            bio = h.promise().bio();
+            return false;
+        }
+        Bio* await_resume() const noexcept { return bio; }
+    };
+    Awaiter operator co_await() const noexcept { return {}; }
+};
+inline constexpr ThisBioTag this_bio{};
+
+} // namespace bioring

@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: MIT
+// io_uring backend: ring setup with graceful flag fallback, batched submit and reap,
+// link timeouts, timers, cancellation, fixed buffers and files, MSG_RING wake-ups.
+// See uring_backend.hpp for the user_data encoding and reactor.hpp for the loop.
+#include "runtime/uring_backend.hpp"
+
+#include "alloc/buffer_pool.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <system_error>
+
+namespace bioring::detail {
+
+namespace {
+
+// One line on stderr per process when fixed buffers cannot be registered.
+void say_buffers_unregistered(int err) noexcept {
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true, std::memory_order_relaxed)) {
+        std::fprintf(stderr,
+                     "bioring: cannot register I/O buffers with io_uring (%s%s); "
+                     "falling back to unregistered reads and writes\n",
+                     std::strerror(err),
+                     err == ENOMEM ? ": RLIMIT_MEMLOCK too small? see ulimit -l" : "");
+    }
+}
+
+int setup_ring(unsigned entries, io_uring& ring, unsigned& flags_out) {
+    // Best first; drop what the kernel refuses (EINVAL) silently.
+    const unsigned attempts[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+        0,
+    };
+    int err = -EINVAL;
+    for (unsigned flags : attempts) {
+        io_uring_params p{};
+        p.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+        p.cq_entries = entries * 2;
+        err = io_uring_queue_init_params(entries, &ring, &p);
+        if (err == -EINVAL) {
+            p = io_uring_params{};
+            p.flags = flags | IORING_SETUP_CQSIZE;
+            p.cq_entries = entries * 2;
+            err = io_uring_queue_init_params(entries, &ring, &p);
+        }
+        if (err == 0) {
+            flags_out = flags;
+            return 0;
+        }
+        if (err != -EINVAL) {
+            return err;
+        }
+    }
+    return err;
+}
+
+} // namespace
+
+UringBackend::UringBackend(Reactor& reactor, const ReactorOptions& opts)
+    : reactor_(reactor), counters_(reactor.counters_mut()) {
+    const unsigned entries = opts.ring_entries == 0 ? 256 : opts.ring_entries;
+    int err = setup_ring(entries, ring_, setup_flags_);
+    if (err < 0) {
+        throw std::system_error(-err, std::system_category(), "io_uring_queue_init_params");
+    }
+    defer_taskrun_ = (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0;
+    register_buffers_ = opts.register_buffers;
+    fixed_files_max_ = opts.fixed_files;
+    msg_ring_ok_ = opts.msg_ring;
+    efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd_ < 0) {
+        int e = errno;
+        io_uring_queue_exit(&ring_);
+        throw std::system_error(e, std::system_category(), "eventfd");
+    }
+    stashed_.reserve(64);
+    arm_eventfd();
+}
+
+UringBackend::~UringBackend() {
+    // Nothing of ours is in flight except the eventfd poll: POLL_ADD has no user buffer,
+    // so the ring's own teardown may cancel it.
+    closing_ = true;
+    io_uring_queue_exit(&ring_);
+    ::close(efd_);
+}
+
+bool UringBackend::cq_needs_flush() const noexcept {
+    // liburing 2.3's cq_ring_needs_flush(): replayed so enter_calls counts real syscalls.
+    return (IO_URING_READ_ONCE(*ring_.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
+}
+
+void UringBackend::arm_eventfd() noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_poll_add(sqe, efd_, POLLIN);
+    io_uring_sqe_set_data64(sqe, ud_eventfd);
+    eventfd_armed_ = true;
+}
+
+void UringBackend::wake_eventfd() noexcept {
+    std::uint64_t one = 1;
+    // A full counter (EAGAIN) is already a pending wake-up.
+    [[maybe_unused]] ssize_t r = ::write(efd_, &one, sizeof one);
+}
+
+bool UringBackend::send_wake(Reactor& target, int target_ring_fd) noexcept {
+    if (!msg_ring_ok_) {
+        return false;
+    }
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_msg_ring(sqe, target_ring_fd, 0, ud_wake, 0);
+    io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uintptr_t>(&target) | ud_msg_source);
+    return true;
+}
+
+io_uring_sqe* UringBackend::get_sqe_slow() noexcept {
+    io_uring_sqe* sqe = nullptr;
+    while (sqe == nullptr) {
+        flush(); // full SQ: submit what is queued and retry
+        sqe = io_uring_get_sqe(&ring_);
+    }
+    return sqe;
+}
+
+void UringBackend::stash_cqes() noexcept {
+    io_uring_cqe* cqe = nullptr;
+    unsigned head;
+    unsigned n = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+        stashed_.emplace_back(cqe->user_data, cqe->res);
+        ++n;
+    }
+    io_uring_cq_advance(&ring_, n);
+    counters_.cqes_reaped += n;
+}
+
+void UringBackend::flush() noexcept {
+    for (;;) {
+        if (io_uring_sq_ready(&ring_) > 0 || cq_needs_flush()) {
+            ++counters_.enter_calls;
+        }
+        int r = io_uring_submit(&ring_);
+        if (r >= 0) {
+            counters_.sqes_submitted += static_cast<unsigned>(r);
+            return;
+        }
+        if (r == -EBUSY || r == -EAGAIN) {
+            // CQ overflow backlog (older kernels) or no memory for requests: make CQ room by
+            // moving completions aside; they are delivered at the next reap, never here.
+            stash_cqes();
+            if (io_uring_sq_ready(&ring_) == 0) {
+                return;
+            }
+            continue;
+        }
+        if (r == -EINTR) {
+            continue;
+        }
+        return;
+    }
+}
+
+void UringBackend::submit(Operation& op) noexcept {
+    const bool linked = op.timeout_ns != 0 && op.code != OpCode::timeout;
+    if (linked && io_uring_sq_space_left(&ring_) < 2) [[unlikely]] {
+        flush(); // a link chain must not be cut by a flush between its two SQEs
+    }
+    io_uring_sqe* sqe = get_sqe();
+    const int fd = op.fd;
+    switch (op.code) {
+    case OpCode::nop:
+        io_uring_prep_nop(sqe);
+        break;
+    case OpCode::read:
+        if (op.buf_index >= 0) {
+            io_uring_prep_read_fixed(sqe, fd, op.addr, op.len, op.offset, op.buf_index);
+        } else {
+            io_uring_prep_read(sqe, fd, op.addr, op.len, op.offset);
+        }
+        break;
+    case OpCode::write:
+        if (op.buf_index >= 0) {
+            io_uring_prep_write_fixed(sqe, fd, op.addr, op.len, op.offset, op.buf_index);
+        } else {
+            io_uring_prep_write(sqe, fd, op.addr, op.len, op.offset);
+        }
+        break;
+    case OpCode::readv:
+        io_uring_prep_readv(sqe, fd, static_cast<const iovec*>(op.addr), op.len, op.offset);
+        break;
+    case OpCode::writev:
+        io_uring_prep_writev(sqe, fd, static_cast<const iovec*>(op.addr), op.len, op.offset);
+        break;
+    case OpCode::fsync:
+        io_uring_prep_fsync(sqe, fd, 0);
+        break;
+    case OpCode::fdatasync:
+        io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+        break;
+    case OpCode::fallocate:
+        io_uring_prep_fallocate(sqe, fd, op.mode, static_cast<off_t>(op.offset),
+                                static_cast<off_t>(op.length));
+        break;
+    case OpCode::close:
+        if (op.fixed_file) {
+            io_uring_prep_close_direct(sqe, static_cast<unsigned>(fd));
+            if (fd >= 0 && static_cast<unsigned>(fd) < file_used_.size() &&
+                file_used_[static_cast<unsigned>(fd)]) {
+                file_used_[static_cast<unsigned>(fd)] = false; // close_direct frees the slot
+                --files_registered_;
+            }
+        } else {
+            io_uring_prep_close(sqe, fd);
+        }
+        break;
+    case OpCode::timeout: {
+        op.reactor_ts_[0] = static_cast<std::int64_t>(op.timeout_ns / 1000000000u);
+        op.reactor_ts_[1] = static_cast<std::int64_t>(op.timeout_ns % 1000000000u);
+        io_uring_prep_timeout(sqe, reinterpret_cast<__kernel_timespec*>(op.reactor_ts_), 0, 0);
+        break;
+    }
+    }
+    if (op.fixed_file && op.code != OpCode::close && op.code != OpCode::nop &&
+        op.code != OpCode::timeout) {
+        sqe->flags |= IOSQE_FIXED_FILE;
+    }
+    io_uring_sqe_set_data(sqe, &op);
+    if (linked) {
+        sqe->flags |= IOSQE_IO_LINK;
+        op.reactor_ts_[0] = static_cast<std::int64_t>(op.timeout_ns / 1000000000u);
+        op.reactor_ts_[1] = static_cast<std::int64_t>(op.timeout_ns % 1000000000u);
+        io_uring_sqe* t = get_sqe();
+        io_uring_prep_link_timeout(t, reinterpret_cast<__kernel_timespec*>(op.reactor_ts_), 0);
+        io_uring_sqe_set_data64(t, ud_ignore);
+    }
+}
+
+void UringBackend::cancel(std::uintptr_t user_data) noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, user_data, 0);
+    io_uring_sqe_set_data64(sqe, ud_ignore);
+}
+
+void UringBackend::poll(bool block) noexcept {
+    int r = 0;
+    if (block) {
+        ++counters_.enter_calls;
+        r = io_uring_submit_and_wait(&ring_, 1);
+    } else if (io_uring_sq_ready(&ring_) > 0 || defer_taskrun_) {
+        // DEFER_TASKRUN completions only appear when we enter with GETEVENTS.
+        ++counters_.enter_calls;
+        r = io_uring_submit_and_get_events(&ring_);
+    }
+    if (r > 0) {
+        counters_.sqes_submitted += static_cast<unsigned>(r);
+    } else if (r == -EBUSY || r == -EAGAIN) {
+        stash_cqes();
+    }
+    reap();
+}
+
+void UringBackend::reap() noexcept {
+    if (!stashed_.empty()) [[unlikely]] {
+        // Swap out first: completions may stash again while we deliver these.
+        std::vector<std::pair<std::uint64_t, int>> batch;
+        batch.swap(stashed_);
+        for (auto [ud, res] : batch) {
+            dispatch(ud, res);
+        }
+        if (stashed_.empty()) {
+            batch.clear();
+            stashed_.swap(batch); // keep the capacity
+        }
+    }
+    constexpr unsigned batch_max = 128;
+    io_uring_cqe* cqes[batch_max];
+    std::uint64_t uds[batch_max];
+    int results[batch_max];
+    for (;;) {
+        if (io_uring_cq_ready(&ring_) == 0 && cq_needs_flush()) {
+            ++counters_.enter_calls; // peek_batch_cqe enters to flush the overflow list
+        }
+        unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, batch_max);
+        if (n == 0) {
+            return;
+        }
+        for (unsigned i = 0; i < n; ++i) {
+            uds[i] = cqes[i]->user_data;
+            results[i] = cqes[i]->res;
+        }
+        // Give the slots back before delivering: completions submit new work.
+        io_uring_cq_advance(&ring_, n);
+        counters_.cqes_reaped += n;
+        for (unsigned i = 0; i < n; ++i) {
+            dispatch(uds[i], results[i]);
+        }
+        if (n < batch_max) {
+            return;
+        }
+    }
+}
+
+[[gnu::always_inline]] inline void UringBackend::dispatch(std::uint64_t ud, int res) noexcept {
+    if (ud < 8) [[unlikely]] {
+        if (ud == ud_eventfd) {
+            eventfd_armed_ = false;
+            std::uint64_t v;
+            [[maybe_unused]] ssize_t r = ::read(efd_, &v, sizeof v);
+            if (!closing_) {
+                arm_eventfd();
+            }
+        }
+        return; // ud_ignore, ud_wake: the loop turn itself is the point
+    }
+    if ((ud & 7) == ud_msg_source) [[unlikely]] {
+        if (res < 0) {
+            // MSG_RING refused (old kernel, target CQ overflow): never rely on it again and
+            // deliver this wake-up through the eventfd. The target outlives its posters
+            // (Runtime joins every thread before destroying reactors).
+            msg_ring_ok_ = false;
+            reinterpret_cast<Reactor*>(ud & ~std::uint64_t{7})->wake();
+        }
+        return;
+    }
+    auto* op = reinterpret_cast<Operation*>(ud);
+    if (op->code == OpCode::timeout && res == -ETIME) {
+        res = 0; // the timer fired: that is its success
+    }
+    reactor_.complete_op(op, res);
+}
+
+void UringBackend::sync_buffers() noexcept {
+    BufferPool& pool = BufferPool::global();
+    const std::size_t n = pool.arena_count();
+    if (n == buffers_registered_ || buffers_failed_ || !register_buffers_) {
+        return;
+    }
+    if (!buffer_table_) {
+        int r = io_uring_register_buffers_sparse(&ring_, BufferPool::max_arenas);
+        if (r < 0) {
+            buffers_failed_ = true;
+            say_buffers_unregistered(-r);
+            return;
+        }
+        buffer_table_ = true;
+    }
+    while (buffers_registered_ < n && buffers_registered_ < BufferPool::max_arenas) {
+        iovec iov = pool.arena(buffers_registered_);
+        __u64 tag = 0;
+        int r = io_uring_register_buffers_update_tag(
+            &ring_, static_cast<unsigned>(buffers_registered_), &iov, &tag, 1);
+        if (r < 0) {
+            buffers_failed_ = true;
+            say_buffers_unregistered(-r);
+            return;
+        }
+        auto base = reinterpret_cast<std::uintptr_t>(iov.iov_base);
+        arenas_.emplace_back(base, base + iov.iov_len);
+        ++buffers_registered_;
+    }
+}
+
+int UringBackend::buffer_index(const void* addr, std::size_t len) noexcept {
+    if (BufferPool::global().arena_count() != buffers_registered_) [[unlikely]] {
+        sync_buffers();
+    }
+    const auto a = reinterpret_cast<std::uintptr_t>(addr);
+    for (std::size_t i = 0; i < arenas_.size(); ++i) {
+        if (a >= arenas_[i].first && a + len <= arenas_[i].second) {
+            return static_cast<int>(i);
+        }
+    }
+    return -1;
+}
+
+int UringBackend::register_file(int fd) noexcept {
+    if (fd < 0) {
+        return -EBADF;
+    }
+    if (!file_table_) {
+        if (fixed_files_max_ == 0) {
+            return -ENFILE;
+        }
+        int r = io_uring_register_files_sparse(&ring_, fixed_files_max_);
+        if (r < 0) {
+            return r;
+        }
+        file_table_ = true;
+        file_used_.assign(fixed_files_max_, false);
+    }
+    for (unsigned i = 0; i < fixed_files_max_; ++i) {
+        if (!file_used_[i]) {
+            int r = io_uring_register_files_update(&ring_, i, &fd, 1);
+            if (r < 0) {
+                return r;
+            }
+            file_used_[i] = true;
+            ++files_registered_;
+            return static_cast<int>(i);
+        }
+    }
+    return -ENFILE;
+}
+
+void UringBackend::unregister_file(int index) noexcept {
+    if (!file_table_ || index < 0 || static_cast<unsigned>(index) >= fixed_files_max_ ||
+        !file_used_[static_cast<unsigned>(index)]) {
+        return;
+    }
+    int minus_one = -1;
+    io_uring_register_files_update(&ring_, static_cast<unsigned>(index), &minus_one, 1);
+    file_used_[static_cast<unsigned>(index)] = false;
+    --files_registered_;
+}
+
+std::string UringBackend::describe() const {
+    std::string s = "io_uring (";
+    if (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) {
+        s += "SINGLE_ISSUER|DEFER_TASKRUN";
+    } else if (setup_flags_ & IORING_SETUP_COOP_TASKRUN) {
+        s += "COOP_TASKRUN";
+    } else {
+        s += "no taskrun flags";
+    }
+    s += ", " + std::to_string(ring_.sq.ring_entries) + " entries";
+    if (buffers_failed_) {
+        s += ", fixed buffers refused";
+    } else {
+        s += ", " + std::to_string(buffers_registered_) + " fixed buffers";
+    }
+    s += ", " + std::to_string(files_registered_) + " fixed files";
+    s += msg_ring_ok_ ? ", MSG_RING" : ", eventfd wake-ups";
+    s += ")";
+    return s;
+}
+
+} // namespace bioring::detail

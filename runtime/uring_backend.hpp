@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// UringBackend: the Reactor's io_uring half (runtime-private; included by runtime/*.cpp).
+//
+// user_data encoding (Operations are 8-aligned, so the low three bits are free):
+//   0                  swallowed CQE (ASYNC_CANCEL, LINK_TIMEOUT)
+//   ud_wake (1)        an IORING_OP_MSG_RING arrival: a remote poster woke us
+//   ud_eventfd (2)     the POLL_ADD on our eventfd fired: re-arm
+//   Reactor* | 4       our own MSG_RING's completion (res < 0: fall back to the eventfd)
+//   Operation*         an operation: Reactor::complete_op()
+// The eventfd is watched with POLL_ADD (no user buffer), so tearing the ring down while it
+// is armed cannot make the kernel write into freed memory.
+#pragma once
+
+#include "runtime/reactor.hpp"
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bioring::detail {
+
+class UringBackend {
+public:
+    /// Returns: throws std::system_error(errno) when io_uring_queue_init_params fails.
+    UringBackend(Reactor& reactor, const ReactorOptions& opts);
+    ~UringBackend();
+    UringBackend(const UringBackend&) = delete;
+    UringBackend& operator=(const UringBackend&) = delete;
+
+    void submit(Operation& op) noexcept;
+    void cancel(std::uintptr_t user_data) noexcept;
+    /// Submit what is queued, wait for one completion when @block, reap a batch.
+    void poll(bool block) noexcept;
+    int register_file(int fd) noexcept;
+    void unregister_file(int index) noexcept;
+    int buffer_index(const void* addr, std::size_t len) noexcept;
+
+    /// Any thread (under the target reactor's remote lock): write the eventfd.
+    void wake_eventfd() noexcept;
+    /// Owner thread of this ring: queue an IORING_OP_MSG_RING that wakes @target.
+    /// Returns: false when MSG_RING is known not to work (use the eventfd).
+    bool send_wake(Reactor& target, int target_ring_fd) noexcept;
+    int ring_fd() const noexcept { return ring_.ring_fd; }
+    std::string describe() const;
+
+    static constexpr std::uint64_t ud_ignore = 0;
+    static constexpr std::uint64_t ud_wake = 1;
+    static constexpr std::uint64_t ud_eventfd = 2;
+    static constexpr std::uint64_t ud_msg_source = 4;
+
+private:
+    io_uring_sqe* get_sqe() noexcept {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        if (sqe != nullptr) [[likely]] {
+            return sqe;
+        }
+        return get_sqe_slow();
+    }
+    [[gnu::noinline]] io_uring_sqe* get_sqe_slow() noexcept;
+    void flush() noexcept;
+    void reap() noexcept;
+    void dispatch(std::uint64_t ud, int res) noexcept;
+    void arm_eventfd() noexcept;
+    void sync_buffers() noexcept;
+    void stash_cqes() noexcept;
+    bool cq_needs_flush() const noexcept;
+
+    Reactor& reactor_;
+    ReactorCounters& counters_;
+    io_uring ring_{};
+    unsigned setup_flags_ = 0;
+    bool defer_taskrun_ = false;
+    bool msg_ring_ok_ = true;
+    bool eventfd_armed_ = false;
+    bool closing_ = false;
+    int efd_ = -1;
+
+    // Registered buffers: BufferPool arena i is fixed-buffer slot i.
+    bool register_buffers_ = true;
+    bool buffers_failed_ = false;
+    bool buffer_table_ = false;
+    std::size_t buffers_registered_ = 0;
+    std::vector<std::pair<std::uintptr_t, std::uintptr_t>> arenas_; // [base, end)
+
+    // Fixed files: a sparse table made on first use.
+    unsigned fixed_files_max_ = 0;
+    bool file_table_ = false;
+    std::vector<bool> file_used_;
+    std::size_t files_registered_ = 0;
+
+    // CQEs taken off the ring to unblock a submit (-EBUSY), delivered at the next reap.
+    std::vector<std::pair<std::uint64_t, int>> stashed_;
+};
+
+} // namespace bioring::detail

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+// Shared helpers of the runtime tests: a counted-lifetime object, a handle-capturing
+// awaiter, and the BIORING-SKIP convention.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdio>
+
+namespace bioring::test {
+
+/// Counts live instances (cppcoro's counted.hpp idea): a leak or a double destroy shows.
+struct Counted {
+    static inline std::atomic<int> constructed{0};
+    static inline std::atomic<int> destroyed{0};
+    static void reset() noexcept {
+        constructed = 0;
+        destroyed = 0;
+    }
+    static int alive() noexcept { return constructed.load() - destroyed.load(); }
+    int id = 0;
+    Counted() noexcept { ++constructed; }
+    explicit Counted(int i) noexcept : id(i) { ++constructed; }
+    Counted(const Counted& o) noexcept : id(o.id) { ++constructed; }
+    Counted(Counted&& o) noexcept : id(o.id) { ++constructed; }
+    Counted& operator=(const Counted&) = default;
+    ~Counted() { ++destroyed; }
+};
+
+/// `void* self = co_await HandleAddress{};` — the running coroutine's frame address.
+struct HandleAddress {
+    void* addr = nullptr;
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) noexcept {
+        addr = h.address();
+        return false; // resume at once
+    }
+    void* await_resume() const noexcept { return addr; }
+};
+
+inline void skip(const char* why) { std::printf("BIORING-SKIP: %s\n", why); }
+
+} // namespace bioring::test
