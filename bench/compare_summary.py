@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# The bookkeeping half of compare.sh (the shell half runs the tools).
+#
+#   compare_summary.py record TOOL TARGET RW QD REP OUT.json RUSAGE.json "COMMAND"
+#       normalizes one run (bioring-bench / uring-loop / asio-file-loop JSON, or fio's
+#       --output-format=json) into one JSON line on stdout. cpu_ns_per_io is always the
+#       bench-rusage figure (wait4 user+sys of the whole process tree / ios), the same
+#       method for every tool; the tool's own in-run figure is kept as self_cpu_ns_per_io.
+#   compare_summary.py summarize DIR
+#       reads DIR/runs.jsonl, prints the table of medians (also DIR/table.txt), writes
+#       DIR/results.json and DIR/kiops_per_core.png (gnuplot).
+import json
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+NAMES = {"bioring": "bioring-bench", "fio": "fio io_uring", "uring": "uring-loop",
+         "asio": "asio-file-loop"}
+ORDER = ["bioring", "fio", "uring", "asio"]
+STYLE = {"bioring": "lc rgb '#d62728' pt 7", "fio": "lc rgb '#9467bd' pt 5",
+         "uring": "lc rgb '#2ca02c' pt 9", "asio": "lc rgb '#1f77b4' pt 11"}
+TARGET_NAMES = {"shm": "/dev/shm (tmpfs)", "disk": "ext4 work disk", "-": "NOP"}
+
+
+def load_json(path):
+    text = Path(path).read_text()
+    start = text.find("{")  # fio may print warnings before its JSON
+    if start < 0:
+        raise SystemExit(f"compare_summary: no JSON in {path}: {text[:200]!r}")
+    return json.loads(text[start:])
+
+
+def record(tool, target, rw, qd, rep, out_path, rusage_path, command):
+    out = load_json(out_path)
+    ru = load_json(rusage_path)
+    cpu_s = ru["user_s"] + ru["sys_s"]
+    if tool == "fio":
+        job = out["jobs"][0]
+        side = job["write"] if rw in ("randwrite", "write") else job["read"]
+        ios = side["total_ios"]
+        seconds = side["runtime"] / 1000.0
+        pct = side.get("clat_ns", {}).get("percentile", {})
+        p50 = pct.get("50.000000")
+        p99 = pct.get("99.000000")
+        self_cpu = (job["usr_cpu"] + job["sys_cpu"]) / 100.0 * job["job_runtime"] / 1000.0
+    else:
+        ios = out["ios"]
+        seconds = out["seconds"]
+        p50 = out["latency_ns"]["p50"]
+        p99 = out["latency_ns"]["p99"]
+        self_cpu = out["cpu_user_s"] + out["cpu_sys_s"]
+    if ios <= 0 or seconds <= 0:
+        raise SystemExit(f"compare_summary: {tool} reported no I/O ({out_path})")
+    rec = {
+        "tool": tool, "target": target, "rw": rw, "qd": int(qd), "rep": int(rep),
+        "ios": ios, "seconds": seconds, "iops": ios / seconds,
+        "cpu_ns_per_io": cpu_s * 1e9 / ios,
+        "kiops_per_core": ios / cpu_s / 1e3 if cpu_s > 0 else None,
+        "self_cpu_ns_per_io": self_cpu * 1e9 / ios,
+        "lat_p50_ns": p50, "lat_p99_ns": p99,
+        "rusage": ru, "command": command,
+    }
+    for key in ("enter_calls_per_io", "slab_allocs_per_io", "heap_calls_per_io"):
+        if key in out:
+            rec[key] = out[key]
+    print(json.dumps(rec))
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def summarize(folder):
+    folder = Path(folder)
+    runs = [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines() if line]
+    groups = defaultdict(list)
+    for r in runs:
+        groups[(r["target"], r["rw"], r["qd"], r["tool"])].append(r)
+    points = []
+    for (target, rw, qd, tool), rs in groups.items():
+        pt = {"target": target, "rw": rw, "qd": qd, "tool": tool, "method": NAMES[tool],
+              "runs": len(rs)}
+        for key in ("iops", "cpu_ns_per_io", "kiops_per_core", "self_cpu_ns_per_io",
+                    "lat_p50_ns", "lat_p99_ns", "enter_calls_per_io", "slab_allocs_per_io",
+                    "heap_calls_per_io"):
+            pt[key] = median([r.get(key) for r in rs])
+        pt["samples"] = {k: [r.get(k) for r in rs] for k in ("iops", "cpu_ns_per_io")}
+        points.append(pt)
+    base = {(p["target"], p["rw"], p["qd"]): p for p in points if p["tool"] == "uring"}
+    for p in points:
+        b = base.get((p["target"], p["rw"], p["qd"]))
+        p["per_core_vs_uring"] = (p["kiops_per_core"] / b["kiops_per_core"]
+                                  if b and b["kiops_per_core"] and p["kiops_per_core"] else None)
+        p["iops_vs_uring"] = p["iops"] / b["iops"] if b and b["iops"] else None
+    tgt_order = {"shm": 0, "disk": 1, "-": 2}
+    points.sort(key=lambda p: (tgt_order.get(p["target"], 9), p["rw"], p["qd"],
+                               ORDER.index(p["tool"])))
+
+    header = (folder / "header.txt").read_text() if (folder / "header.txt").exists() else ""
+    lines = [header.rstrip("\n")] if header else []
+    lines.append("# medians; CPU = user+sys of the whole process (all threads, io-wq included) "
+                 "per I/O; kIOPS/core = I/Os per CPU-second / 1000; x uring = ratio to uring-loop")
+    lines.append(f"{'target':<18} {'rw':<9} {'QD':>4} {'method':<15} {'IOPS':>10} "
+                 f"{'CPU ns/IO':>10} {'kIOPS/core':>11} {'x uring/core':>12} {'x uring IOPS':>12} "
+                 f"{'p99 us':>8} {'n':>2}")
+    prev = None
+    for p in points:
+        key = (p["target"], p["rw"], p["qd"])
+        if prev is not None and key != prev:
+            lines.append("")
+        prev = key
+        fmt = lambda v, f: (f % v) if v is not None else "-"
+        lines.append(
+            f"{TARGET_NAMES.get(p['target'], p['target']):<18} {p['rw']:<9} {p['qd']:>4} "
+            f"{p['method']:<15} {fmt(p['iops'], '%.0f'):>10} {fmt(p['cpu_ns_per_io'], '%.0f'):>10} "
+            f"{fmt(p['kiops_per_core'], '%.1f'):>11} {fmt(p['per_core_vs_uring'], '%.2f'):>12} "
+            f"{fmt(p['iops_vs_uring'], '%.2f'):>12} "
+            f"{fmt(p['lat_p99_ns'] / 1e3 if p['lat_p99_ns'] else None, '%.1f'):>8} {p['runs']:>2}")
+    table = "\n".join(lines) + "\n"
+    sys.stdout.write(table)
+    (folder / "table.txt").write_text(table)
+    (folder / "results.json").write_text(json.dumps(
+        {"header": header.strip().splitlines(), "points": points}, indent=1) + "\n")
+    plot(folder, points)
+
+
+def plot(folder, points):
+    panels = [t for t in ("shm", "disk", "-") if any(p["target"] == t for p in points)]
+    if not panels:
+        return
+    script = [f"set terminal pngcairo size {520 * len(panels)},440 noenhanced font ',10'",
+              f"set output '{folder / 'kiops_per_core.png'}'",
+              f"set multiplot layout 1,{len(panels)} title 'kIOPS per core (I/Os per CPU-second) "
+              f"vs queue depth, medians'",
+              "set logscale x 2", "set xlabel 'queue depth'", "set ylabel 'kIOPS per core'",
+              "set grid", "set key top left", "set yrange [0:*]"]
+    for t in panels:
+        title = TARGET_NAMES[t] + (" 4 KiB randread" if t != "-" else "")
+        if t == "-":
+            script.append("set logscale y 10")
+            script.append("set yrange [*:*]")
+        script.append(f"set title '{title}'")
+        series = []
+        for tool in ORDER:
+            pts = sorted((p["qd"], p["kiops_per_core"]) for p in points
+                         if p["target"] == t and p["tool"] == tool and p["kiops_per_core"])
+            if not pts:
+                continue
+            data = folder / f"plot_{'nop' if t == '-' else t}_{tool}.dat"
+            data.write_text("".join(f"{q} {v}\n" for q, v in pts))
+            series.append(f"'{data}' using 1:2 with linespoints lw 2 {STYLE[tool]} "
+                          f"title '{NAMES[tool]}'")
+        if series:
+            script.append("plot " + ", ".join(series))
+    script.append("unset multiplot")
+    gp = folder / "kiops_per_core.gp"
+    gp.write_text("\n".join(script) + "\n")
+    try:
+        subprocess.run(["gnuplot", str(gp)], check=True)
+        print(f"plot: {folder / 'kiops_per_core.png'}")
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"compare_summary: gnuplot failed ({e}); the table and JSON are complete",
+              file=sys.stderr)
+
+
+def main(argv):
+    if len(argv) == 10 and argv[1] == "record":
+        record(*argv[2:])
+    elif len(argv) == 3 and argv[1] == "summarize":
+        summarize(argv[2])
+    else:
+        print(__doc__ if __doc__ else "usage: see the file header", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

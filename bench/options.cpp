@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+// Strict number and option parsing for the bench programs (see options.hpp).
+#include "bench/options.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+namespace bioring::bench {
+
+namespace {
+
+std::string quoted(std::string_view s) {
+    return "'" + std::string(s) + "'";
+}
+
+} // namespace
+
+std::uint64_t parse_uint(std::string_view text, std::string_view what) {
+    std::uint64_t v = 0;
+    if (text.empty() || !std::isdigit(static_cast<unsigned char>(text.front()))) {
+        throw UsageError(std::string(what) + ": expected a non-negative integer, got " +
+                         quoted(text));
+    }
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec == std::errc::result_out_of_range) {
+        throw UsageError(std::string(what) + ": " + quoted(text) + " is too large");
+    }
+    if (ec != std::errc{} || end != text.data() + text.size()) {
+        throw UsageError(std::string(what) + ": expected a non-negative integer, got " +
+                         quoted(text));
+    }
+    return v;
+}
+
+std::uint64_t parse_size(std::string_view text, std::string_view what) {
+    std::size_t digits = 0;
+    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) {
+        ++digits;
+    }
+    if (digits == 0) {
+        throw UsageError(std::string(what) + ": expected a size such as 4096, 4k or 1M, got " +
+                         quoted(text));
+    }
+    const std::uint64_t n = parse_uint(text.substr(0, digits), what);
+    std::string suffix;
+    for (char c : text.substr(digits)) {
+        suffix += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    unsigned shift = 0;
+    if (suffix.empty() || suffix == "b") {
+        shift = 0;
+    } else if (suffix == "k" || suffix == "kb" || suffix == "kib") {
+        shift = 10;
+    } else if (suffix == "m" || suffix == "mb" || suffix == "mib") {
+        shift = 20;
+    } else if (suffix == "g" || suffix == "gb" || suffix == "gib") {
+        shift = 30;
+    } else if (suffix == "t" || suffix == "tb" || suffix == "tib") {
+        shift = 40;
+    } else {
+        throw UsageError(std::string(what) + ": unknown size suffix in " + quoted(text) +
+                         " (use k, m, g or t; binary units)");
+    }
+    if (shift != 0 && n > (std::numeric_limits<std::uint64_t>::max() >> shift)) {
+        throw UsageError(std::string(what) + ": " + quoted(text) + " is too large");
+    }
+    return n << shift;
+}
+
+double parse_seconds(std::string_view text, std::string_view what) {
+    const std::string s(text);
+    char* end = nullptr;
+    const double v = s.empty() ? NAN : std::strtod(s.c_str(), &end);
+    if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v) || v < 0 ||
+        !(std::isdigit(static_cast<unsigned char>(s.front())) || s.front() == '.')) {
+        throw UsageError(std::string(what) + ": expected a non-negative number of seconds, got " +
+                         quoted(text));
+    }
+    return v;
+}
+
+ArgReader::ArgReader(int argc, char** argv) : args_(argv + (argc > 0 ? 1 : 0), argv + argc) {}
+
+bool ArgReader::next() {
+    if (pos_ >= args_.size()) {
+        return false;
+    }
+    current_ = args_[pos_++];
+    has_inline_value_ = false;
+    inline_value_.clear();
+    const auto eq = current_.find('=');
+    if (current_.rfind("--", 0) == 0 && eq != std::string::npos) {
+        name_ = current_.substr(0, eq);
+        inline_value_ = current_.substr(eq + 1);
+        has_inline_value_ = true;
+    } else {
+        name_ = current_;
+    }
+    return true;
+}
+
+bool ArgReader::is(std::string_view name) const noexcept {
+    return name_ == name;
+}
+
+std::string ArgReader::value() {
+    if (has_inline_value_) {
+        return inline_value_;
+    }
+    if (pos_ >= args_.size()) {
+        throw UsageError("option " + name_ + " needs a value");
+    }
+    return args_[pos_++];
+}
+
+void ArgReader::unknown() const {
+    if (current_.rfind("-", 0) == 0) {
+        throw UsageError("unknown option " + quoted(current_) + " (see --help)");
+    }
+    throw UsageError("unexpected argument " + quoted(current_) + " (see --help)");
+}
+
+void ArgReader::no_value() const {
+    if (has_inline_value_) {
+        throw UsageError("option " + name_ + " takes no value");
+    }
+}
+
+} // namespace bioring::bench

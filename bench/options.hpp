@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+// Command-line parsing shared by the bench programs (bioring-bench, uring-loop,
+// asio-file-loop), so that they accept the same spellings and refuse the same garbage.
+//
+// Every user error is a UsageError; each main() catches it, prints "<tool>: <message>" and
+// exits with status 2. Numbers are parsed strictly: "4k" is a size, "4kx", "", "-1" and
+// values that overflow are errors, never silently truncated.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bioring::bench {
+
+/// A bad command line: the message says what and why; the tool exits with status 2.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// Parse an unsigned integer (decimal). Throws UsageError naming @what on garbage/overflow.
+std::uint64_t parse_uint(std::string_view text, std::string_view what);
+/// Parse a byte size with an optional binary suffix: 512, 4k, 4K, 4KiB, 1m, 1G, 2t.
+/// Throws UsageError naming @what on garbage or overflow.
+std::uint64_t parse_size(std::string_view text, std::string_view what);
+/// Parse a finite, non-negative decimal (e.g. seconds: "2", "0.5").
+double parse_seconds(std::string_view text, std::string_view what);
+
+/// A minimal GNU-style option reader: "--name value", "--name=value" and bare flags.
+/// Usage: while (args.next()) {
+///            if (args.is("--qd")) { qd = parse_uint(args.value(), "--qd"); }
+///            ... else { args.unknown(); } }
+class ArgReader {
+public:
+    ArgReader(int argc, char** argv);
+    /// Advance to the next argument. Returns: false at the end.
+    bool next();
+    /// Returns: whether the current argument is option @name (with or without "=value").
+    bool is(std::string_view name) const noexcept;
+    /// The value of the current option (the "=value" part or the following argument).
+    /// Throws UsageError when it is missing.
+    std::string value();
+    /// The current argument, as typed.
+    const std::string& current() const noexcept { return current_; }
+    /// Throw UsageError for the current argument ("unknown option ...").
+    [[noreturn]] void unknown() const;
+    /// Throw UsageError when a flag was given a value ("--json=1").
+    void no_value() const;
+
+private:
+    std::vector<std::string> args_;
+    std::size_t pos_ = 0;
+    std::string current_;
+    std::string name_;
+    std::string inline_value_;
+    bool has_inline_value_ = false;
+};
+
+} // namespace bioring::bench

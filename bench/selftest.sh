@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# selftest.sh BIN_DIR: the bench programs refuse bad input with status 2 and a message,
+# and a short real run of each prints one well-formed JSON object with I/Os in it.
+# ctest runs it (bench/CMakeLists.txt); about 3 seconds.
+set -uo pipefail
+BIN=${1:?usage: selftest.sh BIN_DIR}
+WORK=$(mktemp -d /dev/shm/bioring-selftest.XXXXXX 2>/dev/null || mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+FILE=$WORK/data
+head -c 16M /dev/urandom >"$FILE"
+head -c 8192 /dev/urandom >"$WORK/small"
+FAILS=0
+fail() { echo "selftest: FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+
+# expect_usage TOOL ARGS...: exit status 2 and a message on stderr naming the tool.
+expect_usage() {
+    local tool=$1; shift
+    local err
+    err=$("$BIN/$tool" "$@" 2>&1 >/dev/null)
+    local rc=$?
+    [[ $rc -eq 2 ]] || fail "$tool $* exited $rc, expected 2"
+    [[ $err == "$tool: "* ]] || fail "$tool $*: no message ('$err')"
+}
+# expect_json TOOL ARGS...: status 0, JSON with ios > 0 and the common fields.
+expect_json() {
+    local tool=$1; shift
+    local out
+    out=$("$BIN/$tool" "$@" --json) || { fail "$tool $* exited $?"; return; }
+    python3 - "$tool" "$out" <<'PY' || fail "$tool $*: bad JSON: $out"
+import json, sys
+j = json.loads(sys.argv[2])
+assert j["tool"] == sys.argv[1], j["tool"]
+assert j["ios"] > 0 and j["seconds"] > 0 and j["iops"] > 0, j
+assert j["cpu_ns_per_io"] > 0 and j["iops_per_core"] > 0, j
+lat = j["latency_ns"]
+assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p99_9"] <= lat["max"], lat
+for k in ("mb_s", "enter_calls_per_io", "slab_allocs_per_io", "heap_calls_per_io", "config"):
+    assert k in j, k
+PY
+}
+
+TOOLS=(uring-loop asio-file-loop)
+[[ -x $BIN/bioring-bench ]] && TOOLS+=(bioring-bench)
+for t in "${TOOLS[@]}"; do
+    expect_usage "$t" --rw bogus --file "$FILE"
+    expect_usage "$t" --qd 0 --file "$FILE"
+    expect_usage "$t" --bs 1000 --file "$FILE"
+    expect_usage "$t" --bs 4kx --file "$FILE"
+    expect_usage "$t" --no-such-option
+    expect_usage "$t" --seconds abc --file "$FILE"
+    expect_usage "$t" --qd 99999999999999999999999 --file "$FILE"
+    expect_usage "$t" --file "$WORK/missing"
+    expect_usage "$t" --file "$WORK/small" --threads 4
+    expect_usage "$t" --json=yes --file "$FILE"
+    expect_json "$t" --file "$FILE" --qd 8 --seconds 0.2
+    expect_json "$t" --file "$FILE" --qd 4 --ios 1000 --seconds 0
+done
+expect_json uring-loop --rw nop --qd 16 --seconds 0.2
+expect_usage asio-file-loop --rw nop
+if [[ -x $BIN/bioring-bench ]]; then
+    expect_usage bioring-bench --backend nope
+    expect_usage bioring-bench --mode nope
+    expect_json bioring-bench --rw nop --qd 16 --seconds 0.2
+    expect_json bioring-bench --rw nop --qd 16 --seconds 0.2 --mode per-io
+    expect_json bioring-bench --rw randrw --file "$FILE" --qd 4 --seconds 0.2 --threads 2
+    expect_json bioring-bench --file "$FILE" --qd 8 --seconds 0.2 --fixed-files --backend asio
+    # --ios is exact: every request completes and is counted once.
+    n=$("$BIN/bioring-bench" --file "$FILE" --qd 8 --ios 5000 --seconds 0 --json |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["ios"])')
+    [[ $n == 5000 ]] || fail "bioring-bench --ios 5000 did $n I/Os"
+    # Steady state allocates nothing per I/O in loop mode and one slab object in per-io mode.
+    "$BIN/bioring-bench" --rw nop --qd 8 --ios 200000 --seconds 0 --json | python3 -c '
+import json, sys; j = json.load(sys.stdin)
+assert j["slab_allocs_per_io"] == 0 and j["heap_calls_per_io"] < 1e-3, j' ||
+        fail "bioring-bench loop mode allocates per I/O"
+    "$BIN/bioring-bench" --rw nop --qd 8 --ios 200000 --seconds 0 --mode per-io --json | python3 -c '
+import json, sys; j = json.load(sys.stdin)
+assert abs(j["slab_allocs_per_io"] - 1) < 1e-3 and j["heap_calls_per_io"] < 1e-3, j' ||
+        fail "bioring-bench per-io mode is not one slab allocation per I/O"
+fi
+n=$("$BIN/uring-loop" --file "$FILE" --qd 8 --ios 5000 --seconds 0 --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["ios"])')
+[[ $n == 5000 ]] || fail "uring-loop --ios 5000 did $n I/Os"
+# bench-rusage passes the status through and writes its CPU record.
+"$BIN/bench-rusage" "$WORK/ru.json" false && fail "bench-rusage hid a failing status"
+"$BIN/bench-rusage" "$WORK/ru.json" "$BIN/uring-loop" --rw nop --seconds 0.2 >/dev/null ||
+    fail "bench-rusage run failed"
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["user_s"]+j["sys_s"] > 0.05 and j["status"] == 0, j' \
+    "$WORK/ru.json" || fail "bench-rusage record: $(cat "$WORK/ru.json")"
+
+if ((FAILS > 0)); then
+    echo "selftest: $FAILS failure(s)" >&2
+    exit 1
+fi
+echo "selftest: all checks passed (${TOOLS[*]})"
