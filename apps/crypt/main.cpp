@@ -67,9 +67,14 @@ struct Options {
     unsigned key_bits = 512;
     std::uint64_t keyfile_offset = 0;
     SectorFormat fmt;
-    // Smaller than bioring-copy's 1M x 32: a request's block is read, encrypted in place and
-    // written, and keeping each reactor's blocks in flight (bs x qd = 2 MiB) within the
-    // caches lets the cipher and the write find the data there.
+    // A request's block is read, encrypted in place and written; keeping each reactor's blocks
+    // in flight (bs x qd = 2 MiB) within its L2 lets the cipher and the write find the data
+    // there. Measured with bench/apps_compare.sh on the 2-core work box (1 GiB, 4K sectors,
+    // tmpfs): 64K..1M x 2..16 and 1..4 threads were all within the run-to-run noise of each
+    // other and of bioring-copy doing the same I/O without the cipher, which is the bound
+    // here: on tmpfs every read and write is a kernel memcpy on an io-wq worker, and writes
+    // to one file serialize on its inode lock, so the cipher (on the reactor threads)
+    // overlaps the I/O but shares the two cores with it.
     std::uint32_t bs = 256 << 10;
     unsigned qd = 8;
     unsigned threads = 0;
