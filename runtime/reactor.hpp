@@ -6,9 +6,9 @@
 // queue of coroutines, a remote queue that other threads post to, and a backend:
 //   - io_uring (runtime/uring_backend.*): submit() preps an SQE whose user_data is the
 //     Operation's address; one io_uring_submit_and_wait per loop turn submits everything
-//     queued and waits; CQEs are reaped in batches (peek_batch + one cq_advance) and each
-//     calls Operation::complete() — the awaiter is the completion record, nothing is
-//     allocated per I/O.
+//     queued and waits; CQEs are read straight off the CQ ring (inline, no liburing call
+//     per CQE) and each calls Operation::complete() — the awaiter is the completion record,
+//     nothing is allocated per I/O. The submit fast path is inline in uring_backend.hpp.
 //   - Asio (runtime/asio_backend.*): the same API on an io_context loop, blocking syscalls
 //     on a thread pool, completions posted back to the reactor thread.
 // Loop turn: run remote work, run ready coroutines, then submit + (wait) + reap.
@@ -107,6 +107,10 @@ public:
     int buffer_index(const void* addr, std::size_t len) noexcept;
 
     Backend backend() const noexcept { return backend_; }
+    /// Returns: a number unique to this Reactor among all reactors of the process, never
+    /// reused (a 64-bit counter), so a record of "registered with reactor N" cannot match a
+    /// later reactor built at the same address. Context: any thread.
+    std::uint64_t id() const noexcept { return id_; }
     /// Counters of this reactor. enter_calls counts the io_uring_enter syscalls the reactor
     /// makes through liburing 2.3: the decision liburing takes (enter when SQEs are pending,
     /// when waiting or asked for events, or when the CQ needs a flush) is replayed before
@@ -171,6 +175,13 @@ private:
     bool run_ready();
     void wake_locked() noexcept;
 
+    /// Returns: the next reactor id (1, 2, ...). Context: any thread.
+    static std::uint64_t next_id() noexcept {
+        static std::atomic<std::uint64_t> last{0};
+        return last.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+
+    const std::uint64_t id_ = next_id();
     Backend backend_ = Backend::uring;
     std::unique_ptr<detail::UringBackend> uring_;
     std::unique_ptr<detail::AsioBackend> asio_;

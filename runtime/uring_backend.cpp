@@ -168,47 +168,14 @@ void UringBackend::flush() noexcept {
     }
 }
 
-void UringBackend::submit(Operation& op) noexcept {
+void UringBackend::submit_slow(Operation& op) noexcept {
     const bool linked = op.timeout_ns != 0 && op.code != OpCode::timeout;
-    if (linked && io_uring_sq_space_left(&ring_) < 2) [[unlikely]] {
+    if (linked && io_uring_sq_space_left(&ring_) < 2) {
         flush(); // a link chain must not be cut by a flush between its two SQEs
     }
     io_uring_sqe* sqe = get_sqe();
     const int fd = op.fd;
     switch (op.code) {
-    case OpCode::nop:
-        io_uring_prep_nop(sqe);
-        break;
-    case OpCode::read:
-        if (op.buf_index >= 0) {
-            io_uring_prep_read_fixed(sqe, fd, op.addr, op.len, op.offset, op.buf_index);
-        } else {
-            io_uring_prep_read(sqe, fd, op.addr, op.len, op.offset);
-        }
-        break;
-    case OpCode::write:
-        if (op.buf_index >= 0) {
-            io_uring_prep_write_fixed(sqe, fd, op.addr, op.len, op.offset, op.buf_index);
-        } else {
-            io_uring_prep_write(sqe, fd, op.addr, op.len, op.offset);
-        }
-        break;
-    case OpCode::readv:
-        io_uring_prep_readv(sqe, fd, static_cast<const iovec*>(op.addr), op.len, op.offset);
-        break;
-    case OpCode::writev:
-        io_uring_prep_writev(sqe, fd, static_cast<const iovec*>(op.addr), op.len, op.offset);
-        break;
-    case OpCode::fsync:
-        io_uring_prep_fsync(sqe, fd, 0);
-        break;
-    case OpCode::fdatasync:
-        io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-        break;
-    case OpCode::fallocate:
-        io_uring_prep_fallocate(sqe, fd, op.mode, static_cast<off_t>(op.offset),
-                                static_cast<off_t>(op.length));
-        break;
     case OpCode::close:
         if (op.fixed_file) {
             io_uring_prep_close_direct(sqe, static_cast<unsigned>(fd));
@@ -221,16 +188,14 @@ void UringBackend::submit(Operation& op) noexcept {
             io_uring_prep_close(sqe, fd);
         }
         break;
-    case OpCode::timeout: {
+    case OpCode::timeout:
         op.reactor_ts_[0] = static_cast<std::int64_t>(op.timeout_ns / 1000000000u);
         op.reactor_ts_[1] = static_cast<std::int64_t>(op.timeout_ns % 1000000000u);
         io_uring_prep_timeout(sqe, reinterpret_cast<__kernel_timespec*>(op.reactor_ts_), 0, 0);
         break;
-    }
-    }
-    if (op.fixed_file && op.code != OpCode::close && op.code != OpCode::nop &&
-        op.code != OpCode::timeout) {
-        sqe->flags |= IOSQE_FIXED_FILE;
+    default:
+        prep(sqe, op); // a fast-path opcode with a deadline
+        break;
     }
     io_uring_sqe_set_data(sqe, &op);
     if (linked) {
@@ -267,49 +232,72 @@ void UringBackend::poll(bool block) noexcept {
     reap();
 }
 
+void UringBackend::deliver_stashed() noexcept {
+    // Swap out first: completions may stash again while we deliver these.
+    std::vector<std::pair<std::uint64_t, int>> batch;
+    batch.swap(stashed_);
+    for (auto [ud, res] : batch) {
+        dispatch(ud, res);
+    }
+    if (stashed_.empty()) {
+        batch.clear();
+        stashed_.swap(batch); // keep the capacity
+    }
+}
+
 void UringBackend::reap() noexcept {
     if (!stashed_.empty()) [[unlikely]] {
-        // Swap out first: completions may stash again while we deliver these.
-        std::vector<std::pair<std::uint64_t, int>> batch;
-        batch.swap(stashed_);
-        for (auto [ud, res] : batch) {
-            dispatch(ud, res);
-        }
-        if (stashed_.empty()) {
-            batch.clear();
-            stashed_.swap(batch); // keep the capacity
-        }
+        deliver_stashed();
     }
+    // The CQ ring is read directly (what io_uring_for_each_cqe expands to) instead of
+    // through io_uring_peek_batch_cqe, a library call. Each CQE is handed back (head + 1)
+    // before it is delivered: a completion may submit, and a full SQ flushes, which may
+    // move later CQEs aside (stash_cqes) and so advance the head under us. That is why the
+    // head is re-read after every delivery and the batch ends at the tail seen first.
     constexpr unsigned batch_max = 128;
-    io_uring_cqe* cqes[batch_max];
-    std::uint64_t uds[batch_max];
-    int results[batch_max];
+    // Locals: the compiler cannot keep members in registers across complete()'s call.
+    unsigned* const khead = ring_.cq.khead;
+    unsigned* const ktail = ring_.cq.ktail;
+    const io_uring_cqe* const cqes = ring_.cq.cqes;
+    const unsigned mask = ring_.cq.ring_mask;
+    bool flushed = false;
     for (;;) {
-        if (io_uring_cq_ready(&ring_) == 0 && cq_needs_flush()) {
-            ++counters_.enter_calls; // peek_batch_cqe enters to flush the overflow list
+        unsigned head = *khead;
+        unsigned ready = io_uring_smp_load_acquire(ktail) - head;
+        if (ready == 0) [[unlikely]] {
+            // As io_uring_peek_batch_cqe: once per reap, enter to flush an overflow backlog
+            // (or, with COOP_TASKRUN, to run the task work that posts our CQEs).
+            if (flushed || !cq_needs_flush()) {
+                return;
+            }
+            flushed = true;
+            ++counters_.enter_calls;
+            io_uring_get_events(&ring_);
+            continue;
         }
-        unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, batch_max);
-        if (n == 0) {
-            return;
+        if (ready > batch_max) {
+            ready = batch_max;
         }
-        for (unsigned i = 0; i < n; ++i) {
-            uds[i] = cqes[i]->user_data;
-            results[i] = cqes[i]->res;
-        }
-        // Give the slots back before delivering: completions submit new work.
-        io_uring_cq_advance(&ring_, n);
-        counters_.cqes_reaped += n;
-        for (unsigned i = 0; i < n; ++i) {
-            dispatch(uds[i], results[i]);
-        }
-        if (n < batch_max) {
+        const unsigned end = head + ready;
+        std::uint64_t delivered = 0;
+        do {
+            const io_uring_cqe* cqe = &cqes[head & mask];
+            const std::uint64_t ud = cqe->user_data;
+            const int res = cqe->res;
+            io_uring_smp_store_release(khead, head + 1);
+            ++delivered;
+            dispatch(ud, res);
+            head = *khead;
+        } while (static_cast<int>(end - head) > 0);
+        counters_.cqes_reaped += delivered;
+        if (ready < batch_max) {
             return;
         }
     }
 }
 
-[[gnu::always_inline]] inline void UringBackend::dispatch(std::uint64_t ud, int res) noexcept {
-    if (ud < 8) [[unlikely]] {
+void UringBackend::dispatch_special(std::uint64_t ud, int res) noexcept {
+    if (ud < 8) {
         if (ud == ud_eventfd) {
             eventfd_armed_ = false;
             std::uint64_t v;
@@ -320,19 +308,27 @@ void UringBackend::reap() noexcept {
         }
         return; // ud_ignore, ud_wake: the loop turn itself is the point
     }
-    if ((ud & 7) == ud_msg_source) [[unlikely]] {
-        if (res < 0) {
-            // MSG_RING refused (old kernel, target CQ overflow): never rely on it again and
-            // deliver this wake-up through the eventfd. The target outlives its posters
-            // (Runtime joins every thread before destroying reactors).
-            msg_ring_ok_ = false;
-            reinterpret_cast<Reactor*>(ud & ~std::uint64_t{7})->wake();
-        }
+    // (ud & 7) == ud_msg_source: our own MSG_RING's completion.
+    if (res < 0) {
+        // MSG_RING refused (old kernel, target CQ overflow): never rely on it again and
+        // deliver this wake-up through the eventfd. The target outlives its posters
+        // (Runtime joins every thread before destroying reactors).
+        msg_ring_ok_ = false;
+        reinterpret_cast<Reactor*>(ud & ~std::uint64_t{7})->wake();
+    }
+}
+
+[[gnu::always_inline]] inline void UringBackend::dispatch(std::uint64_t ud, int res) noexcept {
+    // One test covers every special user_data: values below 8 and tagged pointers.
+    if (((ud & 7) | (ud < 8 ? 1 : 0)) != 0) [[unlikely]] {
+        dispatch_special(ud, res);
         return;
     }
     auto* op = reinterpret_cast<Operation*>(ud);
-    if (op->code == OpCode::timeout && res == -ETIME) {
-        res = 0; // the timer fired: that is its success
+    if (res == -ETIME) [[unlikely]] {
+        if (op->code == OpCode::timeout) {
+            res = 0; // the timer fired: that is its success
+        }
     }
     reactor_.complete_op(op, res);
 }
@@ -431,8 +427,14 @@ std::string UringBackend::describe() const {
         s += "no taskrun flags";
     }
     s += ", " + std::to_string(ring_.sq.ring_entries) + " entries";
-    if (buffers_failed_) {
+    // BufferPool arenas are registered lazily (the first buffer_index() that sees a new
+    // one), so before any I/O the count is 0 without meaning "none".
+    if (!register_buffers_) {
+        s += ", fixed buffers off";
+    } else if (buffers_failed_) {
         s += ", fixed buffers refused";
+    } else if (buffers_registered_ == 0) {
+        s += ", fixed buffers: registered on first use";
     } else {
         s += ", " + std::to_string(buffers_registered_) + " fixed buffers";
     }

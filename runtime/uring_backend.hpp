@@ -9,6 +9,13 @@
 //   Operation*         an operation: Reactor::complete_op()
 // The eventfd is watched with POLL_ADD (no user buffer), so tearing the ring down while it
 // is armed cannot make the kernel write into freed memory.
+//
+// Per-op cost. submit() is inline here so that Reactor::submit() (reactor.cpp) compiles to
+// one function: liburing's inline io_uring_get_sqe, a switch on the opcode, user_data. What
+// is rare stays out of line ([[gnu::noinline]]) so the fast path stays small: a full SQ,
+// link timeouts, timers, close, cancel. The reap loop (uring_backend.cpp) reads the CQ ring
+// directly and hands each CQE back before delivering it; dispatch() and complete_op() are
+// inline, so the only call per completion is Operation::complete.
 #pragma once
 
 #include "runtime/reactor.hpp"
@@ -30,8 +37,20 @@ public:
     UringBackend(const UringBackend&) = delete;
     UringBackend& operator=(const UringBackend&) = delete;
 
-    void submit(Operation& op) noexcept;
-    void cancel(std::uintptr_t user_data) noexcept;
+    /// Queue @op's SQE (submitted by the next poll() or a full-SQ flush). Inline fast path:
+    /// no timeout, no close, no timer.
+    [[gnu::always_inline]] void submit(Operation& op) noexcept {
+        static_assert(OpCode::close > OpCode::fallocate && OpCode::timeout > OpCode::close,
+                      "the fast path takes the opcodes below close");
+        if (op.timeout_ns != 0 || op.code >= OpCode::close) [[unlikely]] {
+            submit_slow(op);
+            return;
+        }
+        io_uring_sqe* sqe = get_sqe();
+        prep(sqe, op);
+        io_uring_sqe_set_data(sqe, &op);
+    }
+    [[gnu::noinline]] void cancel(std::uintptr_t user_data) noexcept;
     /// Submit what is queued, wait for one completion when @block, reap a batch.
     void poll(bool block) noexcept;
     int register_file(int fd) noexcept;
@@ -52,7 +71,55 @@ public:
     static constexpr std::uint64_t ud_msg_source = 4;
 
 private:
-    io_uring_sqe* get_sqe() noexcept {
+    // The opcodes of the fast path (nop .. fallocate); flags and user_data are the caller's.
+    [[gnu::always_inline]] static void prep(io_uring_sqe* sqe, const Operation& op) noexcept {
+        const int fd = op.fd;
+        switch (op.code) {
+        case OpCode::nop:
+            io_uring_prep_nop(sqe);
+            return; // a NOP has no file: never IOSQE_FIXED_FILE
+        case OpCode::read:
+            if (op.buf_index >= 0) {
+                io_uring_prep_read_fixed(sqe, fd, op.addr, op.len, op.offset, op.buf_index);
+            } else {
+                io_uring_prep_read(sqe, fd, op.addr, op.len, op.offset);
+            }
+            break;
+        case OpCode::write:
+            if (op.buf_index >= 0) {
+                io_uring_prep_write_fixed(sqe, fd, op.addr, op.len, op.offset, op.buf_index);
+            } else {
+                io_uring_prep_write(sqe, fd, op.addr, op.len, op.offset);
+            }
+            break;
+        case OpCode::readv:
+            io_uring_prep_readv(sqe, fd, static_cast<const iovec*>(op.addr), op.len, op.offset);
+            break;
+        case OpCode::writev:
+            io_uring_prep_writev(sqe, fd, static_cast<const iovec*>(op.addr), op.len, op.offset);
+            break;
+        case OpCode::fsync:
+            io_uring_prep_fsync(sqe, fd, 0);
+            break;
+        case OpCode::fdatasync:
+            io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+            break;
+        case OpCode::fallocate:
+            io_uring_prep_fallocate(sqe, fd, op.mode, static_cast<off_t>(op.offset),
+                                    static_cast<off_t>(op.length));
+            break;
+        case OpCode::close:
+        case OpCode::timeout:
+            __builtin_unreachable(); // submit_slow() preps these
+        }
+        if (op.fixed_file) {
+            sqe->flags |= IOSQE_FIXED_FILE;
+        }
+    }
+    /// Link timeouts, timers, close (fixed-file bookkeeping).
+    [[gnu::noinline]] void submit_slow(Operation& op) noexcept;
+
+    [[gnu::always_inline]] io_uring_sqe* get_sqe() noexcept {
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
         if (sqe != nullptr) [[likely]] {
             return sqe;
@@ -63,6 +130,8 @@ private:
     void flush() noexcept;
     void reap() noexcept;
     void dispatch(std::uint64_t ud, int res) noexcept;
+    [[gnu::noinline]] void dispatch_special(std::uint64_t ud, int res) noexcept;
+    [[gnu::noinline]] void deliver_stashed() noexcept;
     void arm_eventfd() noexcept;
     void sync_buffers() noexcept;
     void stash_cqes() noexcept;
