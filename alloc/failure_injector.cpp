@@ -8,7 +8,14 @@
 namespace bioring {
 namespace {
 
-enum Mode : unsigned { mode_off = 0, mode_always = 1, mode_every = 2, mode_bytes = 3 };
+enum Mode : unsigned {
+    mode_off = 0,
+    mode_always = 1,
+    mode_every = 2,
+    mode_bytes = 3,
+    mode_nth = 4,
+    mode_from = 5,
+};
 
 std::atomic<unsigned> g_mode{mode_off};
 std::atomic<std::uint64_t> g_param{0};
@@ -32,6 +39,16 @@ void FailureInjector::fail_every(std::uint64_t n) noexcept { arm(n == 0 ? mode_o
 
 void FailureInjector::fail_after_bytes(std::uint64_t n) noexcept { arm(mode_bytes, n); }
 
+void FailureInjector::fail_nth(std::uint64_t k) noexcept {
+    arm(k == 0 ? mode_off : mode_nth, k);
+}
+
+void FailureInjector::fail_from(std::uint64_t k) noexcept {
+    arm(k == 0 ? mode_off : mode_from, k);
+}
+
+std::uint64_t FailureInjector::calls() noexcept { return g_calls.load(std::memory_order_relaxed); }
+
 void FailureInjector::off() noexcept { g_mode.store(mode_off, std::memory_order_relaxed); }
 
 std::uint64_t FailureInjector::failures() noexcept {
@@ -47,6 +64,12 @@ bool FailureInjector::should_fail(std::size_t bytes) noexcept {
     if (mode == mode_every) {
         const std::uint64_t call = g_calls.fetch_add(1, std::memory_order_relaxed) + 1;
         fail = call % g_param.load(std::memory_order_relaxed) == 0;
+    } else if (mode == mode_nth) {
+        const std::uint64_t call = g_calls.fetch_add(1, std::memory_order_relaxed) + 1;
+        fail = call == g_param.load(std::memory_order_relaxed);
+    } else if (mode == mode_from) {
+        const std::uint64_t call = g_calls.fetch_add(1, std::memory_order_relaxed) + 1;
+        fail = call >= g_param.load(std::memory_order_relaxed);
     } else if (mode == mode_bytes) {
         const std::uint64_t limit = g_param.load(std::memory_order_relaxed);
         const std::uint64_t before = g_bytes.fetch_add(bytes, std::memory_order_relaxed);

@@ -27,6 +27,17 @@ public:
     /// call), then fail every request that would go beyond.
     /// Context: any thread.
     static void fail_after_bytes(std::uint64_t n) noexcept;
+    /// Make only the @k-th backing request (counted from this call, 1-based) fail; every
+    /// other request succeeds. k == 0 means off. calls() then counts the requests seen, so
+    /// a sweep can arm fail_nth(UINT64_MAX) once to learn how many requests a run makes.
+    /// Context: any thread.
+    static void fail_nth(std::uint64_t k) noexcept;
+    /// Let @k - 1 backing requests succeed (counted from this call), then fail the k-th and
+    /// every later one: "the system ran out of memory at that point". k == 0 means off.
+    /// Context: any thread.
+    static void fail_from(std::uint64_t k) noexcept;
+    /// Returns: backing requests seen since fail_every(), fail_nth() or fail_from() was armed.
+    static std::uint64_t calls() noexcept;
     /// Stop injecting failures (the failure count is kept).
     static void off() noexcept;
     /// Returns: the number of failures injected since the process started.

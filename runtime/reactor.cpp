@@ -3,6 +3,7 @@
 #include "runtime/reactor.hpp"
 
 #include "runtime/asio_backend.hpp"
+#include "runtime/fault_injection.hpp"
 #include "runtime/task.hpp"
 #include "runtime/uring_backend.hpp"
 
@@ -68,6 +69,8 @@ Reactor::Reactor(ReactorOptions opts) {
                                                           io_uring_refusal(e.code().value()));
         }
     }
+    // BIORING_FAULT (runtime/fault_injection.hpp): nothing is installed when it is unset.
+    detail::install_env_faults(*this);
     ready_.reserve(256);
     running_.reserve(256);
     remote_cancels_.reserve(64);
@@ -241,12 +244,17 @@ bool Reactor::run_ready() {
 }
 
 void Reactor::run_once(bool may_block) {
-    if (remote_pending_.load(std::memory_order_acquire)) {
+    // Remote tasks count as work run in this turn: they may resume coroutines inline (a
+    // BioSet waiter woken from another thread, a held completion of the fault injector) and
+    // so satisfy the caller's predicate; blocking after them could wait forever with
+    // nothing in flight (tests/reliability/liveness_test.cpp).
+    const bool remote = remote_pending_.load(std::memory_order_acquire);
+    if (remote) {
         drain_remote();
     }
     // A turn that ran coroutines does not block: they may have satisfied the caller's
     // run_until() predicate (or posted work) without leaving anything in flight.
-    bool ran = run_ready();
+    bool ran = run_ready() || remote;
     const bool block = may_block && !ran && ready_.empty() &&
                        !remote_pending_.load(std::memory_order_acquire);
     if (uring_) [[likely]] {
