@@ -20,13 +20,13 @@ bool CloseOp::await_suspend(std::coroutine_handle<> waiter) noexcept
 {
     const int fd = file_->fd;
     Reactor* const here = Reactor::current();
-    if (file_->fixed_index >= 0 && file_->fixed_reactor == here) {
+    if (file_->fixed_on(here)) {
         here->unregister_file(file_->fixed_index);
     }
     // A registration on another reactor cannot be dropped from this thread; that ring keeps
     // its own reference to the open file until it goes away (see DirectFile::register_fixed).
     file_->fixed_index = -1;
-    file_->fixed_reactor = nullptr;
+    file_->fixed_reactor = 0;
     file_->fd = -1;
     if (here == nullptr) {
         const int rc = ::close(fd);

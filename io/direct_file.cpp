@@ -91,7 +91,7 @@ DirectFile::DirectFile(DirectFile&& other) noexcept
 {
     other.state_.fd = -1;
     other.state_.fixed_index = -1;
-    other.state_.fixed_reactor = nullptr;
+    other.state_.fixed_reactor = 0;
 }
 
 DirectFile& DirectFile::operator=(DirectFile&& other) noexcept
@@ -102,7 +102,7 @@ DirectFile& DirectFile::operator=(DirectFile&& other) noexcept
         alignment_source_ = other.alignment_source_;
         other.state_.fd = -1;
         other.state_.fixed_index = -1;
-        other.state_.fixed_reactor = nullptr;
+        other.state_.fixed_reactor = 0;
     }
     return *this;
 }
@@ -122,7 +122,7 @@ void DirectFile::close_now() noexcept
     ::close(state_.fd);
     state_.fd = -1;
     state_.fixed_index = -1;
-    state_.fixed_reactor = nullptr;
+    state_.fixed_reactor = 0;
 }
 
 std::uint64_t DirectFile::size() const
@@ -149,14 +149,14 @@ bool DirectFile::register_fixed() noexcept
         return false;
     }
     if (state_.fixed_index >= 0) {
-        return state_.fixed_reactor == here;
+        return state_.fixed_on(here);
     }
     const int index = here->register_file(state_.fd);
     if (index < 0) {
         return false;
     }
     state_.fixed_index = index;
-    state_.fixed_reactor = here;
+    state_.fixed_reactor = here->id();
     return true;
 }
 
@@ -166,18 +166,18 @@ void DirectFile::unregister_fixed() noexcept
         return;
     }
     Reactor* const here = Reactor::current();
-    if (here != nullptr && here == state_.fixed_reactor) {
+    if (state_.fixed_on(here)) {
         here->unregister_file(state_.fixed_index);
     }
     // Off that reactor's thread the ring's table cannot be touched; the registration
     // holds its own reference to the file and goes away with the ring.
     state_.fixed_index = -1;
-    state_.fixed_reactor = nullptr;
+    state_.fixed_reactor = 0;
 }
 
 bool DirectFile::is_fixed() const noexcept
 {
-    return state_.fixed_index >= 0 && state_.fixed_reactor == Reactor::current();
+    return state_.fixed_on(Reactor::current());
 }
 
 bool DirectFile::is_aligned(const void* buf, std::size_t len, std::uint64_t offset) const noexcept

@@ -563,6 +563,32 @@ TEST_CASE("a registered fixed file serves reads and writes and is dropped at clo
     }());
 }
 
+TEST_CASE("a fixed file registered on a reactor that is gone is not used by a later reactor")
+{
+    TempPath p;
+    auto f = open_or_skip(p.str(), rw_create());
+    if (!f) {
+        return;
+    }
+    // Each sync_wait builds its own reactor, often at the same address as the last one:
+    // the registration must be recognised by reactor identity, not by address.
+    bool fixed = false;
+    sync_wait([&]() -> Task<void> {
+        fixed = f->register_fixed();
+        CHECK(f->is_fixed() == fixed);
+        co_return;
+    }());
+    sync_wait([&]() -> Task<void> {
+        CHECK_FALSE(f->is_fixed());
+        CompletionTap tap;
+        co_await round_trip(*f, 8192, 0, false, 21, false);
+        for (const auto& s : tap.seen()) {
+            CHECK_FALSE(s.fixed_file);
+        }
+        BIORING_CHECK_RES(co_await f->close(), 0);
+    }());
+}
+
 TEST_CASE("register_fixed without a reactor or on a closed file returns false")
 {
     TempPath p;

@@ -82,7 +82,7 @@ using namespace std::chrono_literals;
 namespace {
 
 // One request: its frame comes from the reactor's bioset; its awaiters live in the frame.
-Task<int> request(DirectFile& f, std::byte* wbuf, std::byte* rbuf, std::uint64_t offset,
+[[maybe_unused]] Task<int> request(DirectFile& f, std::byte* wbuf, std::byte* rbuf, std::uint64_t offset,
                   std::stop_token stop)
 {
     IoOptions o;
