@@ -41,19 +41,8 @@ using namespace bioring::bench;
 
 namespace {
 
-struct Options {
-    Workload rw = Workload::randread;
-    std::uint64_t bs = 4096;
-    std::uint64_t qd = 32;
-    std::uint64_t threads = 1;
-    double seconds = 2.0;
-    std::uint64_t ios = 0;
-    std::uint64_t rwmixread = 50;
-    std::string file;
-    bool direct = true;
-    int pin = -1;
-    bool json = false;
-};
+// Only the common options (--rw, --bs, --qd, ...: bench/options.hpp).
+using Options = CommonOptions;
 
 void usage(std::FILE* out) {
     std::fprintf(out, R"(usage: asio-file-loop [options]
@@ -76,44 +65,7 @@ Options parse(int argc, char** argv) {
     Options o;
     ArgReader a(argc, argv);
     while (a.next()) {
-        if (a.is("--help") || a.is("-h")) {
-            usage(stdout);
-            std::exit(0);
-        } else if (a.is("--rw")) {
-            o.rw = parse_workload(a.value());
-        } else if (a.is("--rwmixread")) {
-            o.rwmixread = parse_uint(a.value(), "--rwmixread");
-            if (o.rwmixread > 100) {
-                throw UsageError("--rwmixread must be 0..100");
-            }
-        } else if (a.is("--bs")) {
-            o.bs = parse_size(a.value(), "--bs");
-        } else if (a.is("--qd")) {
-            o.qd = parse_uint(a.value(), "--qd");
-        } else if (a.is("--threads")) {
-            o.threads = parse_uint(a.value(), "--threads");
-        } else if (a.is("--seconds")) {
-            o.seconds = parse_seconds(a.value(), "--seconds");
-        } else if (a.is("--ios")) {
-            o.ios = parse_uint(a.value(), "--ios");
-        } else if (a.is("--file")) {
-            o.file = a.value();
-        } else if (a.is("--direct")) {
-            a.no_value();
-            o.direct = true;
-        } else if (a.is("--no-direct")) {
-            a.no_value();
-            o.direct = false;
-        } else if (a.is("--pin")) {
-            a.no_value();
-            o.pin = 1;
-        } else if (a.is("--no-pin")) {
-            a.no_value();
-            o.pin = 0;
-        } else if (a.is("--json")) {
-            a.no_value();
-            o.json = true;
-        } else {
+        if (!parse_common_option(a, o, usage)) {
             a.unknown();
         }
     }

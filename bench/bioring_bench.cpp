@@ -56,23 +56,13 @@ namespace {
 
 enum class Mode { loop, per_io };
 
-struct Options {
-    Workload rw = Workload::randread;
-    std::uint64_t bs = 4096;
-    std::uint64_t qd = 32;
-    std::uint64_t threads = 1;
-    double seconds = 2.0;
-    std::uint64_t ios = 0;
-    std::uint64_t rwmixread = 50;
+// The common options (--rw, --bs, --qd, ...: bench/options.hpp) and bioring-bench's own.
+struct Options : CommonOptions {
     std::uint64_t size = 1ull << 30;
-    std::string file;
-    bool direct = true;
     bool fixed_buffers = true;
     bool fixed_files = false;
     std::string backend;
     Mode mode = Mode::loop;
-    int pin = -1;
-    bool json = false;
 };
 
 void usage(std::FILE* out) {
@@ -103,39 +93,14 @@ Options parse(int argc, char** argv) {
     Options o;
     ArgReader a(argc, argv);
     while (a.next()) {
-        if (a.is("--help") || a.is("-h")) {
-            usage(stdout);
-            std::exit(0);
-        } else if (a.is("--rw")) {
-            o.rw = parse_workload(a.value());
-        } else if (a.is("--rwmixread")) {
-            o.rwmixread = parse_uint(a.value(), "--rwmixread");
-            if (o.rwmixread > 100) {
-                throw UsageError("--rwmixread must be 0..100");
-            }
-        } else if (a.is("--bs")) {
-            o.bs = parse_size(a.value(), "--bs");
-        } else if (a.is("--qd")) {
-            o.qd = parse_uint(a.value(), "--qd");
-        } else if (a.is("--threads")) {
-            o.threads = parse_uint(a.value(), "--threads");
-        } else if (a.is("--seconds")) {
-            o.seconds = parse_seconds(a.value(), "--seconds");
-        } else if (a.is("--ios")) {
-            o.ios = parse_uint(a.value(), "--ios");
-        } else if (a.is("--file")) {
-            o.file = a.value();
-            if (o.file.empty()) {
+        if (parse_common_option(a, o, usage)) {
+            if (a.is("--file") && o.file.empty()) {
                 throw UsageError("--file needs a path");
             }
-        } else if (a.is("--size")) {
+            continue;
+        }
+        if (a.is("--size")) {
             o.size = parse_size(a.value(), "--size");
-        } else if (a.is("--direct")) {
-            a.no_value();
-            o.direct = true;
-        } else if (a.is("--no-direct")) {
-            a.no_value();
-            o.direct = false;
         } else if (a.is("--fixed-buffers")) {
             a.no_value();
             o.fixed_buffers = true;
@@ -162,15 +127,6 @@ Options parse(int argc, char** argv) {
             } else {
                 throw UsageError("unknown --mode '" + m + "' (expected loop or per-io)");
             }
-        } else if (a.is("--pin")) {
-            a.no_value();
-            o.pin = 1;
-        } else if (a.is("--no-pin")) {
-            a.no_value();
-            o.pin = 0;
-        } else if (a.is("--json")) {
-            a.no_value();
-            o.json = true;
         } else {
             a.unknown();
         }

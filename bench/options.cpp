@@ -2,6 +2,8 @@
 // Strict number and option parsing for the bench programs (see options.hpp).
 #include "bench/options.hpp"
 
+#include "bench/workload.hpp"
+
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -127,6 +129,52 @@ void ArgReader::no_value() const {
     if (has_inline_value_) {
         throw UsageError("option " + name_ + " takes no value");
     }
+}
+
+CommonOptions::CommonOptions() : rw(Workload::randread) {}
+
+bool parse_common_option(ArgReader& a, CommonOptions& o, void (*usage)(std::FILE*)) {
+    if (a.is("--help") || a.is("-h")) {
+        usage(stdout);
+        std::exit(0);
+    } else if (a.is("--rw")) {
+        o.rw = parse_workload(a.value());
+    } else if (a.is("--rwmixread")) {
+        o.rwmixread = parse_uint(a.value(), "--rwmixread");
+        if (o.rwmixread > 100) {
+            throw UsageError("--rwmixread must be 0..100");
+        }
+    } else if (a.is("--bs")) {
+        o.bs = parse_size(a.value(), "--bs");
+    } else if (a.is("--qd")) {
+        o.qd = parse_uint(a.value(), "--qd");
+    } else if (a.is("--threads")) {
+        o.threads = parse_uint(a.value(), "--threads");
+    } else if (a.is("--seconds")) {
+        o.seconds = parse_seconds(a.value(), "--seconds");
+    } else if (a.is("--ios")) {
+        o.ios = parse_uint(a.value(), "--ios");
+    } else if (a.is("--file")) {
+        o.file = a.value();
+    } else if (a.is("--direct")) {
+        a.no_value();
+        o.direct = true;
+    } else if (a.is("--no-direct")) {
+        a.no_value();
+        o.direct = false;
+    } else if (a.is("--pin")) {
+        a.no_value();
+        o.pin = 1;
+    } else if (a.is("--no-pin")) {
+        a.no_value();
+        o.pin = 0;
+    } else if (a.is("--json")) {
+        a.no_value();
+        o.json = true;
+    } else {
+        return false;
+    }
+    return true;
 }
 
 } // namespace bioring::bench

@@ -8,12 +8,15 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace bioring::bench {
+
+enum class Workload; // bench/workload.hpp
 
 /// A bad command line: the message says what and why; the tool exits with status 2.
 struct UsageError : std::runtime_error {
@@ -57,5 +60,31 @@ private:
     std::string inline_value_;
     bool has_inline_value_ = false;
 };
+
+/// The options every bench program takes, with their shared defaults. Each program
+/// derives its own Options from this and adds its specific ones.
+struct CommonOptions {
+    CommonOptions(); // rw = Workload::randread (defined where Workload is complete)
+
+    Workload rw;
+    std::uint64_t bs = 4096;
+    std::uint64_t qd = 32;
+    std::uint64_t threads = 1;
+    double seconds = 2.0;
+    std::uint64_t ios = 0; // 0: run for seconds
+    std::uint64_t rwmixread = 50;
+    std::string file;
+    bool direct = true;
+    int pin = -1; // -1: pin when threads > 1
+    bool json = false;
+};
+
+/// Handle the current argument if it is a common option: --help/-h (prints @usage to
+/// stdout and exits 0), --rw, --rwmixread, --bs, --qd, --threads, --seconds, --ios,
+/// --file, --direct/--no-direct, --pin/--no-pin, --json. Range checks that differ between
+/// the programs are left to them (only --rwmixread's 0..100 is checked here).
+/// Returns: true when it consumed the option; false to let the caller try its own.
+/// Throws UsageError on a bad value.
+bool parse_common_option(ArgReader& a, CommonOptions& o, void (*usage)(std::FILE*));
 
 } // namespace bioring::bench
