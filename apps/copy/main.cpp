@@ -7,10 +7,9 @@
 // Exit status: 0 done, 1 failed (message names the file and the error), 2 bad usage,
 // 130/143 interrupted.
 #include "apps/common/args.hpp"
+#include "apps/common/driver.hpp"
 #include "apps/common/pipeline.hpp"
-#include "apps/common/progress.hpp"
 #include "apps/common/safe_output.hpp"
-#include "apps/common/summary.hpp"
 #include "alloc/buffer_pool.hpp"
 #include "io/direct_file.hpp"
 
@@ -22,6 +21,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 using namespace bioring;
 using namespace bioring::apps;
@@ -106,22 +106,6 @@ Options parse(int argc, char** argv, bool* help)
     return o;
 }
 
-// Open for O_DIRECT; a filesystem that refuses O_DIRECT (EINVAL) gets a buffered open.
-DirectFile open_file(const std::string& path, OpenOptions oo)
-{
-    try {
-        return DirectFile::open(path, oo);
-    } catch (const std::system_error& e) {
-        if (e.code().value() != EINVAL || !oo.direct) {
-            throw;
-        }
-    }
-    std::fprintf(stderr, "%s: '%s' does not support O_DIRECT; using buffered I/O\n", prog,
-                 path.c_str());
-    oo.direct = false;
-    return DirectFile::open(path, oo);
-}
-
 int run(int argc, char** argv)
 {
     bool help = false;
@@ -133,7 +117,7 @@ int run(int argc, char** argv)
     const struct stat src_st = check_source(o.src);
     SafeOutput out(o.dst, src_st, prog);
 
-    DirectFile src = open_file(o.src, OpenOptions{});
+    DirectFile src = open_file(prog, o.src, OpenOptions{});
     const std::uint64_t size = src.size();
     if (out.in_place()) {
         if (out.device_size() < size) {
@@ -150,7 +134,7 @@ int run(int argc, char** argv)
     out.truncate(size);
     OpenOptions wo;
     wo.write = true;
-    DirectFile dst = open_file(out.write_path(), wo);
+    DirectFile dst = open_file(prog, out.write_path(), wo);
 
     PipelineConfig cfg;
     cfg.size = size;
@@ -160,66 +144,13 @@ int run(int argc, char** argv)
     cfg.skip_zero_blocks = !out.in_place(); // a fresh, pre-sized file reads zeros in holes
     cfg.tail_fd = out.fd();
     cfg.dst_name = o.dst;
-    Progress progress("copy", size, !o.quiet);
-    cfg.progress = &progress;
-
-    PipelineResult r = run_copy(src, dst, cfg);
-    if (!r.ok) {
-        progress.finish();
-        throw std::runtime_error(r.error);
-    }
-    if (::fsync(out.fd()) != 0) {
-        throw std::system_error(errno, std::system_category(), "cannot flush '" + o.dst + "'");
-    }
-    if (o.verify) {
-        progress.phase("verify", size);
-        PipelineResult v = run_verify(src, dst, cfg);
-        if (!v.ok) {
-            progress.finish();
-            throw std::runtime_error(v.error);
-        }
-    }
-    progress.finish();
-    dst = DirectFile();
-    out.commit();
-
-    Summary s;
-    s.app = prog;
-    s.operation = "copy";
-    s.source = o.src;
-    s.destination = o.dst;
-    s.backend = r.backend;
-    s.bytes = r.bytes;
-    s.seconds = r.seconds;
-    s.requests = r.requests;
-    s.io_ops = r.io_ops;
-    s.allocations = r.counters.requests_allocated;
-    s.reserve_hits = r.counters.reserve_hits;
-    s.threads = r.threads;
-    s.queue_depth = o.qd;
-    s.block_size = o.bs;
-    s.verified = o.verify;
-    s.in_place = out.in_place();
-    if (o.json) {
-        std::fputs(s.json().c_str(), stdout);
-    } else if (!o.quiet) {
-        std::fputs(s.text().c_str(), stdout);
-    }
-    return 0;
+    return run_and_commit(src, dst, out, std::move(cfg),
+                          RunOptions{prog, "copy", o.src, o.dst, o.verify, o.json, o.quiet});
 }
 
 } // namespace
 
 int main(int argc, char** argv)
 {
-    install_signal_cleanup(prog);
-    try {
-        return run(argc, argv);
-    } catch (const UsageError& e) {
-        std::fprintf(stderr, "%s: %s\nTry '%s --help'.\n", prog, e.what(), prog);
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: %s\n", prog, e.what());
-        return 1;
-    }
+    return driver_main(prog, run, argc, argv);
 }

@@ -10,10 +10,9 @@
 // Exit status: 0 done, 1 failed, 2 bad usage or key, 130/143 interrupted.
 #include "alloc/buffer_pool.hpp"
 #include "apps/common/args.hpp"
+#include "apps/common/driver.hpp"
 #include "apps/common/pipeline.hpp"
-#include "apps/common/progress.hpp"
 #include "apps/common/safe_output.hpp"
-#include "apps/common/summary.hpp"
 #include "apps/crypt/xts.hpp"
 #include "io/direct_file.hpp"
 
@@ -28,6 +27,7 @@
 #include <system_error>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 using namespace bioring;
@@ -212,21 +212,6 @@ void read_key(const Options& o, Key& key)
     }
 }
 
-DirectFile open_file(const std::string& path, OpenOptions oo)
-{
-    try {
-        return DirectFile::open(path, oo);
-    } catch (const std::system_error& e) {
-        if (e.code().value() != EINVAL || !oo.direct) {
-            throw;
-        }
-    }
-    std::fprintf(stderr, "%s: '%s' does not support O_DIRECT; using buffered I/O\n", prog,
-                 path.c_str());
-    oo.direct = false;
-    return DirectFile::open(path, oo);
-}
-
 int run(int argc, char** argv)
 {
     bool help = false;
@@ -248,7 +233,7 @@ int run(int argc, char** argv)
     }
 
     const struct stat src_st = check_source(o.src);
-    DirectFile src = open_file(o.src, OpenOptions{});
+    DirectFile src = open_file(prog, o.src, OpenOptions{});
     const std::uint64_t size = src.size();
     if (size % o.fmt.sector_size != 0) {
         throw std::runtime_error("source '" + o.src + "' is " + std::to_string(size) +
@@ -268,7 +253,7 @@ int run(int argc, char** argv)
     out.truncate(size);
     OpenOptions wo;
     wo.write = true;
-    DirectFile dst = open_file(out.write_path(), wo);
+    DirectFile dst = open_file(prog, out.write_path(), wo);
 
     PipelineConfig cfg;
     cfg.size = size;
@@ -283,68 +268,14 @@ int run(int argc, char** argv)
         return ciphers[shard].crypt_sectors(buf, buf, len, fmt, off);
     };
     const bool enc = o.dir == XtsCipher::Direction::encrypt;
-    Progress progress(enc ? "encrypt" : "decrypt", size, !o.quiet);
-    cfg.progress = &progress;
-
-    PipelineResult r = run_copy(src, dst, cfg);
-    if (!r.ok) {
-        progress.finish();
-        throw std::runtime_error(r.error);
-    }
-    if (::fsync(out.fd()) != 0) {
-        throw std::system_error(errno, std::system_category(), "cannot flush '" + o.dst + "'");
-    }
-    if (o.verify) {
-        // Each reactor transforms its stripe of SRC again with its own cipher and compares
-        // it with what DST holds on the device.
-        progress.phase("verify", size);
-        PipelineResult v = run_verify(src, dst, cfg);
-        if (!v.ok) {
-            progress.finish();
-            throw std::runtime_error(v.error);
-        }
-    }
-    progress.finish();
-    dst = DirectFile();
-    out.commit();
-
-    Summary s;
-    s.app = prog;
-    s.operation = enc ? "encrypt" : "decrypt";
-    s.source = o.src;
-    s.destination = o.dst;
-    s.backend = r.backend;
-    s.bytes = r.bytes;
-    s.seconds = r.seconds;
-    s.requests = r.requests;
-    s.io_ops = r.io_ops;
-    s.allocations = r.counters.requests_allocated;
-    s.reserve_hits = r.counters.reserve_hits;
-    s.threads = r.threads;
-    s.queue_depth = o.qd;
-    s.block_size = o.bs;
-    s.in_place = out.in_place();
-    s.verified = o.verify;
-    if (o.json) {
-        std::fputs(s.json().c_str(), stdout);
-    } else if (!o.quiet) {
-        std::fputs(s.text().c_str(), stdout);
-    }
-    return 0;
+    return run_and_commit(src, dst, out, std::move(cfg),
+                          RunOptions{prog, enc ? "encrypt" : "decrypt", o.src, o.dst, o.verify,
+                                     o.json, o.quiet});
 }
 
 } // namespace
 
 int main(int argc, char** argv)
 {
-    install_signal_cleanup(prog);
-    try {
-        return run(argc, argv);
-    } catch (const UsageError& e) {
-        std::fprintf(stderr, "%s: %s\nTry '%s --help'.\n", prog, e.what(), prog);
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s: %s\n", prog, e.what());
-        return 1;
-    }
+    return driver_main(prog, run, argc, argv);
 }
