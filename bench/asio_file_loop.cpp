@@ -237,12 +237,7 @@ int run(const Options& o) {
 
     Report rep;
     rep.tool = "asio-file-loop";
-    rep.set("rw", workload_name(o.rw));
-    rep.set("bs", o.bs);
-    rep.set("qd", o.qd);
-    rep.set("threads", o.threads);
-    rep.set("file", o.file);
-    rep.set_bool("direct", o.direct);
+    set_common_config(rep, o, o.file);
     rep.set("asio", std::to_string(ASIO_VERSION / 100000) + "." +
                         std::to_string(ASIO_VERSION / 100 % 1000) + "." +
                         std::to_string(ASIO_VERSION % 100) + " io_uring");
@@ -261,24 +256,12 @@ int run(const Options& o) {
             status = 1;
         }
     }
-    if (o.json) {
-        rep.print_json(stdout);
-    } else {
-        rep.print_text(stdout);
-    }
+    rep.print(stdout, o.json);
     return status;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return run(parse(argc, argv));
-    } catch (const UsageError& e) {
-        std::fprintf(stderr, "asio-file-loop: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "asio-file-loop: %s\n", e.what());
-        return 1;
-    }
+    return run_main("asio-file-loop", [&] { return run(parse(argc, argv)); });
 }

@@ -484,12 +484,7 @@ int run(const Options& o) {
 
     Report rep;
     rep.tool = "bioring-bench";
-    rep.set("rw", workload_name(o.rw));
-    rep.set("bs", o.bs);
-    rep.set("qd", o.qd);
-    rep.set("threads", o.threads);
-    rep.set("file", path);
-    rep.set_bool("direct", o.direct);
+    set_common_config(rep, o, path);
     rep.set_bool("fixed_buffers", o.fixed_buffers);
     rep.set_bool("fixed_files", o.fixed_files);
     rep.set("mode", o.mode == Mode::loop ? "loop" : "per-io");
@@ -525,26 +520,12 @@ int run(const Options& o) {
     rep.notes.push_back(heap_counter_covers_malloc()
                             ? "heap calls: operator new/delete and malloc family, reactor threads"
                             : "heap calls: operator new/delete only (sanitizer build)");
-    if (o.json) {
-        rep.print_json(stdout);
-    } else {
-        rep.print_text(stdout);
-    }
+    rep.print(stdout, o.json);
     return status;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return run(parse(argc, argv));
-    } catch (const UsageError& e) {
-        remove_owned_file();
-        std::fprintf(stderr, "bioring-bench: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        remove_owned_file();
-        std::fprintf(stderr, "bioring-bench: %s\n", e.what());
-        return 1;
-    }
+    return run_main("bioring-bench", [&] { return run(parse(argc, argv)); }, remove_owned_file);
 }

@@ -177,4 +177,13 @@ bool parse_common_option(ArgReader& a, CommonOptions& o, void (*usage)(std::FILE
     return true;
 }
 
+void set_common_config(Report& rep, const CommonOptions& o, const std::string& file) {
+    rep.set("rw", workload_name(o.rw));
+    rep.set("bs", o.bs);
+    rep.set("qd", o.qd);
+    rep.set("threads", o.threads);
+    rep.set("file", file);
+    rep.set_bool("direct", o.direct);
+}
+
 } // namespace bioring::bench

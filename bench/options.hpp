@@ -7,6 +7,8 @@
 // values that overflow are errors, never silently truncated.
 #pragma once
 
+#include "bench/report.hpp"
+
 #include <cstdint>
 #include <cstdio>
 #include <stdexcept>
@@ -86,5 +88,32 @@ struct CommonOptions {
 /// Returns: true when it consumed the option; false to let the caller try its own.
 /// Throws UsageError on a bad value.
 bool parse_common_option(ArgReader& a, CommonOptions& o, void (*usage)(std::FILE*));
+
+/// Record the options every program reports first in @rep's config: rw, bs, qd, threads,
+/// file (@file: the path actually used) and direct. rwmixread, which comes after each
+/// program's own keys, stays with the programs.
+void set_common_config(Report& rep, const CommonOptions& o, const std::string& file);
+
+/// The body of each program's main(): run @body; a UsageError prints "<prog>: message" and
+/// returns 2, any other exception returns 1. @on_error (may be null) runs first in both
+/// cases (bioring-bench removes the file it created).
+template <class Body>
+int run_main(const char* prog, Body body, void (*on_error)() noexcept = nullptr) {
+    try {
+        return body();
+    } catch (const UsageError& e) {
+        if (on_error != nullptr) {
+            on_error();
+        }
+        std::fprintf(stderr, "%s: %s\n", prog, e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        if (on_error != nullptr) {
+            on_error();
+        }
+        std::fprintf(stderr, "%s: %s\n", prog, e.what());
+        return 1;
+    }
+}
 
 } // namespace bioring::bench

@@ -70,6 +70,7 @@ struct Report {
 
     void print_text(std::FILE* out) const;
     void print_json(std::FILE* out) const;
+    void print(std::FILE* out, bool json) const { json ? print_json(out) : print_text(out); }
 };
 
 /// JSON string literal for @s (quotes and escapes).

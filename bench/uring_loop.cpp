@@ -379,12 +379,7 @@ int run(const Options& o) {
 
     Report rep;
     rep.tool = "uring-loop";
-    rep.set("rw", workload_name(o.rw));
-    rep.set("bs", o.bs);
-    rep.set("qd", o.qd);
-    rep.set("threads", o.threads);
-    rep.set("file", o.rw == Workload::nop ? std::string() : o.file);
-    rep.set_bool("direct", o.direct);
+    set_common_config(rep, o, o.rw == Workload::nop ? std::string() : o.file);
     rep.set_bool("fixed_buffers", o.fixed_buffers);
     rep.set_bool("fixed_files", o.fixed_files);
     rep.set("ring_flags", results[0].ring_flags);
@@ -410,24 +405,12 @@ int run(const Options& o) {
         }
     }
     rep.enter_calls = enters;
-    if (o.json) {
-        rep.print_json(stdout);
-    } else {
-        rep.print_text(stdout);
-    }
+    rep.print(stdout, o.json);
     return status;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return run(parse(argc, argv));
-    } catch (const UsageError& e) {
-        std::fprintf(stderr, "uring-loop: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "uring-loop: %s\n", e.what());
-        return 1;
-    }
+    return run_main("uring-loop", [&] { return run(parse(argc, argv)); });
 }
