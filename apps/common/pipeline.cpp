@@ -4,6 +4,7 @@
 
 #include "alloc/bioset.hpp"
 #include "alloc/buffer_pool.hpp"
+#include "apps/common/format.hpp"
 #include "apps/common/progress.hpp"
 #include "io/direct_file.hpp"
 #include "io/error_message.hpp"
@@ -16,7 +17,6 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -34,17 +34,6 @@ namespace {
 // reserve; a larger frame (sanitizer builds) still works, from an oversized object that has
 // no reserve.
 constexpr std::size_t request_front_pad = 2048;
-
-std::string format(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string format(const char* f, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, f);
-    std::vsnprintf(buf, sizeof buf, f, ap);
-    va_end(ap);
-    return buf;
-}
 
 using ull = unsigned long long;
 

@@ -2,7 +2,8 @@
 // Text and JSON renderings of a run's summary.
 #include "apps/common/summary.hpp"
 
-#include <cstdarg>
+#include "apps/common/format.hpp"
+
 #include <cstdio>
 
 namespace bioring::apps {
@@ -30,18 +31,6 @@ std::string json_string(const std::string& s)
 }
 
 namespace {
-
-std::string format(const char* f, ...) __attribute__((format(printf, 1, 2)));
-
-std::string format(const char* f, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, f);
-    std::vsnprintf(buf, sizeof buf, f, ap);
-    va_end(ap);
-    return buf;
-}
 
 using ull = unsigned long long;
 
