@@ -116,6 +116,7 @@ void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept 
 void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { ::operator delete(p); }
 
 using namespace bioring;
+using bioring::test::slab_allocations;
 
 namespace {
 
@@ -201,14 +202,6 @@ Task<void> run(BioSet& bs, Pipeline* p, std::uint64_t first, std::uint64_t n) {
     while (p->in_flight > 0) {
         co_await Pipeline::Below{p, 1};
     }
-}
-
-std::uint64_t slab_allocations() {
-    std::uint64_t n = 0;
-    for (const auto& s : SlabRegistry::global().stats()) {
-        n += s.allocations;
-    }
-    return n;
 }
 
 } // namespace

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Shared helpers of the runtime tests: a counted-lifetime object, a handle-capturing
-// awaiter, and the BIORING-SKIP convention.
+// awaiter, the registry's slab allocation count, and the BIORING-SKIP convention.
 #pragma once
+
+#include "alloc/slab_registry.hpp"
 
 #include <atomic>
 #include <coroutine>
@@ -26,6 +28,15 @@ struct Counted {
     Counted& operator=(const Counted&) = default;
     ~Counted() { ++destroyed; }
 };
+
+/// Returns: slab allocations so far, summed over every cache of the registry.
+inline std::uint64_t slab_allocations() {
+    std::uint64_t n = 0;
+    for (const auto& s : SlabRegistry::global().stats()) {
+        n += s.allocations;
+    }
+    return n;
+}
 
 /// `void* self = co_await HandleAddress{};` — the running coroutine's frame address.
 struct HandleAddress {

@@ -20,6 +20,7 @@
 using namespace bioring;
 using bioring::test::Counted;
 using bioring::test::HandleAddress;
+using bioring::test::slab_allocations;
 
 namespace {
 
@@ -46,14 +47,6 @@ Task<long> many_sync_awaits(int n) {
         co_await nothing();
     }
     co_return sum;
-}
-
-std::uint64_t slab_allocations() {
-    std::uint64_t n = 0;
-    for (const auto& s : SlabRegistry::global().stats()) {
-        n += s.allocations;
-    }
-    return n;
 }
 
 } // namespace
