@@ -11,7 +11,6 @@
 #include <exception>
 #include <stdexcept>
 #include <system_error>
-#include <unistd.h>
 
 namespace bioring::apps {
 
@@ -40,9 +39,6 @@ int run_and_commit(DirectFile& src, DirectFile& dst, SafeOutput& out, PipelineCo
     if (!r.ok) {
         progress.finish();
         throw std::runtime_error(r.error);
-    }
-    if (::fsync(out.fd()) != 0) {
-        throw std::system_error(errno, std::system_category(), "cannot flush '" + ro.dst + "'");
     }
     if (ro.verify) {
         // Each reactor reads its stripe of SRC again (transformed again, when cfg has a

@@ -259,6 +259,21 @@ Task<void> stripe_main(Shared* sh, unsigned shard)
     }
 }
 
+// After every stripe's writes have completed: one fsync of DST through the reactor, so that
+// it is an io_uring request like the writes (and BIORING_FAULT op=fsync reaches it). fsync
+// is per inode: it also flushes the tail that went through the buffered descriptor.
+Task<void> flush_main(Shared* sh, unsigned shard)
+{
+    if (shard != 0) {
+        co_return;
+    }
+    IoResult r = co_await sh->dst->fsync();
+    if (!r.ok()) {
+        sh->fail(format("cannot flush '%s': %s", sh->cfg->dst_name.c_str(),
+                        std::strerror(-r.res)));
+    }
+}
+
 PipelineResult run(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg, bool verify)
 {
     if (cfg.threads == 0 || cfg.queue_depth == 0 || cfg.block_size == 0) {
@@ -292,6 +307,9 @@ PipelineResult run(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg, 
     res.threads = sh.threads;
     const auto t0 = std::chrono::steady_clock::now();
     rt.run_on_all([&sh](unsigned shard) { return stripe_main(&sh, shard); });
+    if (!verify && sh.error.empty()) {
+        rt.run_on_all([&sh](unsigned shard) { return flush_main(&sh, shard); });
+    }
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.counters = rt.counters();
     res.requests = sh.requests.load();

@@ -17,6 +17,8 @@
 // destination never grows past the source and a block device is not written past the data.
 // HOLES. With skip_zero_blocks (a fresh destination pre-sized with ftruncate), all-zero
 // blocks are not written: they read back as zeros and sparse sources stay sparse.
+// DURABLE. A copy ends with one fsync of DST, issued on a reactor after every stripe is done
+// (its time is part of the run's seconds).
 // ERRORS. The first failure (with the file, offset and errno) stops new requests on every
 // stripe; in-flight ones drain; the result carries the message. Nothing throws across
 // reactor threads.
@@ -65,7 +67,7 @@ struct PipelineResult {
     unsigned threads = 1;           ///< reactors used (at most one per block)
 };
 
-/// Run the copy (or transform) pipeline from @src to @dst.
+/// Run the copy (or transform) pipeline from @src to @dst, then fsync @dst.
 /// Context: main thread (creates and joins a Runtime of cfg.threads reactors).
 /// Returns: the result; setup failures (no reactor, alignment above block_size) throw.
 PipelineResult run_copy(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg);

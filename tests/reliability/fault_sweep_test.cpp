@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 using namespace reliability_test;
 
@@ -252,6 +253,50 @@ TEST_CASE("a bad BIORING_FAULT makes an app fail with the parser's message and n
     CHECK(contains(r.err, "EWHAT"));
     CHECK_FALSE(fs::exists(d / "dst"));
     CHECK(temps_in(d.path).empty());
+}
+
+TEST_CASE("an fsync that fails at the end of a copy or crypt fails it cleanly, on both backends")
+{
+    Scratch d("ext4");
+    write_file(d / "src", random_string((1 << 20) + 1234, 12)); // an unaligned tail
+    write_file(d / "pt", random_string((1 << 20) + 3 * 512, 14)); // whole sectors
+    write_file(d / "key", random_string(64, 13));
+    const std::string old = "previous contents, must survive a failed flush";
+    for (const std::string backend : {"", "asio"}) {
+        for (const bool crypt : {false, true}) {
+            for (const bool preexisting : {false, true}) {
+                std::vector<std::string> args;
+                if (crypt) {
+                    args = {crypt_exe, "encrypt", "--quiet", "--key-file",
+                            (d / "key").string()};
+                } else {
+                    args = {copy_exe, "--quiet", "--verify"};
+                }
+                args.push_back((d / (crypt ? "pt" : "src")).string());
+                args.push_back((d / "dst").string());
+                std::error_code ec;
+                fs::remove(d / "dst", ec);
+                if (preexisting) {
+                    write_file(d / "dst", old);
+                }
+                Result r = run_env(args, {{"BIORING_FAULT", "op=fsync,err=EIO"},
+                                          {"BIORING_BACKEND", backend}}, d.path);
+                CAPTURE(backend);
+                CAPTURE(join(args));
+                CAPTURE(r.err);
+                CHECK(r.status == 1);
+                CHECK(faults_reported(r.err) == 1);
+                CHECK(contains(r.err, "cannot flush '" + (d / "dst").string() + "'"));
+                CHECK(contains(r.err, std::strerror(EIO)));
+                if (preexisting) {
+                    CHECK(slurp(d / "dst") == old);
+                } else {
+                    CHECK_FALSE(fs::exists(d / "dst"));
+                }
+                CHECK(temps_in(d.path).empty());
+            }
+        }
+    }
 }
 
 TEST_CASE("bioring-copy under a sweep of injected faults never exits 0 with wrong data")
