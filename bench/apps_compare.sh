@@ -3,7 +3,10 @@
 # apps_compare.sh BUILD_DIR: the apps issue's performance check, in one interleaved run.
 #
 # copy, on a 1 GiB file in /dev/shm (tmpfs) and one under BUILD_DIR (the ext4 work disk):
-#   bioring-copy (its defaults) vs `dd bs=1M iflag=direct oflag=direct` vs `cp`.
+#   bioring-copy (its defaults) vs `dd bs=1M iflag=direct oflag=direct` vs `cp`, and
+#   `cp` followed by `sync DST` (cp+sync: cp charged for writing its data to the device, as
+#   bioring-copy is). On the disk also fio reading SRC and writing DST at once (fio-rw,
+#   O_DIRECT, 1M, QD 8 each, end_fsync): the device's own ceiling for any durable copy.
 # crypt, 4096-byte sectors, on /dev/shm: bioring-crypt encrypt (its defaults) vs
 #   cores x the single-core per-sector EVP loop (bench/evp_loop.cpp), and the two ceilings
 #   it cannot beat here: the cipher alone on all cores (evp-loop --threads cores) and
@@ -12,7 +15,7 @@
 # Every repetition runs every method once, in turn (A B C A B C ...), so a disturbance on this
 # shared machine lands on all of them alike; the table shows the medians. A method's time is
 # the wall time of its whole process (start-up, fsync and rename included for the bioring
-# apps; cp and dd do not fsync, so they are not charged for writeback). Before each run the
+# apps; cp and dd do not fsync, so they are not charged for writeback; cp+sync is). Before each run the
 # source's page cache is dropped with posix_fadvise(DONTNEED) (only this script's files), so
 # on ext4 nobody reads a cached source; the destination is removed after each run.
 #
@@ -41,6 +44,8 @@ for need in "$COPY" "$CRYPT" "$EVP"; do
     [[ -x $need ]] || { echo "apps_compare.sh: $need is missing: build bioring-copy, bioring-crypt and evp-loop" >&2; exit 1; }
 done
 CORES=$(nproc)
+FIO=$(command -v fio || true)
+[[ -n $FIO ]] || echo "apps_compare.sh: no fio here: the disk's read+write ceiling is not measured" >&2
 # GNU time reports the user+sys CPU of the whole process (its io_uring io-wq workers
 # included): the CPU each method spends per GiB, which is what bounds them on a busy box.
 TIME=/usr/bin/time
@@ -105,6 +110,12 @@ for ((rep = 1; rep <= REPS; rep++)); do
         run bioring-copy "$t" "$COPY" --quiet "${COPY_X[@]}" "$d/src" "$d/dst"
         run dd "$t" dd if="$d/src" of="$d/dst" bs=1M iflag=direct oflag=direct
         run cp "$t" cp "$d/src" "$d/dst"
+        run cp+sync "$t" sh -c 'cp "$1" "$2" && sync "$2"' sh "$d/src" "$d/dst"
+        if [[ $t == disk && -n $FIO ]]; then
+            run fio-rw "$t" "$FIO" --output=/dev/null --ioengine=io_uring --direct=1 --bs=1M \
+                --iodepth=8 --size="${SIZE_MIB}M" --end_fsync=1 --fallocate=truncate \
+                --name=r --filename="$d/src" --rw=read --name=w --filename="$d/dst" --rw=write
+        fi
         if [[ -n $BASE ]]; then
             run copy-base "$t" "$BASE/bioring-copy" --quiet "$d/src" "$d/dst"
         fi
@@ -124,7 +135,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
     fi
 done
 
-python3 - "$OUT" "$CORES" <<'PY'
+python3 - "$OUT" "$CORES" "$SIZE_MIB" <<'PY'
 import json, statistics, sys
 from collections import defaultdict
 runs = defaultdict(list)
@@ -135,6 +146,7 @@ for line in open(sys.argv[1]):
     if "cpu_s" in r:
         cpu[(r["target"], r["method"])].append(r["cpu_s"])
 cores = int(sys.argv[2])
+mb = int(sys.argv[3]) * 1.048576  # the file's size in MB (10^6 bytes), as MB/s counts
 med = {k: statistics.median(v) for k, v in runs.items()}
 print(f"{'target':8} {'method':16} {'median MB/s':>12} {'runs':>5} {'min..max':>12} "
       f"{'CPU s (user+sys)':>17}")
@@ -145,10 +157,14 @@ print()
 for t in ("shm", "disk"):
     if (t, "bioring-copy") in med:
         c = med[(t, "bioring-copy")]
-        print(f"copy {t}: {c / med[(t, 'dd')]:.2f}x dd, {c / med[(t, 'cp')]:.2f}x cp"
+        print(f"copy {t}: {c / med[(t, 'dd')]:.2f}x dd, {c / med[(t, 'cp')]:.2f}x cp, "
+              f"{c / med[(t, 'cp+sync')]:.2f}x cp+sync"
               + (f" (baseline: {med[(t, 'copy-base')] / med[(t, 'dd')]:.2f}x dd, "
                  f"{med[(t, 'copy-base')] / med[(t, 'cp')]:.2f}x cp)"
                  if (t, "copy-base") in med else ""))
+        if (t, "fio-rw") in med:
+            print(f"  device ceiling (fio reads SRC and writes DST at once): "
+                  f"{med[(t, 'fio-rw')]:.0f} MB/s -> copy = {c / med[(t, 'fio-rw')]:.2f}x of it")
 if ("shm", "bioring-crypt") in med:
     c = med[("shm", "bioring-crypt")]
     target = 0.85 * cores * med[("memory", "evp-1core")]
@@ -158,6 +174,14 @@ if ("shm", "bioring-crypt") in med:
     allc = med[("memory", "evp-all-cores")]
     print(f"ceilings: cipher alone on {cores} cores {allc:.0f} MB/s, the same I/O without the "
           f"cipher {io:.0f} MB/s -> crypt = {c / min(io, allc):.2f}x min(ceilings)")
+    # CPU is what bounds crypt on tmpfs: every MB costs the I/O's CPU (two kernel copies and
+    # the runtime, measured by copy-crypt-io) plus the cipher's (1 / evp-1core), on `cores`.
+    io_cost = statistics.median(cpu[("shm", "copy-crypt-io")]) / mb  # core-seconds per MB
+    ciph_cost = 1 / med[("memory", "evp-1core")]
+    print(f"CPU per MB: I/O {io_cost * 1e6:.0f} us, cipher {ciph_cost * 1e6:.0f} us -> at most "
+          f"{cores / (io_cost + ciph_cost):.0f} MB/s on {cores} cores (crypt = "
+          f"{c * (io_cost + ciph_cost) / cores:.2f}x of that); the target needs the I/O at "
+          f"{max(cores / target - ciph_cost, 0) * 1e6:.0f} us per MB or less")
     if ("shm", "crypt-base") in med:
         print(f"crypt baseline: {med[('shm', 'crypt-base')]:.0f} MB/s")
 PY
