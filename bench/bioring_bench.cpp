@@ -442,6 +442,11 @@ int run(const Options& o) {
             std::snprintf(g_owned_path, sizeof g_owned_path, "%s", path.c_str());
             std::signal(SIGINT, on_signal);
             std::signal(SIGTERM, on_signal);
+            // Empty first: the workload is checked against the file system's DIO alignment
+            // before a large file is filled for nothing.
+            create_filled_file(path, 0);
+            const TargetFile empty = TargetFile::open(path, writes(o.rw), o.direct);
+            check_workload(o.size, o.bs, o.qd, o.threads, empty.alignment(), o.direct, path);
             create_filled_file(path, o.size);
         }
         // Validate before any runtime starts: open, size and DIO alignment.
