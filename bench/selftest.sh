@@ -88,6 +88,12 @@ n=$("$BIN/uring-loop" --file "$FILE" --qd 8 --ios 5000 --seconds 0 --json |
     fail "bench-rusage run failed"
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["user_s"]+j["sys_s"] > 0.05 and j["status"] == 0, j' \
     "$WORK/ru.json" || fail "bench-rusage record: $(cat "$WORK/ru.json")"
+# A forgotten OUT must not turn the command's own path into the output file.
+cp "$BIN/uring-loop" "$WORK/victim"
+st=0
+"$BIN/bench-rusage" "$WORK/victim" --rw nop 2>/dev/null || st=$?
+[[ $st == 2 ]] || fail "bench-rusage took an OUT without .json (status $st)"
+cmp -s "$BIN/uring-loop" "$WORK/victim" || fail "bench-rusage overwrote a non-.json OUT"
 
 if ((FAILS > 0)); then
     echo "selftest: $FAILS failure(s)" >&2
