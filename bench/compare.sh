@@ -19,7 +19,9 @@
 #
 # Environment: REPS (5), SECONDS or RUN_SECONDS (2; per run), QDS ("1 8 32 128"),
 # NOP_QDS ("1 32 128"), BS (4k), SIZE (1G per file), TARGETS ("shm disk"),
-# TOOLS ("bioring fio uring asio"), RESULTS (ROOT/results).
+# TOOLS ("bioring fio uring asio"; also "uring-plain": uring-loop --plain-ring, the plain
+# loop on a ring with Asio's setup flags, which shows what the flags alone cost),
+# RESULTS (ROOT/results).
 # Output: RESULTS/<UTC timestamp>/{runs.jsonl,results.json,table.txt,kiops_per_core.png}
 # and RESULTS/latest -> that folder.
 _seconds_from_env=$SECONDS  # bash owns $SECONDS (it counts up); read it before any work
@@ -60,10 +62,10 @@ declare -A HAVE=()
 for t in $TOOLS; do
     case $t in
     bioring) [[ -x $BIN/bioring-bench ]] && HAVE[$t]=1 || echo "compare.sh: skipping bioring-bench: $BIN/bioring-bench not built" ;;
-    uring) HAVE[$t]=1 ;;
+    uring | uring-plain) HAVE[$t]=1 ;;
     asio) [[ -x $BIN/asio-file-loop ]] && HAVE[$t]=1 || echo "compare.sh: skipping asio-file-loop: not built" ;;
     fio) command -v fio >/dev/null && HAVE[$t]=1 || echo "compare.sh: skipping fio: not installed" ;;
-    *) echo "compare.sh: unknown tool '$t' in TOOLS (bioring fio uring asio)" >&2; exit 2 ;;
+    *) echo "compare.sh: unknown tool '$t' in TOOLS (bioring fio uring uring-plain asio)" >&2; exit 2 ;;
     esac
 done
 
@@ -100,6 +102,11 @@ run_one() {
              [[ $rw != nop ]] && cmd+=(--file "$file" --fixed-files) ;;
     uring)   cmd=("$BIN/uring-loop" --rw "$rw" --bs "$BS" --qd "$qd" --seconds "$RUNSEC" --json)
              [[ $rw != nop ]] && cmd+=(--file "$file") ;;
+    uring-plain) # the plain loop on a ring set up as Asio sets up its own (no
+             # SINGLE_ISSUER/DEFER_TASKRUN/COOP_TASKRUN): what the ring flags alone cost
+             cmd=("$BIN/uring-loop" --plain-ring --rw "$rw" --bs "$BS" --qd "$qd"
+                  --seconds "$RUNSEC" --json)
+             [[ $rw != nop ]] && cmd+=(--file "$file") ;;
     asio)    cmd=("$BIN/asio-file-loop" --rw "$rw" --bs "$BS" --qd "$qd" --seconds "$RUNSEC"
                   --file "$file" --json) ;;
     fio)     cmd=(fio --name=cmp --filename="$file" --ioengine=io_uring --direct=1 --registerfiles
@@ -130,7 +137,7 @@ for p in "${points[@]}"; do
     read -r tgt rw qd <<<"$p"
     for t in $TOOLS; do
         [[ -n ${HAVE[$t]:-} ]] || continue
-        [[ $rw == nop && ($t == fio || $t == asio) ]] && continue
+        [[ $rw == nop && ($t == fio || $t == asio || $t == uring-plain) ]] && continue
         total=$((total + 1))
     done
 done
@@ -142,7 +149,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
         read -r tgt rw qd <<<"$p"
         for t in $TOOLS; do
             [[ -n ${HAVE[$t]:-} ]] || continue
-            [[ $rw == nop && ($t == fio || $t == asio) ]] && continue
+            [[ $rw == nop && ($t == fio || $t == asio || $t == uring-plain) ]] && continue
             n=$((n + 1))
             [[ -t 1 ]] && printf "\r  run %d/%d: rep %d %-7s %-4s %-8s qd=%-4s" "$n" $((total * REPS)) "$rep" "$t" "$tgt" "$rw" "$qd"
             run_one "$t" "$tgt" "$rw" "$qd" "$rep"

@@ -18,10 +18,11 @@ from collections import defaultdict
 from pathlib import Path
 
 NAMES = {"bioring": "bioring-bench", "fio": "fio io_uring", "uring": "uring-loop",
-         "asio": "asio-file-loop"}
-ORDER = ["bioring", "fio", "uring", "asio"]
+         "uring-plain": "uring-loop plain", "asio": "asio-file-loop"}
+ORDER = ["bioring", "fio", "uring", "uring-plain", "asio"]
 STYLE = {"bioring": "lc rgb '#d62728' pt 7", "fio": "lc rgb '#9467bd' pt 5",
-         "uring": "lc rgb '#2ca02c' pt 9", "asio": "lc rgb '#1f77b4' pt 11"}
+         "uring": "lc rgb '#2ca02c' pt 9", "uring-plain": "lc rgb '#8c564b' pt 13",
+         "asio": "lc rgb '#1f77b4' pt 11"}
 TARGET_NAMES = {"shm": "/dev/shm (tmpfs)", "disk": "ext4 work disk", "-": "NOP"}
 
 
