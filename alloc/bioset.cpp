@@ -4,6 +4,7 @@
 // bioset.hpp; the rules are in its header comment.
 #include "alloc/bioset.hpp"
 
+#include "alloc/poison.hpp"
 #include "alloc/slab_registry.hpp"
 
 #include <stdexcept>
@@ -46,6 +47,9 @@ BioSet::BioSet(std::size_t pool_size, std::size_t front_pad)
             throw std::bad_alloc();
         }
         reserve_nr_ = pool_size_;
+        for (std::size_t i = 0; i < reserve_nr_; ++i) {
+            detail::poison(reserve_[i], cache_->object_size()); // free until taken
+        }
     }
     std::lock_guard<std::mutex> g(lock_);
     update_slow_locked();
@@ -87,6 +91,7 @@ Bio* BioSet::alloc_reserve() noexcept {
         failures_.fetch_add(1, std::memory_order_relaxed);
         return nullptr;
     }
+    detail::unpoison(obj, cache_->object_size());
     reserve_hits_.fetch_add(1, std::memory_order_relaxed);
     cache_->note_reserve_hit();
     return init_bio(obj, front_pad_, cache_, flag_no_cache | flag_reserve);
@@ -176,6 +181,7 @@ void BioSet::free_slow(Bio* bio) noexcept {
     {
         std::lock_guard<std::mutex> g(lock_);
         if (reserve_nr_ < pool_size_) {
+            detail::poison(obj, c->object_size());
             reserve_[reserve_nr_++] = obj;
             stored = true;
         }

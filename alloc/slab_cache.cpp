@@ -191,6 +191,7 @@ Slab* SlabCache::new_slab_locked() noexcept {
         return nullptr;
     }
     auto* s = ::new (mem) Slab{this, nullptr, nullptr, nullptr, 0, 0, detail::on_empty};
+    detail::poison(static_cast<char*>(mem) + header_bytes, slab_bytes_ - header_bytes);
     detail::list_add(empty_, s);
     depot_free_ += objects_per_slab_;
     ++slabs_created_;
@@ -211,10 +212,12 @@ std::size_t SlabCache::depot_alloc_locked(void** out, std::size_t n) noexcept {
         while (got < n && s->inuse < nobj) {
             void* p = s->free;
             if (p != nullptr) {
+                detail::unpoison(p, object_size_);
                 s->free = *static_cast<void**>(p);
             } else {
                 p = reinterpret_cast<char*>(s) + header_bytes + std::size_t{s->carved} * stride_;
                 ++s->carved;
+                detail::unpoison(p, object_size_);
             }
             out[got++] = p;
             ++s->inuse;
@@ -234,7 +237,9 @@ std::size_t SlabCache::depot_alloc_locked(void** out, std::size_t n) noexcept {
 void SlabCache::depot_free_locked(void* p, Slab*& release) noexcept {
     auto* s = reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(p) & ~(slab_bytes_ - 1));
     assert(s->cache == this && "object freed into the wrong slab cache");
+    detail::unpoison(p, sizeof(void*));
     *static_cast<void**>(p) = s->free;
+    detail::poison(p, object_size_);
     s->free = p;
     --s->inuse;
     ++depot_free_;
@@ -261,6 +266,7 @@ void SlabCache::depot_free_locked(void* p, Slab*& release) noexcept {
 void SlabCache::release_slabs(Slab* list, std::size_t bytes) noexcept {
     while (list != nullptr) {
         Slab* next = list->next;
+        detail::unpoison(list, bytes); // the backing may map this range again
         detail::backing_free(list, bytes, bytes);
         list = next;
     }
@@ -443,6 +449,9 @@ void* SlabCache::alloc_slow() noexcept {
         }
         m->refills.add();
         m->refilled.add(n);
+        for (std::uint32_t i = 0; i + 1 < n; ++i) {
+            detail::poison(h->objs[i], object_size_); // they stay in the magazine
+        }
     }
     h->nr.store(n - 1, std::memory_order_relaxed);
     return h->objs[n - 1];
@@ -471,6 +480,7 @@ void SlabCache::free_slow(void* p, std::uint32_t remote) noexcept {
         m->flushes.add();
         m->flushed.add(slack_);
     }
+    detail::poison(p, object_size_);
     h->objs[n] = p;
     h->nr.store(n + 1, std::memory_order_relaxed);
     h->frees.add();

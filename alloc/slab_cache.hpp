@@ -17,9 +17,12 @@
 // the depot directly (BioSet uses them for its reserve and for objects that must never be
 // cached per thread). Any thread may free any object.
 //
+// ASan builds poison free objects and the padding past object_size (poison.hpp).
+//
 // Lifetime: created and destroyed only by the SlabRegistry (find_or_create / put).
 #pragma once
 
+#include "alloc/poison.hpp"
 #include "alloc/stats.hpp"
 #include "alloc/thread_cache.hpp"
 
@@ -73,7 +76,9 @@ public:
         const std::uint32_t n = h.nr.load(std::memory_order_relaxed);
         if (n != 0) [[likely]] {
             h.nr.store(n - 1, std::memory_order_relaxed);
-            return h.objs[n - 1];
+            void* p = h.objs[n - 1];
+            detail::unpoison(p, object_size_);
+            return p;
         }
         return alloc_slow();
     }
@@ -83,6 +88,7 @@ public:
         detail::MagazineHot& h = detail::tls_slots.hot[slot];
         const std::uint32_t n = h.nr.load(std::memory_order_relaxed);
         if (n < h.limit) [[likely]] {
+            detail::poison(p, object_size_);
             h.objs[n] = p;
             h.nr.store(n + 1, std::memory_order_relaxed);
             h.frees.add();
