@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # selftest.sh BIN_DIR: the bench programs refuse bad input with status 2 and a message,
 # and a short real run of each prints one well-formed JSON object with I/Os in it.
-# ctest runs it (bench/CMakeLists.txt); about 3 seconds.
+# ctest runs it (bench/CMakeLists.txt); about 10 seconds.
 set -uo pipefail
 BIN=${1:?usage: selftest.sh BIN_DIR}
 WORK=$(mktemp -d /dev/shm/bioring-selftest.XXXXXX 2>/dev/null || mktemp -d)
@@ -94,6 +94,26 @@ st=0
 "$BIN/bench-rusage" "$WORK/victim" --rw nop 2>/dev/null || st=$?
 [[ $st == 2 ]] || fail "bench-rusage took an OUT without .json (status $st)"
 cmp -s "$BIN/uring-loop" "$WORK/victim" || fail "bench-rusage overwrote a non-.json OUT"
+
+# scaling.sh end to end on one thread (NOP: no file to fill), and, in a Release tree, the
+# same through a bundle made by bundle.sh (what a device machine runs).
+HERE=$(dirname "$(readlink -f "$0")")
+BUILD=$(dirname "$(readlink -f "$BIN")")
+scaling_ok() { # RESULTS_DIR: a table with both methods
+    grep -q ' bioring ' "$1/table.txt" && grep -q ' uring ' "$1/table.txt"
+}
+THREADS=1 REPS=1 RUN_SECONDS=0.2 WORKLOADS=nop RESULTS=$WORK/scaling \
+    "$HERE/scaling.sh" "$BUILD" >/dev/null 2>"$WORK/scaling.err" ||
+    fail "scaling.sh failed: $(cat "$WORK/scaling.err")"
+scaling_ok "$WORK/scaling" || fail "scaling.sh wrote no table with both methods"
+if ! grep -q '^BIORING_SANITIZE:[A-Z]*=.' "$BUILD/CMakeCache.txt"; then
+    "$HERE/bundle.sh" "$BUILD" "$WORK/bundle" >/dev/null 2>"$WORK/bundle.err" ||
+        fail "bundle.sh failed: $(cat "$WORK/bundle.err")"
+    THREADS=1 REPS=1 RUN_SECONDS=0.2 WORKLOADS=nop RESULTS=$WORK/bundle-scaling \
+        "$WORK/bundle/run-scaling" >/dev/null 2>"$WORK/bundle-run.err" ||
+        fail "bundle/run-scaling failed: $(cat "$WORK/bundle-run.err")"
+    scaling_ok "$WORK/bundle-scaling" || fail "bundle/run-scaling wrote no table"
+fi
 
 if ((FAILS > 0)); then
     echo "selftest: $FAILS failure(s)" >&2
