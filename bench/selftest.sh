@@ -115,6 +115,14 @@ if ! grep -q '^BIORING_SANITIZE:[A-Z]*=.' "$BUILD/CMakeCache.txt"; then
     scaling_ok "$WORK/bundle-scaling" || fail "bundle/run-scaling wrote no table"
 fi
 
+# profile.sh end to end, where perf can record here (a software clock: no PMU needed).
+if command -v perf >/dev/null && perf record -q -e cpu-clock -o "$WORK/probe.data" -- true \
+    >/dev/null 2>&1; then
+    RUN_SECONDS=0.2 SIZE=16M TOP=3 "$HERE/profile.sh" "$BUILD" >"$WORK/profile.txt" \
+        2>"$WORK/profile.err" || fail "profile.sh failed: $(cat "$WORK/profile.err")"
+    grep -q '^asio-randread ' "$WORK/profile.txt" || fail "profile.sh printed no breakdown"
+fi
+
 if ((FAILS > 0)); then
     echo "selftest: $FAILS failure(s)" >&2
     exit 1
