@@ -7,7 +7,17 @@
 //   running | cancel_req (owner): the worker's poll() wakes on its eventfd, sees the bit
 // Operation::reactor_res_ holds the running worker's eventfd (written before the CAS that
 // publishes `running`, read by the owner after an acquire load that saw `running`).
+//
+// No heap call per I/O in the steady state (tests/runtime/alloc_count_test.cpp and
+// tests/io/no_alloc_test.cpp assert it on this backend too): every handler given to Asio
+// (the post to the pool, the post back, the timer wait, nop and wake posts) carries a
+// HandlerAllocator, so its operation object comes from the Impl's HandlerPool, which
+// recycles across threads (runtime/handler_pool.hpp); the in-flight set is an
+// open-addressing table (OpSet) that allocates only when it grows.
 #include "runtime/asio_backend.hpp"
+
+#include "runtime/handler_pool.hpp"
+#include "runtime/op_set.hpp"
 
 // Asio's scheduler uses std::atomic_thread_fence, which TSan cannot model (-Wtsan); its
 // own locking is what orders our posts, so the warning says nothing about this file.
@@ -30,7 +40,9 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <unordered_set>
+#include <memory>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace bioring::detail {
@@ -107,61 +119,89 @@ int once(const Operation& op, int fd) noexcept {
 
 } // namespace
 
+// A steady timer bound to the io_context's own executor: asio::steady_timer's type-erased
+// any_io_executor would make each wait operation too large for a HandlerPool block.
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>,
+                                         asio::io_context::executor_type>;
+
+// A timer with its operation. finish() releases the slot at once (cancelling the wait) and
+// bumps gen, so the slot is reused before its aborted wait's handler has run; that handler
+// sees a stale gen and does nothing. (Returning the slot from the handler instead made the
+// number of slots depend on handler order: a new one, a heap call, whenever an operation
+// completed before the previous one's aborted wait had run.)
 struct TimerSlot {
-    explicit TimerSlot(asio::io_context& ioc) : timer(ioc) {}
-    asio::steady_timer timer;
-    Operation* op = nullptr; ///< null once the operation completed another way
+    explicit TimerSlot(asio::io_context& ioc) : timer(ioc.get_executor()) {}
+    Timer timer;
+    Operation* op = nullptr; ///< the holder, from get_timer() to finish()
+    std::uint32_t gen = 0;   ///< bumped at each release: a handler of an older gen is stale
 };
 
 struct AsioBackend::Impl {
-    Impl(Reactor& r, unsigned workers, std::string w)
-        : reactor(r), counters(r.counters_mut()), guard(ioc.get_executor()), pool(workers),
-          why(std::move(w)) {}
+    Impl(Reactor& r, const ReactorOptions& opts, unsigned workers, std::string w)
+        : reactor(r), counters(r.counters_mut()),
+          // An operation holds two blocks at most (its post or its post-back, and its
+          // deadline's wait), so a full ring's worth fits without growth; aborted waits
+          // not yet run hold one more each, briefly (growth is allowed, not per I/O).
+          handlers(2 * std::size_t{opts.ring_entries} + 2 * workers),
+          guard(ioc.get_executor()), pool(workers), why(std::move(w)),
+          in_flight(opts.ring_entries) {}
+
+    /// @f with its Asio operation memory drawn from `handlers`.
+    template <class F>
+    PooledHandler<std::decay_t<F>> bind(F&& f) noexcept {
+        return {std::forward<F>(f), &handlers};
+    }
 
     Reactor& reactor;
     ReactorCounters& counters;
+    // Declared before ioc and pool: handlers they destroy unrun at shutdown free into it.
+    HandlerPool handlers;
     asio::io_context ioc{1};
     asio::executor_work_guard<asio::io_context::executor_type> guard;
     asio::thread_pool pool;
     std::string why;
-    std::unordered_set<Operation*> in_flight;
+    OpSet in_flight;
     std::vector<std::unique_ptr<TimerSlot>> timers_free;
+    std::size_t nr_timers = 0; // slots created: timers_free's capacity is at least this
     std::vector<int> files; // fixed-file emulation: index -> fd (-1 = free)
 
     TimerSlot* get_timer() {
-        if (timers_free.empty()) {
+        if (timers_free.empty()) [[unlikely]] {
+            // Room for every slot, so that put_timer() (in the noexcept finish()) never grows.
+            timers_free.reserve(++nr_timers);
             return new TimerSlot(ioc);
         }
         TimerSlot* t = timers_free.back().release();
         timers_free.pop_back();
         return t;
     }
-    void put_timer(TimerSlot* t) { timers_free.emplace_back(t); }
+    void put_timer(TimerSlot* t) noexcept { timers_free.emplace_back(t); }
 
     void arm(TimerSlot* slot, std::uint64_t ns, bool is_timer_op) {
         slot->timer.expires_after(std::chrono::nanoseconds(ns));
-        slot->timer.async_wait([this, slot, is_timer_op](const std::error_code& ec) {
-            Operation* op = slot->op;
-            put_timer(slot);
-            if (op == nullptr) {
-                return;
+        const std::uint32_t gen = slot->gen;
+        slot->timer.async_wait(bind([this, slot, gen, is_timer_op](const std::error_code& ec) {
+            if (slot->gen != gen) {
+                return; // its operation finished and released the slot (maybe reused since)
             }
+            Operation* op = slot->op;
             if (is_timer_op) {
                 finish(op, ec ? -ECANCELED : 0);
             } else if (!ec) {
                 cancel_op(op); // the deadline passed first: LINK_TIMEOUT semantics
             }
-        });
+        }));
     }
 
     void finish(Operation* op, int res) noexcept {
         in_flight.erase(op);
         if (auto* slot = static_cast<TimerSlot*>(op->reactor_ptr_)) {
             op->reactor_ptr_ = nullptr;
-            if (slot->op == op) {
-                slot->op = nullptr;
-                slot->timer.cancel();
-            }
+            slot->op = nullptr;
+            ++slot->gen;
+            slot->timer.cancel(); // a pending wait completes later, stale
+            put_timer(slot);
         }
         ++counters.cqes_reaped;
         reactor.complete_op(op, res);
@@ -198,7 +238,7 @@ struct AsioBackend::Impl {
         } else {
             res = perform(*op, fd, efd, st);
         }
-        asio::post(ioc, [this, op, res] { finish(op, res); });
+        asio::post(ioc, bind([this, op, res] { finish(op, res); }));
     }
 
     static int perform(const Operation& op, int fd, int efd,
@@ -242,9 +282,8 @@ struct AsioBackend::Impl {
 AsioBackend::AsioBackend(Reactor& reactor, const ReactorOptions& opts, std::string why) {
     unsigned hw = std::thread::hardware_concurrency();
     unsigned workers = hw < 2 ? 2 : (hw > 8 ? 8 : hw);
-    impl_ = std::make_unique<Impl>(reactor, workers, std::move(why));
+    impl_ = std::make_unique<Impl>(reactor, opts, workers, std::move(why));
     impl_->files.assign(opts.fixed_files, -1);
-    impl_->in_flight.reserve(opts.ring_entries);
 }
 
 AsioBackend::~AsioBackend() {
@@ -273,7 +312,7 @@ void AsioBackend::submit(Operation& op) noexcept {
         return;
     }
     if (op.code == OpCode::nop) {
-        asio::post(m.ioc, [&m, p = &op] { m.finish(p, 0); });
+        asio::post(m.ioc, m.bind([&m, p = &op] { m.finish(p, 0); }));
         return;
     }
     int fd = op.fd;
@@ -281,7 +320,7 @@ void AsioBackend::submit(Operation& op) noexcept {
         fd = (op.fd >= 0 && static_cast<std::size_t>(op.fd) < m.files.size()) ? m.files[op.fd]
                                                                               : -1;
         if (fd < 0) {
-            asio::post(m.ioc, [&m, p = &op] { m.finish(p, -EBADF); });
+            asio::post(m.ioc, m.bind([&m, p = &op] { m.finish(p, -EBADF); }));
             return;
         }
         if (op.code == OpCode::close) {
@@ -294,12 +333,12 @@ void AsioBackend::submit(Operation& op) noexcept {
         op.reactor_ptr_ = slot;
         m.arm(slot, op.timeout_ns, false);
     }
-    asio::post(m.pool, [&m, p = &op, fd] { m.run_blocking(p, fd); });
+    asio::post(m.pool, m.bind([&m, p = &op, fd] { m.run_blocking(p, fd); }));
 }
 
 void AsioBackend::cancel(std::uintptr_t user_data) noexcept {
     auto* op = reinterpret_cast<Operation*>(user_data);
-    if (impl_->in_flight.count(op) != 0) {
+    if (impl_->in_flight.contains(op)) {
         impl_->cancel_op(op);
     }
 }
@@ -312,7 +351,8 @@ void AsioBackend::poll(bool block) noexcept {
 }
 
 void AsioBackend::wake() noexcept {
-    asio::post(impl_->ioc, [] {});
+    // Any thread: the pool is thread-safe, so a cross-thread wake allocates nothing either.
+    asio::post(impl_->ioc, impl_->bind([] {}));
 }
 
 // Fixed files are emulated with a table of dup()s: like io_uring's table, a slot holds its
