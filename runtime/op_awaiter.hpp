@@ -30,7 +30,13 @@ public:
         }
     }
     /// Context: owner thread. Waits for a concurrently running cancel() to return.
-    void disarm() noexcept { cb_.reset(); }
+    /// Inline test, out-of-line work: unarmed (the usual case) costs one branch, and the
+    /// completion path that calls this needs no registers saved for the rare reset.
+    void disarm() noexcept {
+        if (cb_.has_value()) [[unlikely]] {
+            disarm_slow();
+        }
+    }
 
 private:
     struct Fn {
@@ -38,6 +44,8 @@ private:
         Operation* op;
         void operator()() const noexcept { reactor->cancel(*op); }
     };
+    [[gnu::noinline]] void disarm_slow() noexcept { cb_.reset(); }
+
     std::optional<std::stop_callback<Fn>> cb_;
 };
 

@@ -60,6 +60,7 @@ Reactor::Reactor(ReactorOptions opts) {
         try {
             uring_ = std::make_unique<detail::UringBackend>(*this, opts);
             backend_ = Backend::uring;
+            sq_ = uring_->fast_path();
         } catch (const std::system_error& e) {
             if (forced == "uring") {
                 throw;
@@ -89,6 +90,7 @@ Reactor::~Reactor() {
         // Posters wake us under this lock: once we hold it, none is inside wake_locked().
         std::lock_guard lk(remote_mu_);
     }
+    sq_ = {}; // points into the ring going away next
     uring_.reset();
     asio_.reset();
     bioset_.reset();
@@ -119,8 +121,7 @@ std::string backend_report() {
     return probe.report();
 }
 
-void Reactor::submit(Operation& op) noexcept {
-    ++in_flight_;
+void Reactor::submit_slow(Operation& op) noexcept {
     if (uring_) [[likely]] {
         uring_->submit(op);
     } else {
@@ -265,7 +266,7 @@ void Reactor::run_once(bool may_block) {
 }
 
 void Reactor::drain() {
-    while (in_flight_ > 0 || !ready_.empty() ||
+    while (in_flight() > 0 || !ready_.empty() ||
            remote_pending_.load(std::memory_order_acquire)) {
         run_once(true);
     }

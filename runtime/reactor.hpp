@@ -8,7 +8,13 @@
 //     Operation's address; one io_uring_submit_and_wait per loop turn submits everything
 //     queued and waits; CQEs are read straight off the CQ ring (inline, no liburing call
 //     per CQE) and each calls Operation::complete() — the awaiter is the completion record,
-//     nothing is allocated per I/O. The submit fast path is inline in uring_backend.hpp.
+//     nothing is allocated per I/O.
+//     The common submit (no deadline; nop, read, write, readv, writev) is inline here, in
+//     the caller: it writes the SQE through detail::SqFastPath, raw pointers into the
+//     ring that UringBackend hands over, so this header needs neither liburing.h nor
+//     <linux/io_uring.h> (uring_backend.cpp checks detail::RawSqe against liburing's
+//     io_uring_sqe field by field). Everything else (a full SQ, deadlines, timers, close,
+//     fsync, fallocate, the Asio backend) takes the out-of-line submit_slow().
 //   - Asio (runtime/asio_backend.*): the same API on an io_context loop, blocking syscalls
 //     on a thread pool, completions posted back to the reactor thread.
 // Loop turn: run remote work, run ready coroutines, then submit + (wait) + reap.
@@ -68,7 +74,118 @@ struct RemoteTask {
 namespace detail {
 class UringBackend;
 class AsioBackend;
+
+/// The kernel's 64-byte SQE (struct io_uring_sqe) as the inline submit path writes it.
+/// Layout and opcode values are the io_uring ABI; uring_backend.cpp static_asserts each
+/// against liburing's definitions.
+struct RawSqe {
+    std::uint8_t opcode;
+    std::uint8_t flags;
+    std::uint16_t ioprio;
+    std::int32_t fd;
+    std::uint64_t off;
+    std::uint64_t addr;
+    std::uint32_t len;
+    std::uint32_t rw_flags;
+    std::uint64_t user_data;
+    std::uint16_t buf_index;
+    std::uint16_t personality;
+    std::uint32_t file_index;
+    std::uint64_t addr3;
+    std::uint64_t pad2;
+};
+inline constexpr std::uint8_t sqe_op_nop = 0;         // IORING_OP_NOP
+inline constexpr std::uint8_t sqe_op_readv = 1;       // IORING_OP_READV
+inline constexpr std::uint8_t sqe_op_writev = 2;      // IORING_OP_WRITEV
+inline constexpr std::uint8_t sqe_op_read_fixed = 4;  // IORING_OP_READ_FIXED
+inline constexpr std::uint8_t sqe_op_write_fixed = 5; // IORING_OP_WRITE_FIXED
+inline constexpr std::uint8_t sqe_op_read = 22;       // IORING_OP_READ
+inline constexpr std::uint8_t sqe_op_write = 23;      // IORING_OP_WRITE
+inline constexpr std::uint8_t sqe_fixed_file = 1;     // IOSQE_FIXED_FILE
+
+/// Raw view of a ring's submission queue for Reactor::submit()'s inline path. Filled by
+/// UringBackend when its ring has plain 64-byte SQEs and no SQPOLL (then the kernel reads
+/// the SQ only inside io_uring_enter, on this thread); sqes == nullptr: no fast path.
+/// sqe_tail points at liburing's own sq.sqe_tail, so io_uring_submit publishes these SQEs
+/// exactly like the ones io_uring_get_sqe handed out.
+struct SqFastPath {
+    RawSqe* sqes = nullptr;
+    unsigned* sqe_tail = nullptr;
+    const unsigned* khead = nullptr;
+    unsigned mask = 0;
+    unsigned entries = 0;
+};
+
+/// The SQE fields of a fast-path Operation (nop .. writev), as liburing's
+/// io_uring_prep_nop/read/write/read_fixed/write_fixed/readv/writev would set them.
+/// Loads only: Reactor::submit() reads the Operation before it stores anything, so the
+/// compiler can forward what the caller just wrote into it (a constant NOP folds away).
+struct FastSqe {
+    std::uint8_t opcode;
+    std::uint8_t flags;
+    std::uint16_t buf_index;
+    std::int32_t fd;
+    std::uint32_t len;
+    std::uint64_t off;
+    std::uint64_t addr;
+};
+[[gnu::always_inline]] inline FastSqe fast_sqe(const Operation& op) noexcept {
+    FastSqe v{sqe_op_nop,
+              static_cast<std::uint8_t>(op.fixed_file ? sqe_fixed_file : 0),
+              0,
+              op.fd,
+              op.len,
+              op.offset,
+              reinterpret_cast<std::uintptr_t>(op.addr)};
+    switch (op.code) {
+    case OpCode::read:
+    case OpCode::write: {
+        const bool rd = op.code == OpCode::read;
+        if (op.buf_index >= 0) {
+            v.opcode = rd ? sqe_op_read_fixed : sqe_op_write_fixed;
+            v.buf_index = static_cast<std::uint16_t>(op.buf_index);
+        } else {
+            v.opcode = rd ? sqe_op_read : sqe_op_write;
+        }
+        break;
+    }
+    case OpCode::readv:
+        v.opcode = sqe_op_readv;
+        break;
+    case OpCode::writev:
+        v.opcode = sqe_op_writev;
+        break;
+    default: // nop: no file, no buffer
+        v.flags = 0;
+        v.fd = -1;
+        v.len = 0;
+        v.off = 0;
+        v.addr = 0;
+        break;
+    }
+    return v;
 }
+
+/// Write @v into @sqe with @user_data; one plain store per field (the compiler merges them
+/// into wide stores; an aggregate `sqe = RawSqe{}` would become a slow `rep stos`).
+[[gnu::always_inline]] inline void store_sqe(RawSqe& sqe, const FastSqe& v,
+                                             std::uint64_t user_data) noexcept {
+    sqe.opcode = v.opcode;
+    sqe.flags = v.flags;
+    sqe.ioprio = 0;
+    sqe.fd = v.fd;
+    sqe.off = v.off;
+    sqe.addr = v.addr;
+    sqe.len = v.len;
+    sqe.rw_flags = 0;
+    sqe.user_data = user_data;
+    sqe.buf_index = v.buf_index;
+    sqe.personality = 0;
+    sqe.file_index = 0;
+    sqe.addr3 = 0;
+    sqe.pad2 = 0;
+}
+} // namespace detail
 
 class Reactor {
 public:
@@ -89,7 +206,28 @@ public:
 
     /// Start @op. complete() is called later on this thread, never inside submit().
     /// Context: owner thread; never blocks (a full SQ is flushed and retried).
-    void submit(Operation& op) noexcept;
+    void submit(Operation& op) noexcept {
+        static_assert(OpCode::nop < OpCode::read && OpCode::read < OpCode::write &&
+                          OpCode::write < OpCode::readv && OpCode::readv < OpCode::writev &&
+                          OpCode::writev < OpCode::fsync,
+                      "the inline path takes the opcodes nop .. writev");
+        if (sq_.sqes != nullptr && op.timeout_ns == 0 && op.code <= OpCode::writev) [[likely]] {
+            const detail::FastSqe v = detail::fast_sqe(op);
+            const unsigned tail = *sq_.sqe_tail;
+            // As io_uring_get_sqe without SQPOLL: the kernel moves khead only inside
+            // io_uring_enter, which this thread makes; a plain (relaxed) read suffices.
+            if (tail + 1 - __atomic_load_n(sq_.khead, __ATOMIC_RELAXED) <= sq_.entries)
+                [[likely]] {
+                *sq_.sqe_tail = tail + 1;
+                detail::store_sqe(sq_.sqes[tail & sq_.mask], v,
+                                  reinterpret_cast<std::uintptr_t>(&op));
+                ++submitted_;
+                return;
+            }
+        }
+        ++submitted_;
+        submit_slow(op);
+    }
     /// Ask the kernel to cancel @op (ASYNC_CANCEL by user_data). @op still completes,
     /// usually with -ECANCELED, or with its own result if it finished first.
     /// Context: any thread (from a foreign thread it is posted to the owner).
@@ -146,7 +284,9 @@ public:
     /// Run until nothing is in flight, ready or posted. Context: owner thread.
     void drain();
     /// Operations submitted and not yet completed.
-    std::size_t in_flight() const noexcept { return in_flight_; }
+    std::size_t in_flight() const noexcept {
+        return static_cast<std::size_t>(submitted_ - counters_.ops_completed);
+    }
     /// The default bioset of this reactor (frames of coroutines created on this thread).
     BioSet& bioset() noexcept { return *bioset_; }
     /// Unbind from the current thread (Runtime: destroy on another thread after join).
@@ -157,8 +297,7 @@ public:
         if (filter_ != nullptr) [[unlikely]] {
             res = filter_(filter_ctx_, *op, res);
         }
-        --in_flight_;
-        ++counters_.ops_completed;
+        ++counters_.ops_completed; // also the in_flight() bookkeeping: one add per op
         op->complete(op, res);
     }
     /// Internal (backends): mutable counters, owner thread only.
@@ -171,6 +310,8 @@ public:
     void wake() noexcept;
 
 private:
+    /// Everything submit() does not inline: the backends' own submit.
+    [[gnu::noinline]] void submit_slow(Operation& op) noexcept;
     void drain_remote() noexcept;
     bool run_ready();
     void wake_locked() noexcept;
@@ -181,6 +322,10 @@ private:
         return last.fetch_add(1, std::memory_order_relaxed) + 1;
     }
 
+    // Hot per-op state first: submit() touches sq_ and submitted_, complete_op() the
+    // filter and counters_.
+    detail::SqFastPath sq_{};
+    std::uint64_t submitted_ = 0; ///< Operations submitted; in flight = this - ops_completed
     const std::uint64_t id_ = next_id();
     Backend backend_ = Backend::uring;
     std::unique_ptr<detail::UringBackend> uring_;
@@ -188,7 +333,6 @@ private:
     std::unique_ptr<BioSet> bioset_;
     CompletionFilter filter_ = nullptr;
     void* filter_ctx_ = nullptr;
-    std::size_t in_flight_ = 0;
     ReactorCounters counters_{};
     std::vector<std::coroutine_handle<>> ready_;
     std::vector<std::coroutine_handle<>> running_;

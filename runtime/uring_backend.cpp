@@ -12,11 +12,34 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <system_error>
 
 namespace bioring::detail {
+
+// Reactor::submit()'s inline path writes SQEs as detail::RawSqe (reactor.hpp keeps
+// liburing.h out of the public headers): it must be liburing's io_uring_sqe, field by field.
+static_assert(sizeof(RawSqe) == sizeof(io_uring_sqe));
+static_assert(offsetof(RawSqe, opcode) == offsetof(io_uring_sqe, opcode));
+static_assert(offsetof(RawSqe, flags) == offsetof(io_uring_sqe, flags));
+static_assert(offsetof(RawSqe, ioprio) == offsetof(io_uring_sqe, ioprio));
+static_assert(offsetof(RawSqe, fd) == offsetof(io_uring_sqe, fd));
+static_assert(offsetof(RawSqe, off) == offsetof(io_uring_sqe, off));
+static_assert(offsetof(RawSqe, addr) == offsetof(io_uring_sqe, addr));
+static_assert(offsetof(RawSqe, len) == offsetof(io_uring_sqe, len));
+static_assert(offsetof(RawSqe, rw_flags) == offsetof(io_uring_sqe, rw_flags));
+static_assert(offsetof(RawSqe, user_data) == offsetof(io_uring_sqe, user_data));
+static_assert(offsetof(RawSqe, buf_index) == offsetof(io_uring_sqe, buf_index));
+static_assert(offsetof(RawSqe, personality) == offsetof(io_uring_sqe, personality));
+static_assert(offsetof(RawSqe, file_index) == offsetof(io_uring_sqe, file_index));
+static_assert(offsetof(RawSqe, addr3) == offsetof(io_uring_sqe, addr3));
+static_assert(offsetof(RawSqe, pad2) == offsetof(io_uring_sqe, __pad2));
+static_assert(sqe_op_nop == IORING_OP_NOP && sqe_op_readv == IORING_OP_READV &&
+              sqe_op_writev == IORING_OP_WRITEV && sqe_op_read_fixed == IORING_OP_READ_FIXED &&
+              sqe_op_write_fixed == IORING_OP_WRITE_FIXED && sqe_op_read == IORING_OP_READ &&
+              sqe_op_write == IORING_OP_WRITE && sqe_fixed_file == IOSQE_FIXED_FILE);
 
 namespace {
 
@@ -91,6 +114,19 @@ UringBackend::~UringBackend() {
     closing_ = true;
     io_uring_queue_exit(&ring_);
     ::close(efd_);
+}
+
+SqFastPath UringBackend::fast_path() noexcept {
+    SqFastPath f;
+    if ((ring_.flags & (IORING_SETUP_SQPOLL | IORING_SETUP_SQE128)) != 0) {
+        return f; // setup_ring() asks for neither; never write 64-byte SQEs into such a ring
+    }
+    f.sqes = reinterpret_cast<RawSqe*>(ring_.sq.sqes);
+    f.sqe_tail = &ring_.sq.sqe_tail;
+    f.khead = ring_.sq.khead;
+    f.mask = ring_.sq.ring_mask;
+    f.entries = ring_.sq.ring_entries;
+    return f;
 }
 
 bool UringBackend::cq_needs_flush() const noexcept {

@@ -10,12 +10,13 @@
 // The eventfd is watched with POLL_ADD (no user buffer), so tearing the ring down while it
 // is armed cannot make the kernel write into freed memory.
 //
-// Per-op cost. submit() is inline here so that Reactor::submit() (reactor.cpp) compiles to
-// one function: liburing's inline io_uring_get_sqe, a switch on the opcode, user_data. What
-// is rare stays out of line ([[gnu::noinline]]) so the fast path stays small: a full SQ,
-// link timeouts, timers, close, cancel. The reap loop (uring_backend.cpp) reads the CQ ring
-// directly and hands each CQE back before delivering it; dispatch() and complete_op() are
-// inline, so the only call per completion is Operation::complete.
+// Per-op cost. The common submit never gets here: Reactor::submit() (reactor.hpp) writes
+// nop/read/write/readv/writev SQEs itself, inline in the caller, through fast_path().
+// submit() below is the complete version behind Reactor::submit_slow(): a full SQ (its
+// get_sqe flushes), a deadline (LINK_TIMEOUT), timers, close, fsync, fallocate. What is
+// rare within it stays out of line ([[gnu::noinline]]). The reap loop (uring_backend.cpp)
+// reads the CQ ring directly and hands each CQE back before delivering it; dispatch() and
+// complete_op() are inline, so the only call per completion is Operation::complete.
 #pragma once
 
 #include "runtime/reactor.hpp"
@@ -50,6 +51,9 @@ public:
         prep(sqe, op);
         io_uring_sqe_set_data(sqe, &op);
     }
+    /// The raw SQ view for Reactor::submit()'s inline path (sqes == nullptr when this ring
+    /// has SQPOLL or 128-byte SQEs, which that path does not handle).
+    SqFastPath fast_path() noexcept;
     [[gnu::noinline]] void cancel(std::uintptr_t user_data) noexcept;
     /// Submit what is queued, wait for one completion when @block, reap a batch.
     void poll(bool block) noexcept;
