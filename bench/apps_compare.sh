@@ -6,7 +6,8 @@
 #   bioring-copy (its defaults) vs `dd bs=1M iflag=direct oflag=direct` vs `cp`, and
 #   `cp` followed by `sync DST` (cp+sync: cp charged for writing its data to the device, as
 #   bioring-copy is). On the disk also fio reading SRC and writing DST at once (fio-rw,
-#   O_DIRECT, 1M, QD 8 each, end_fsync): the device's own ceiling for any durable copy.
+#   O_DIRECT, 1M, QD 8 each, end_fsync; wall time of the whole fio process, its start-up
+#   and file layout included): what the device gives a tool that moves the same bytes.
 # crypt, 4096-byte sectors, on /dev/shm: bioring-crypt encrypt (its defaults) vs
 #   cores x the single-core per-sector EVP loop (bench/evp_loop.cpp), and the two ceilings
 #   it cannot beat here: the cipher alone on all cores (evp-loop --threads cores) and
@@ -45,7 +46,7 @@ for need in "$COPY" "$CRYPT" "$EVP"; do
 done
 CORES=$(nproc)
 FIO=$(command -v fio || true)
-[[ -n $FIO ]] || echo "apps_compare.sh: no fio here: the disk's read+write ceiling is not measured" >&2
+[[ -n $FIO ]] || echo "apps_compare.sh: no fio here: fio-rw is not measured" >&2
 # GNU time reports the user+sys CPU of the whole process (its io_uring io-wq workers
 # included): the CPU each method spends per GiB, which is what bounds them on a busy box.
 TIME=/usr/bin/time
@@ -163,8 +164,8 @@ for t in ("shm", "disk"):
                  f"{med[(t, 'copy-base')] / med[(t, 'cp')]:.2f}x cp)"
                  if (t, "copy-base") in med else ""))
         if (t, "fio-rw") in med:
-            print(f"  device ceiling (fio reads SRC and writes DST at once): "
-                  f"{med[(t, 'fio-rw')]:.0f} MB/s -> copy = {c / med[(t, 'fio-rw')]:.2f}x of it")
+            print(f"  fio reading SRC and writing DST at once: {med[(t, 'fio-rw')]:.0f} MB/s "
+                  f"-> copy = {c / med[(t, 'fio-rw')]:.2f}x fio-rw")
 if ("shm", "bioring-crypt") in med:
     c = med[("shm", "bioring-crypt")]
     target = 0.85 * cores * med[("memory", "evp-1core")]
