@@ -75,6 +75,7 @@ Reactor::Reactor(ReactorOptions opts) {
     ready_.reserve(256);
     running_.reserve(256);
     remote_cancels_.reserve(64);
+    cancels_draining_.reserve(64);
     detail::tl_context.reactor = this;
     detail::tl_context.bioset = bioset_.get();
     detail::tl_context.counters = &counters_;
@@ -207,14 +208,15 @@ void Reactor::wake_locked() noexcept {
 
 void Reactor::drain_remote() noexcept {
     RemoteTask* head;
-    std::vector<std::uintptr_t> cancels;
+    // Two buffers swapped back and forth: the posters get this one's (empty) capacity, so
+    // a batch of remote cancels costs no heap call once both have grown to fit.
+    std::vector<std::uintptr_t>& cancels = cancels_draining_;
     {
         std::lock_guard lk(remote_mu_);
         head = std::exchange(remote_head_, nullptr);
         remote_tail_ = nullptr;
         if (!remote_cancels_.empty()) {
             cancels.swap(remote_cancels_);
-            remote_cancels_.reserve(64);
         }
         remote_pending_.store(false, std::memory_order_relaxed);
     }
@@ -225,6 +227,7 @@ void Reactor::drain_remote() noexcept {
             asio_->cancel(ud);
         }
     }
+    cancels.clear();
     while (head != nullptr) {
         RemoteTask* next = head->next; // run() may reuse the node
         head->run(head);

@@ -345,6 +345,7 @@ private:
     RemoteTask* remote_tail_ = nullptr;
     std::vector<std::uintptr_t> remote_cancels_;
     std::atomic<bool> remote_pending_{false};
+    std::vector<std::uintptr_t> cancels_draining_; ///< owner thread: the batch being run
 
 };
 
