@@ -73,18 +73,7 @@ Options parse(int argc, char** argv) {
         throw UsageError("--rw nop: Asio has no io_uring NOP operation; use uring-loop or "
                          "bioring-bench for NOPs");
     }
-    if (o.qd == 0 || o.qd > 4096) {
-        throw UsageError("--qd must be 1..4096");
-    }
-    if (o.threads == 0 || o.threads > 1024) {
-        throw UsageError("--threads must be 1..1024");
-    }
-    if (o.bs == 0 || o.bs > (64u << 20)) {
-        throw UsageError("--bs must be 1 byte .. 64 MiB");
-    }
-    if (o.seconds == 0 && o.ios == 0) {
-        throw UsageError("--seconds 0 needs --ios N");
-    }
+    check_common_limits(o, 64u << 20, "the limit of 64 MiB");
     if (o.file.empty()) {
         throw UsageError("--file is required");
     }

@@ -131,25 +131,9 @@ Options parse(int argc, char** argv) {
             a.unknown();
         }
     }
-    if (o.qd == 0) {
-        throw UsageError("--qd must be at least 1");
-    }
-    if (o.qd > 4096) {
-        throw UsageError("--qd " + std::to_string(o.qd) + " is above the limit of 4096");
-    }
-    if (o.threads == 0 || o.threads > 1024) {
-        throw UsageError("--threads must be 1..1024");
-    }
-    if (o.bs == 0) {
-        throw UsageError("--bs must be at least 1 byte");
-    }
-    if (o.bs > BufferPool::max_buffer) {
-        throw UsageError("--bs " + std::to_string(o.bs) + " is above the largest buffer class (" +
-                         std::to_string(BufferPool::max_buffer) + " bytes)");
-    }
-    if (o.seconds == 0 && o.ios == 0) {
-        throw UsageError("--seconds 0 needs --ios N");
-    }
+    check_common_limits(o, BufferPool::max_buffer,
+                        "the largest buffer class (" + std::to_string(BufferPool::max_buffer) +
+                            " bytes)");
     return o;
 }
 

@@ -177,6 +177,28 @@ bool parse_common_option(ArgReader& a, CommonOptions& o, void (*usage)(std::FILE
     return true;
 }
 
+void check_common_limits(const CommonOptions& o, std::uint64_t max_bs,
+                         const std::string& max_bs_what) {
+    if (o.qd == 0) {
+        throw UsageError("--qd must be at least 1");
+    }
+    if (o.qd > 4096) {
+        throw UsageError("--qd " + std::to_string(o.qd) + " is above the ring limit of 4096");
+    }
+    if (o.threads == 0 || o.threads > 1024) {
+        throw UsageError("--threads must be 1..1024");
+    }
+    if (o.bs == 0) {
+        throw UsageError("--bs must be at least 1 byte");
+    }
+    if (o.bs > max_bs) {
+        throw UsageError("--bs " + std::to_string(o.bs) + " is above " + max_bs_what);
+    }
+    if (o.seconds == 0 && o.ios == 0) {
+        throw UsageError("--seconds 0 needs --ios N");
+    }
+}
+
 void set_common_config(Report& rep, const CommonOptions& o, const std::string& file) {
     rep.set("rw", workload_name(o.rw));
     rep.set("bs", o.bs);

@@ -89,6 +89,12 @@ struct CommonOptions {
 /// Throws UsageError on a bad value.
 bool parse_common_option(ArgReader& a, CommonOptions& o, void (*usage)(std::FILE*));
 
+/// The limits every bench program shares, checked after parsing: --qd 1..4096 (a ring's
+/// SQ), --threads 1..1024, --bs from 1 byte to @max_bs (@max_bs_what names that limit in
+/// the message), and --seconds 0 only with --ios. Throws UsageError naming the option.
+void check_common_limits(const CommonOptions& o, std::uint64_t max_bs,
+                         const std::string& max_bs_what);
+
 /// Record the options every program reports first in @rep's config: rw, bs, qd, threads,
 /// file (@file: the path actually used) and direct. rwmixread, which comes after each
 /// program's own keys, stays with the programs.
