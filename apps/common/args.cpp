@@ -2,6 +2,8 @@
 // Strict number and option parsing for the apps (see args.hpp for why not strtoull/getopt).
 #include "apps/common/args.hpp"
 
+#include "alloc/buffer_pool.hpp"
+
 #include <cctype>
 
 namespace bioring::apps {
@@ -167,6 +169,23 @@ std::vector<std::string> ArgParser::parse(int argc, char** argv, bool* help)
         opt->set(inline_value);
     }
     return positional;
+}
+
+void add_pipeline_options(ArgParser& p, PipelineOptions& o)
+{
+    p.value("bs", [&o](std::string_view v) {
+        o.bs = static_cast<std::uint32_t>(
+            parse_size_in(v, "--bs", 4096, BufferPool::max_buffer, 4096));
+    });
+    p.value("qd", [&o](std::string_view v) {
+        o.qd = static_cast<unsigned>(parse_uint(v, "--qd", 1, 4096));
+    });
+    p.value("threads", [&o](std::string_view v) {
+        o.threads = static_cast<unsigned>(parse_uint(v, "--threads", 1, 256));
+    });
+    p.flag("verify", &o.verify);
+    p.flag("json", &o.json);
+    p.flag("quiet", &o.quiet);
 }
 
 } // namespace bioring::apps

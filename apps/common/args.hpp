@@ -65,4 +65,22 @@ private:
     std::vector<Option> options_;
 };
 
+/// The request-pipeline options bioring-copy and bioring-crypt share; each program gives
+/// its own block size and depth defaults.
+struct PipelineOptions {
+    PipelineOptions(std::uint32_t default_bs, unsigned default_qd) noexcept
+        : bs(default_bs), qd(default_qd) {}
+    std::uint32_t bs;
+    unsigned qd;
+    unsigned threads = 0; ///< 0: the program's default
+    bool verify = false;
+    bool json = false;
+    bool quiet = false;
+};
+
+/// Register --bs (4 KiB .. the largest I/O buffer, a multiple of 4 KiB), --qd (1..4096),
+/// --threads (1..256), --verify, --json and --quiet on @p, writing into @o.
+/// Context: main thread; @o must outlive the parse.
+void add_pipeline_options(ArgParser& p, PipelineOptions& o);
+
 } // namespace bioring::apps

@@ -10,7 +10,6 @@
 #include "apps/common/driver.hpp"
 #include "apps/common/pipeline.hpp"
 #include "apps/common/safe_output.hpp"
-#include "alloc/buffer_pool.hpp"
 #include "io/direct_file.hpp"
 
 #include <algorithm>
@@ -61,13 +60,9 @@ constexpr const char* usage_text =
 // rings and io-wq workers for a copy.
 constexpr unsigned max_default_threads = 8;
 
-struct Options {
-    std::uint32_t bs = 1 << 20;
-    unsigned qd = 4;
-    unsigned threads = 0; ///< 0: one per core, at most max_default_threads
-    bool verify = false;
-    bool json = false;
-    bool quiet = false;
+// threads 0: one per core, at most max_default_threads.
+struct Options : PipelineOptions {
+    Options() noexcept : PipelineOptions(1 << 20, 4) {}
     std::string src, dst;
 };
 
@@ -75,19 +70,7 @@ Options parse(int argc, char** argv, bool* help)
 {
     Options o;
     ArgParser p;
-    p.value("bs", [&](std::string_view v) {
-        o.bs = static_cast<std::uint32_t>(
-            parse_size_in(v, "--bs", 4096, BufferPool::max_buffer, 4096));
-    });
-    p.value("qd", [&](std::string_view v) {
-        o.qd = static_cast<unsigned>(parse_uint(v, "--qd", 1, 4096));
-    });
-    p.value("threads", [&](std::string_view v) {
-        o.threads = static_cast<unsigned>(parse_uint(v, "--threads", 1, 256));
-    });
-    p.flag("verify", &o.verify);
-    p.flag("json", &o.json);
-    p.flag("quiet", &o.quiet);
+    add_pipeline_options(p, o);
     auto pos = p.parse(argc, argv, help);
     if (*help) {
         return o;

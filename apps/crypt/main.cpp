@@ -8,7 +8,6 @@
 // context, so cipher work and I/O of different requests overlap on all cores. The output is
 // written with the same safety as bioring-copy (temporary file, fsync, rename).
 // Exit status: 0 done, 1 failed, 2 bad usage or key, 130/143 interrupted.
-#include "alloc/buffer_pool.hpp"
 #include "apps/common/args.hpp"
 #include "apps/common/driver.hpp"
 #include "apps/common/pipeline.hpp"
@@ -61,26 +60,21 @@ constexpr const char* usage_text =
     "\n"
     "exit status: 0 success, 1 failure, 2 usage or key error, 130 SIGINT, 143 SIGTERM\n";
 
-struct Options {
+// A request's block is read, encrypted in place and written; keeping each reactor's blocks
+// in flight (bs x qd = 2 MiB) within its L2 lets the cipher and the write find the data
+// there. Measured with bench/apps_compare.sh on the 2-core work box (1 GiB, 4K sectors,
+// tmpfs): 64K..1M x 2..16 and 1..4 threads were all within the run-to-run noise of each
+// other and of bioring-copy doing the same I/O without the cipher, which is the bound
+// here: on tmpfs every read and write is a kernel memcpy on an io-wq worker, and writes
+// to one file serialize on its inode lock, so the cipher (on the reactor threads)
+// overlaps the I/O but shares the two cores with it.
+struct Options : PipelineOptions {
+    Options() noexcept : PipelineOptions(256 << 10, 8) {}
     XtsCipher::Direction dir = XtsCipher::Direction::encrypt;
     std::string key_file;
     unsigned key_bits = 512;
     std::uint64_t keyfile_offset = 0;
     SectorFormat fmt;
-    // A request's block is read, encrypted in place and written; keeping each reactor's blocks
-    // in flight (bs x qd = 2 MiB) within its L2 lets the cipher and the write find the data
-    // there. Measured with bench/apps_compare.sh on the 2-core work box (1 GiB, 4K sectors,
-    // tmpfs): 64K..1M x 2..16 and 1..4 threads were all within the run-to-run noise of each
-    // other and of bioring-copy doing the same I/O without the cipher, which is the bound
-    // here: on tmpfs every read and write is a kernel memcpy on an io-wq worker, and writes
-    // to one file serialize on its inode lock, so the cipher (on the reactor threads)
-    // overlaps the I/O but shares the two cores with it.
-    std::uint32_t bs = 256 << 10;
-    unsigned qd = 8;
-    unsigned threads = 0;
-    bool json = false;
-    bool quiet = false;
-    bool verify = false;
     std::string src, dst;
 };
 
@@ -118,19 +112,7 @@ Options parse(int argc, char** argv, bool* help)
     });
     p.value("skip", [&](std::string_view v) { o.fmt.skip = parse_uint(v, "--skip", 0, UINT64_MAX); });
     p.flag("iv-large-sectors", &o.fmt.iv_large_sectors);
-    p.value("bs", [&](std::string_view v) {
-        o.bs = static_cast<std::uint32_t>(
-            parse_size_in(v, "--bs", 4096, BufferPool::max_buffer, 4096));
-    });
-    p.value("qd", [&](std::string_view v) {
-        o.qd = static_cast<unsigned>(parse_uint(v, "--qd", 1, 4096));
-    });
-    p.value("threads", [&](std::string_view v) {
-        o.threads = static_cast<unsigned>(parse_uint(v, "--threads", 1, 256));
-    });
-    p.flag("json", &o.json);
-    p.flag("quiet", &o.quiet);
-    p.flag("verify", &o.verify);
+    add_pipeline_options(p, o);
     auto pos = p.parse(argc, argv, help);
     if (*help) {
         return o;
