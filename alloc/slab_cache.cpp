@@ -298,6 +298,18 @@ void SlabCache::free_batch(void* const* objs, std::size_t n) noexcept {
 namespace {
 
 // Per-magazine counters, computed the same way for live and retiring magazines.
+// Add @t's event counts (not `cached`, a level) to @to: a ThreadCacheStats (retired_) or
+// a SlabCacheStats, which carries the same six counters.
+template <class Totals>
+void add_counts(Totals& to, const ThreadCacheStats& t) noexcept {
+    to.allocations += t.allocations;
+    to.frees += t.frees;
+    to.refills += t.refills;
+    to.flushes += t.flushes;
+    to.remote_frees += t.remote_frees;
+    to.reserve_hits += t.reserve_hits;
+}
+
 ThreadCacheStats magazine_stats(const Magazine* m) noexcept {
     ThreadCacheStats t;
     const detail::MagazineHot* h = m->hot;
@@ -405,13 +417,7 @@ void SlabCache::unbind_locked(Magazine* m) noexcept {
         m->flushed.add(n);
         h->nr.store(0, std::memory_order_relaxed);
     }
-    const ThreadCacheStats t = magazine_stats(m);
-    retired_.allocations += t.allocations;
-    retired_.frees += t.frees;
-    retired_.refills += t.refills;
-    retired_.flushes += t.flushes;
-    retired_.remote_frees += t.remote_frees;
-    retired_.reserve_hits += t.reserve_hits;
+    add_counts(retired_, magazine_stats(m));
     for (detail::OwnerCounter* c : {&h->frees, &h->remote_frees, &m->refilled, &m->flushed,
                                     &m->refills, &m->flushes, &m->reserve_hits}) {
         c->v.store(0, std::memory_order_relaxed);
@@ -531,20 +537,10 @@ SlabCacheStats SlabCache::stats() const {
     std::size_t cached = 0;
     {
         std::lock_guard<std::mutex> g(detail::magazine_lock());
-        s.allocations = retired_.allocations;
-        s.frees = retired_.frees;
-        s.refills = retired_.refills;
-        s.flushes = retired_.flushes;
-        s.remote_frees = retired_.remote_frees;
-        s.reserve_hits = retired_.reserve_hits;
+        add_counts(s, retired_);
         for (const Magazine* m = magazines_; m != nullptr; m = m->next) {
             const ThreadCacheStats t = magazine_stats(m);
-            s.allocations += t.allocations;
-            s.frees += t.frees;
-            s.refills += t.refills;
-            s.flushes += t.flushes;
-            s.remote_frees += t.remote_frees;
-            s.reserve_hits += t.reserve_hits;
+            add_counts(s, t);
             cached += t.cached;
         }
         s.magazines = nr_magazines_;
