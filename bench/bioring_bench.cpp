@@ -99,20 +99,12 @@ Options parse(int argc, char** argv) {
             }
             continue;
         }
+        if (a.on_off("fixed-buffers", &o.fixed_buffers) ||
+            a.on_off("fixed-files", &o.fixed_files)) {
+            continue;
+        }
         if (a.is("--size")) {
             o.size = parse_size(a.value(), "--size");
-        } else if (a.is("--fixed-buffers")) {
-            a.no_value();
-            o.fixed_buffers = true;
-        } else if (a.is("--no-fixed-buffers")) {
-            a.no_value();
-            o.fixed_buffers = false;
-        } else if (a.is("--fixed-files")) {
-            a.no_value();
-            o.fixed_files = true;
-        } else if (a.is("--no-fixed-files")) {
-            a.no_value();
-            o.fixed_files = false;
         } else if (a.is("--backend")) {
             o.backend = a.value();
             if (o.backend != "uring" && o.backend != "asio") {

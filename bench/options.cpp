@@ -131,9 +131,27 @@ void ArgReader::no_value() const {
     }
 }
 
+bool ArgReader::on_off(std::string_view name, bool* out) {
+    const std::string_view n = name_;
+    bool on;
+    if (n.size() == name.size() + 2 && n.starts_with("--") && n.substr(2) == name) {
+        on = true;
+    } else if (n.size() == name.size() + 5 && n.starts_with("--no-") && n.substr(5) == name) {
+        on = false;
+    } else {
+        return false;
+    }
+    no_value();
+    *out = on;
+    return true;
+}
+
 CommonOptions::CommonOptions() : rw(Workload::randread) {}
 
 bool parse_common_option(ArgReader& a, CommonOptions& o, void (*usage)(std::FILE*)) {
+    if (a.on_off("direct", &o.direct)) {
+        return true;
+    }
     if (a.is("--help") || a.is("-h")) {
         usage(stdout);
         std::exit(0);
@@ -156,12 +174,6 @@ bool parse_common_option(ArgReader& a, CommonOptions& o, void (*usage)(std::FILE
         o.ios = parse_uint(a.value(), "--ios");
     } else if (a.is("--file")) {
         o.file = a.value();
-    } else if (a.is("--direct")) {
-        a.no_value();
-        o.direct = true;
-    } else if (a.is("--no-direct")) {
-        a.no_value();
-        o.direct = false;
     } else if (a.is("--pin")) {
         a.no_value();
         o.pin = 1;

@@ -53,6 +53,9 @@ public:
     [[noreturn]] void unknown() const;
     /// Throw UsageError when a flag was given a value ("--json=1").
     void no_value() const;
+    /// A pair of flags "--NAME" / "--no-NAME" (@name without dashes): when the current
+    /// argument is one of them, set *@out to true / false. Returns: whether it was.
+    bool on_off(std::string_view name, bool* out);
 
 private:
     std::vector<std::string> args_;

@@ -66,22 +66,11 @@ Options parse(int argc, char** argv) {
     Options o;
     ArgReader a(argc, argv);
     while (a.next()) {
-        if (parse_common_option(a, o, usage)) {
+        if (parse_common_option(a, o, usage) || a.on_off("fixed-buffers", &o.fixed_buffers) ||
+            a.on_off("fixed-files", &o.fixed_files)) {
             continue;
         }
-        if (a.is("--fixed-buffers")) {
-            a.no_value();
-            o.fixed_buffers = true;
-        } else if (a.is("--no-fixed-buffers")) {
-            a.no_value();
-            o.fixed_buffers = false;
-        } else if (a.is("--fixed-files")) {
-            a.no_value();
-            o.fixed_files = true;
-        } else if (a.is("--no-fixed-files")) {
-            a.no_value();
-            o.fixed_files = false;
-        } else if (a.is("--plain-ring")) {
+        if (a.is("--plain-ring")) {
             a.no_value();
             o.plain_ring = true;
         } else if (a.is("--async")) {
