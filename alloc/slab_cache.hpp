@@ -3,8 +3,10 @@
 //
 // Object model: a slab is a power-of-two sized, equally aligned block from the backing
 // allocator (mimalloc, or aligned_alloc/mmap; see backing.hpp). Its first 64 bytes are the
-// slab header; objects follow at a stride of round_up(object_size, 64), so every object is
-// cache-line aligned and its slab is found by masking the address. Free objects of a slab
+// slab header; objects follow at a stride of round_up(object_size, 64) — one line more when
+// that is an even number of lines from 512 bytes up, so equally hot parts of many objects
+// spread over all cache sets — so every object is cache-line aligned and its slab is found
+// by masking the address. Free objects of a slab
 // are a singly linked list through their first word, and the slab is carved lazily (a bump
 // index), so a fresh slab touches no memory beyond its header.
 //

@@ -12,11 +12,42 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <set>
 #include <vector>
 
 using namespace bioring;
 
 TEST_SUITE("alloc") {
+
+TEST_CASE("from 512 bytes up a slab stride is an odd number of cache lines") {
+    // Frames at a 1 KiB stride would put the same line of every frame into 4 of the L1's
+    // 64 sets; at an odd stride the objects of a slab start in as many sets as there are
+    // objects (up to 64).
+    SlabRegistry& reg = SlabRegistry::global();
+    for (std::size_t size : {1017u, 2041u, 4097u}) { // sizes no other test uses
+        CAPTURE(size);
+        SlabCache* c = reg.find_or_create(size);
+        CHECK((c->stride() / 64) % 2 == 1);
+        CHECK(c->stride() - size < 128);
+        const std::size_t n = std::min<std::size_t>(64, c->objects_per_slab());
+        std::vector<void*> objs;
+        std::set<std::uintptr_t> sets;
+        for (std::size_t i = 0; i < n; ++i) {
+            void* p = c->alloc();
+            REQUIRE(p != nullptr);
+            objs.push_back(p);
+            sets.insert((reinterpret_cast<std::uintptr_t>(p) / 64) % 64);
+        }
+        CHECK(sets.size() == n);
+        for (void* p : objs) {
+            c->free(p);
+        }
+        reg.put(c);
+    }
+    SlabCache* small = reg.find_or_create(249); // 4 lines: padding would cost 25 %
+    CHECK(small->stride() == 256);
+    reg.put(small);
+}
 
 TEST_CASE("slab objects are 64-byte aligned distinct and carved from power-of-two slabs") {
     SlabRegistry& reg = SlabRegistry::global();
@@ -25,6 +56,7 @@ TEST_CASE("slab objects are 64-byte aligned distinct and carved from power-of-tw
         SlabCache* c = reg.find_or_create(size + 7); // sizes of their own
         CHECK(c->stride() % 64 == 0);
         CHECK(c->stride() >= size + 7);
+        CHECK(c->stride() < size + 7 + 128);
         CHECK((c->slab_bytes() & (c->slab_bytes() - 1)) == 0);
         CHECK(c->objects_per_slab() >= 1);
         CHECK(c->objects_per_slab() * c->stride() + SlabCache::header_bytes <= c->slab_bytes());
