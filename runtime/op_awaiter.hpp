@@ -12,7 +12,7 @@
 
 #include <cerrno>
 #include <coroutine>
-#include <optional>
+#include <new>
 #include <stop_token>
 
 namespace bioring {
@@ -21,19 +21,26 @@ namespace bioring {
 /// Usage: arm() right after Reactor::submit(), disarm() first thing in complete().
 class CancelOnStop {
 public:
+    CancelOnStop() noexcept {}
+    CancelOnStop(const CancelOnStop&) = delete;
+    CancelOnStop& operator=(const CancelOnStop&) = delete;
+    ~CancelOnStop() { disarm(); }
+
     /// Context: owner thread. If a stop was already requested, cancel() runs now.
     /// Takes @st by reference: the usual token cannot stop, and copying it per operation
     /// would cost a branch (or an atomic increment) on the submit path for nothing.
     void arm(const std::stop_token& st, Reactor& r, Operation& op) {
         if (st.stop_possible()) {
-            cb_.emplace(st, Fn{&r, &op});
+            ::new (static_cast<void*>(&cb_)) std::stop_callback<Fn>(st, Fn{&r, &op});
+            armed_ = true;
         }
     }
     /// Context: owner thread. Waits for a concurrently running cancel() to return.
-    /// Inline test, out-of-line work: unarmed (the usual case) costs one branch, and the
-    /// completion path that calls this needs no registers saved for the rare reset.
+    /// Inline test, out-of-line work: unarmed (the usual case) costs one branch on a byte
+    /// that sits before the callback's storage, so a completion that was never armed reads
+    /// no cache line of it; the completion path needs no registers saved for the rare reset.
     void disarm() noexcept {
-        if (cb_.has_value()) [[unlikely]] {
+        if (armed_) [[unlikely]] {
             disarm_slow();
         }
     }
@@ -44,9 +51,15 @@ private:
         Operation* op;
         void operator()() const noexcept { reactor->cancel(*op); }
     };
-    [[gnu::noinline]] void disarm_slow() noexcept { cb_.reset(); }
+    [[gnu::noinline]] void disarm_slow() noexcept {
+        armed_ = false;
+        cb_.~stop_callback<Fn>();
+    }
 
-    std::optional<std::stop_callback<Fn>> cb_;
+    bool armed_ = false;
+    union {
+        std::stop_callback<Fn> cb_; ///< live while armed_
+    };
 };
 
 /// `IoResult r = co_await OpAwaiter(op, stop);` runs a copy of @op on Reactor::current().
@@ -60,8 +73,7 @@ public:
     OpAwaiter& operator=(const OpAwaiter&) = delete;
 
     bool await_ready() noexcept {
-        reactor_ = Reactor::current();
-        if (reactor_ == nullptr) {
+        if (Reactor::current() == nullptr) {
             res_ = -ENXIO;
             return true;
         }
@@ -74,8 +86,9 @@ public:
     void await_suspend(std::coroutine_handle<> h) noexcept {
         handle_ = h;
         complete = &on_complete;
-        reactor_->submit(*this);
-        cancel_.arm(stop_, *reactor_, *this);
+        Reactor& r = *Reactor::current(); // checked in await_ready, on this same thread
+        r.submit(*this);
+        cancel_.arm(stop_, r, *this);
     }
     IoResult await_resume() const noexcept { return IoResult{res_}; }
 
@@ -90,11 +103,12 @@ private:
         self->handle_.resume();
     }
 
-    std::stop_token stop_;
-    CancelOnStop cancel_;
-    Reactor* reactor_ = nullptr;
+    // After the Operation, in the order a completion reads them; cancel_ last, since an
+    // unarmed one is read only through its first byte.
     std::coroutine_handle<> handle_{};
+    std::stop_token stop_;
     int res_ = 0;
+    CancelOnStop cancel_;
 };
 
 } // namespace bioring

@@ -105,6 +105,7 @@ UringBackend::UringBackend(Reactor& reactor, const ReactorOptions& opts)
         throw std::system_error(e, std::system_category(), "eventfd");
     }
     stashed_.reserve(64);
+    sqe_timespecs_.resize(ring_.sq.ring_entries);
     arm_eventfd();
 }
 
@@ -225,9 +226,7 @@ void UringBackend::submit_slow(Operation& op) noexcept {
         }
         break;
     case OpCode::timeout:
-        op.reactor_ts_[0] = static_cast<std::int64_t>(op.timeout_ns / 1000000000u);
-        op.reactor_ts_[1] = static_cast<std::int64_t>(op.timeout_ns % 1000000000u);
-        io_uring_prep_timeout(sqe, reinterpret_cast<__kernel_timespec*>(op.reactor_ts_), 0, 0);
+        io_uring_prep_timeout(sqe, timespec_for(sqe, op.timeout_ns), 0, 0);
         break;
     default:
         prep(sqe, op); // a fast-path opcode with a deadline
@@ -236,12 +235,17 @@ void UringBackend::submit_slow(Operation& op) noexcept {
     io_uring_sqe_set_data(sqe, &op);
     if (linked) {
         sqe->flags |= IOSQE_IO_LINK;
-        op.reactor_ts_[0] = static_cast<std::int64_t>(op.timeout_ns / 1000000000u);
-        op.reactor_ts_[1] = static_cast<std::int64_t>(op.timeout_ns % 1000000000u);
         io_uring_sqe* t = get_sqe();
-        io_uring_prep_link_timeout(t, reinterpret_cast<__kernel_timespec*>(op.reactor_ts_), 0);
+        io_uring_prep_link_timeout(t, timespec_for(t, op.timeout_ns), 0);
         io_uring_sqe_set_data64(t, ud_ignore);
     }
+}
+
+__kernel_timespec* UringBackend::timespec_for(const io_uring_sqe* sqe, std::uint64_t ns) noexcept {
+    __kernel_timespec& ts = sqe_timespecs_[static_cast<std::size_t>(sqe - ring_.sq.sqes)];
+    ts.tv_sec = static_cast<std::int64_t>(ns / 1000000000u);
+    ts.tv_nsec = static_cast<long long>(ns % 1000000000u);
+    return &ts;
 }
 
 void UringBackend::cancel(std::uintptr_t user_data) noexcept {

@@ -122,6 +122,10 @@ private:
     }
     /// Link timeouts, timers, close (fixed-file bookkeeping).
     [[gnu::noinline]] void submit_slow(Operation& op) noexcept;
+    /// The timespec a TIMEOUT or LINK_TIMEOUT SQE points at, set to @ns: one per SQ slot,
+    /// since the kernel reads it when it consumes the SQE (inside io_uring_enter, on this
+    /// thread: no SQPOLL), and the slot is not handed out again before that.
+    __kernel_timespec* timespec_for(const io_uring_sqe* sqe, std::uint64_t ns) noexcept;
 
     [[gnu::always_inline]] io_uring_sqe* get_sqe() noexcept {
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
@@ -163,6 +167,8 @@ private:
     bool file_table_ = false;
     std::vector<bool> file_used_;
     std::size_t files_registered_ = 0;
+
+    std::vector<__kernel_timespec> sqe_timespecs_; ///< one per SQ slot: timespec_for()
 
     // CQEs taken off the ring to unblock a submit (-EBUSY), delivered at the next reap.
     std::vector<std::pair<std::uint64_t, int>> stashed_;
