@@ -453,7 +453,10 @@ int run(const Options& o) {
         RuntimeOptions ro;
         ro.threads = static_cast<unsigned>(o.threads);
         ro.pin = o.pin == 1 || (o.pin == -1 && o.threads > 1);
-        unsigned entries = 256;
+        // Sized as uring-loop sizes its ring (the smallest power of two >= qd, at least 8):
+        // one turn's SQEs and CQEs then cover the same memory in both, which at QD 128 is
+        // half the cache lines a 256-entry ring cycles through.
+        unsigned entries = 8;
         while (entries < o.qd) {
             entries <<= 1;
         }
