@@ -10,6 +10,7 @@
 #include "runtime/reactor.hpp"
 #include "runtime/result.hpp"
 
+#include <cassert>
 #include <cerrno>
 #include <coroutine>
 #include <new>
@@ -24,7 +25,7 @@ public:
     CancelOnStop() noexcept {}
     CancelOnStop(const CancelOnStop&) = delete;
     CancelOnStop& operator=(const CancelOnStop&) = delete;
-    ~CancelOnStop() { disarm(); }
+    ~CancelOnStop() { assert(!armed_ && "destroyed while its operation is in flight"); }
 
     /// Context: owner thread. If a stop was already requested, cancel() runs now.
     /// Takes @st by reference: the usual token cannot stop, and copying it per operation
@@ -72,23 +73,20 @@ public:
     OpAwaiter(const OpAwaiter&) = delete;
     OpAwaiter& operator=(const OpAwaiter&) = delete;
 
-    bool await_ready() noexcept {
-        if (Reactor::current() == nullptr) {
-            res_ = -ENXIO;
-            return true;
+    /// Everything is decided in await_suspend, where the common case (a reactor, a token
+    /// that cannot stop) costs one test.
+    bool await_ready() const noexcept { return false; }
+    /// Returns: false (resume at once with res_ set) when there is no reactor or the stop
+    /// was already requested.
+    bool await_suspend(std::coroutine_handle<> h) noexcept {
+        Reactor* r = Reactor::current();
+        if (r == nullptr || stop_.stop_possible()) [[unlikely]] {
+            return suspend_slow(h, r);
         }
-        if (stop_.stop_requested()) {
-            res_ = -ECANCELED;
-            return true;
-        }
-        return false;
-    }
-    void await_suspend(std::coroutine_handle<> h) noexcept {
         handle_ = h;
         complete = &on_complete;
-        Reactor& r = *Reactor::current(); // checked in await_ready, on this same thread
-        r.submit(*this);
-        cancel_.arm(stop_, r, *this);
+        r->submit(*this);
+        return true;
     }
     IoResult await_resume() const noexcept { return IoResult{res_}; }
 
@@ -96,6 +94,22 @@ public:
     Operation& operation() noexcept { return *this; }
 
 private:
+    [[gnu::noinline]] bool suspend_slow(std::coroutine_handle<> h, Reactor* r) noexcept {
+        if (r == nullptr) {
+            res_ = -ENXIO;
+            return false;
+        }
+        if (stop_.stop_requested()) {
+            res_ = -ECANCELED;
+            return false;
+        }
+        handle_ = h;
+        complete = &on_complete;
+        r->submit(*this);
+        cancel_.arm(stop_, *r, *this);
+        return true;
+    }
+
     static void on_complete(Operation* op, int res) noexcept {
         auto* self = static_cast<OpAwaiter*>(op);
         self->cancel_.disarm();
