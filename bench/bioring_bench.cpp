@@ -224,14 +224,14 @@ inline bool draw_write(const Options& o, Shard& sh) noexcept {
     return writes(o.rw);
 }
 
-/// After one completed I/O: record it; Returns: whether the slot should issue another.
+/// After one completed I/O (@expect: its full result, 0 for a NOP, else bs): record it.
+/// Returns: whether the slot should issue another.
 /// Forced inline: uring-loop has the same bookkeeping inlined in its loop, and GCC does not
 /// inline it into a coroutine body by itself.
-[[gnu::always_inline]] inline bool account(Bench& b, Shard& sh, const IoResult& r,
+[[gnu::always_inline]] inline bool account(Shard& sh, const IoResult& r, int expect,
                                            std::uint64_t start, std::uint64_t now) noexcept {
     sh.latency.record(now - start);
     ++sh.ios;
-    const int expect = b.o.rw == Workload::nop ? 0 : static_cast<int>(b.o.bs);
     if (r.res != expect) {
         if (sh.error.empty()) {
             sh.error = r.res < 0 ? std::string("I/O failed: ") + std::strerror(-r.res)
@@ -252,6 +252,7 @@ inline bool draw_write(const Options& o, Shard& sh) noexcept {
 Task<void> request_loop(BioSet&, Bench& b, Shard& sh, unsigned slot) {
     const Options& o = b.o;
     void* buf = sh.buffers[slot].data;
+    const int expect = static_cast<int>(o.bs);
     std::uint64_t start = now_ns();
     for (;;) {
         IoResult r;
@@ -262,7 +263,7 @@ Task<void> request_loop(BioSet&, Bench& b, Shard& sh, unsigned slot) {
             r = co_await sh.file.read(buf, o.bs, off);
         }
         const std::uint64_t now = now_ns();
-        if (!account(b, sh, r, start, now)) {
+        if (!account(sh, r, expect, start, now)) {
             co_return;
         }
         start = now;
@@ -272,13 +273,13 @@ Task<void> request_loop(BioSet&, Bench& b, Shard& sh, unsigned slot) {
 // loop mode for --rw nop: request_loop without the file branches, so a NOP's resume
 // carries no state of reads and writes it never does (the plain loop's NOP is the same
 // minimum: prep, submit, reap).
-Task<void> nop_loop(BioSet&, Bench& b, Shard& sh) {
+Task<void> nop_loop(BioSet&, Shard& sh) {
     std::uint64_t start = now_ns();
     for (;;) {
         OpAwaiter nop(nop_operation());
         const IoResult r = co_await nop;
         const std::uint64_t now = now_ns();
-        if (!account(b, sh, r, start, now)) {
+        if (!account(sh, r, 0, start, now)) {
             co_return;
         }
         start = now;
@@ -302,6 +303,7 @@ Task<IoResult> one_request(BioSet&, Bench& b, Shard& sh, void* buf) {
 // per-io mode: the slot driver (one frame per slot) awaiting one new request per I/O.
 Task<void> slot_driver(BioSet&, Bench& b, Shard& sh, unsigned slot) {
     void* buf = sh.buffers[slot].data;
+    const int expect = b.o.rw == Workload::nop ? 0 : static_cast<int>(b.o.bs);
     std::uint64_t start = now_ns();
     for (;;) {
         Task<IoResult> req = one_request(*sh.bioset, b, sh, buf);
@@ -315,7 +317,7 @@ Task<void> slot_driver(BioSet&, Bench& b, Shard& sh, unsigned slot) {
         }
         const IoResult r = co_await req;
         const std::uint64_t now = now_ns();
-        if (!account(b, sh, r, start, now)) {
+        if (!account(sh, r, expect, start, now)) {
             co_return;
         }
         start = now;
@@ -372,7 +374,7 @@ Task<void> shard_main(Bench& b, unsigned index) {
             if (o.mode == Mode::per_io) {
                 reqs.push_back(slot_driver(*sh.bioset, b, sh, i));
             } else if (o.rw == Workload::nop) {
-                reqs.push_back(nop_loop(*sh.bioset, b, sh));
+                reqs.push_back(nop_loop(*sh.bioset, sh));
             } else {
                 reqs.push_back(request_loop(*sh.bioset, b, sh, i));
             }
