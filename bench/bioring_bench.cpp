@@ -32,6 +32,7 @@
 #include "runtime/operation.hpp"
 #include "runtime/reactor.hpp"
 #include "runtime/runtime.hpp"
+#include "runtime/sync_wait.hpp"
 #include "runtime/task.hpp"
 #include "runtime/when_all.hpp"
 
@@ -63,6 +64,7 @@ struct Options : CommonOptions {
     bool fixed_files = false;
     std::string backend;
     Mode mode = Mode::loop;
+    bool same_thread = false;
 };
 
 void usage(std::FILE* out) {
@@ -84,6 +86,9 @@ Per-core throughput of bioring: qd request coroutines per reactor thread.
   --mode M           loop (default: one coroutine per slot, looping) or per-io (one
                      request coroutine, one BioSet allocation, per I/O)
   --pin / --no-pin   pin reactor i to CPU i (default: when --threads > 1)
+  --same-thread      run the one reactor on the calling thread, not a Runtime thread
+                     (--threads 1 only; for valgrind, which holds its lock across a
+                     thread's blocking io_uring_enter: bench/cachegrind.sh)
   --json             one JSON object instead of text
 Exit status: 0 done, 1 an I/O or setup failure, 2 bad input.
 )");
@@ -110,6 +115,8 @@ Options parse(int argc, char** argv) {
             if (o.backend != "uring" && o.backend != "asio") {
                 throw UsageError("unknown --backend '" + o.backend + "' (expected uring or asio)");
             }
+        } else if (a.is("--same-thread")) {
+            o.same_thread = true;
         } else if (a.is("--mode")) {
             const std::string m = a.value();
             if (m == "loop") {
@@ -122,6 +129,9 @@ Options parse(int argc, char** argv) {
         } else {
             a.unknown();
         }
+    }
+    if (o.same_thread && (o.threads != 1 || o.pin == 1)) {
+        throw UsageError("--same-thread runs one reactor: it needs --threads 1 and no --pin");
     }
     check_common_limits(o, BufferPool::max_buffer,
                         "the largest buffer class (" + std::to_string(BufferPool::max_buffer) +
@@ -480,8 +490,13 @@ int run(const Options& o) {
         }
         ro.reactor.ring_entries = entries;
         ro.reactor.register_buffers = o.fixed_buffers;
-        Runtime rt(ro);
-        rt.run_on_all([&b](unsigned shard) { return shard_main(b, shard); });
+        if (o.same_thread) {
+            Reactor reactor(ro.reactor);
+            sync_wait(shard_main(b, 0));
+        } else {
+            Runtime rt(ro);
+            rt.run_on_all([&b](unsigned shard) { return shard_main(b, shard); });
+        }
     }
 
     Report rep;
@@ -489,6 +504,7 @@ int run(const Options& o) {
     set_common_config(rep, o, path);
     rep.set_bool("fixed_buffers", o.fixed_buffers);
     rep.set_bool("fixed_files", o.fixed_files);
+    rep.set_bool("same_thread", o.same_thread);
     rep.set("mode", o.mode == Mode::loop ? "loop" : "per-io");
     rep.set("backend", b.shards[0]->backend);
     if (o.rw == Workload::randrw) {

@@ -63,6 +63,9 @@ if [[ -x $BIN/bioring-bench ]]; then
     expect_usage bioring-bench --mode nope
     expect_json bioring-bench --rw nop --qd 16 --seconds 0.2
     expect_json bioring-bench --rw nop --qd 16 --seconds 0.2 --mode per-io
+    expect_json bioring-bench --file "$FILE" --qd 8 --seconds 0.2 --same-thread
+    expect_usage bioring-bench --rw nop --same-thread --threads 2
+    expect_usage bioring-bench --rw nop --same-thread --pin
     expect_json bioring-bench --rw randrw --file "$FILE" --qd 4 --seconds 0.2 --threads 2
     expect_json bioring-bench --file "$FILE" --qd 8 --seconds 0.2 --fixed-files --backend asio
     # --ios is exact: every request completes and is counted once.
@@ -121,6 +124,17 @@ if command -v perf >/dev/null && perf record -q -e cpu-clock -o "$WORK/probe.dat
     RUN_SECONDS=0.2 SIZE=16M TOP=3 "$HERE/profile.sh" "$BUILD" >"$WORK/profile.txt" \
         2>"$WORK/profile.err" || fail "profile.sh failed: $(cat "$WORK/profile.err")"
     grep -q '^asio-randread ' "$WORK/profile.txt" || fail "profile.sh printed no breakdown"
+fi
+
+# cachegrind.sh end to end, where valgrind is installed and the tree is not sanitized
+# (valgrind cannot run ASan or TSan binaries): exact counts, both methods.
+if command -v valgrind >/dev/null && ! grep -q '^BIORING_SANITIZE:[A-Z]*=.' "$BUILD/CMakeCache.txt"; then
+    QDS=8 N1=2000 N2=4000 "$HERE/cachegrind.sh" "$BUILD" >"$WORK/cg.txt" 2>"$WORK/cg.err" ||
+        fail "cachegrind.sh failed: $(cat "$WORK/cg.err")"
+    awk '$1 == 8 && $3 > 20 { n++ } END { exit n == 2 ? 0 : 1 }' "$WORK/cg.txt" ||
+        fail "cachegrind.sh printed no counts for both methods: $(cat "$WORK/cg.txt")"
+    N1=5 N2=5 "$HERE/cachegrind.sh" "$BUILD" >/dev/null 2>&1
+    [[ $? == 2 ]] || fail "cachegrind.sh took N2 <= N1"
 fi
 
 if ((FAILS > 0)); then
