@@ -358,9 +358,13 @@ void UringBackend::dispatch_special(std::uint64_t ud, int res) noexcept {
     }
 }
 
+static_assert((UringBackend::ud_wake & 7) != 0 && (UringBackend::ud_eventfd & 7) != 0 &&
+                  (UringBackend::ud_ignore & 7) != 0 && (UringBackend::ud_msg_source & 7) != 0,
+              "dispatch() tells special user_data from an Operation* by its low bits");
+
 [[gnu::always_inline]] inline void UringBackend::dispatch(std::uint64_t ud, int res) noexcept {
-    // One test covers every special user_data: values below 8 and tagged pointers.
-    if (((ud & 7) | (ud < 8 ? 1 : 0)) != 0) [[unlikely]] {
+    // One test covers every special user_data (uring_backend.hpp): each has a low bit set.
+    if ((ud & 7) != 0) [[unlikely]] {
         dispatch_special(ud, res);
         return;
     }

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // UringBackend: the Reactor's io_uring half (runtime-private; included by runtime/*.cpp).
 //
-// user_data encoding (Operations are 8-aligned, so the low three bits are free):
-//   0                  swallowed CQE (ASYNC_CANCEL, LINK_TIMEOUT)
+// user_data encoding (Operations are 8-aligned, so the low three bits are free, and every
+// special value sets one of them: the reap loop tells them apart with one test, ud & 7):
 //   ud_wake (1)        an IORING_OP_MSG_RING arrival: a remote poster woke us
 //   ud_eventfd (2)     the POLL_ADD on our eventfd fired: re-arm
+//   ud_ignore (3)      swallowed CQE (ASYNC_CANCEL, LINK_TIMEOUT)
 //   Reactor* | 4       our own MSG_RING's completion (res < 0: fall back to the eventfd)
 //   Operation*         an operation: Reactor::complete_op()
 // The eventfd is watched with POLL_ADD (no user buffer), so tearing the ring down while it
@@ -69,8 +70,8 @@ public:
     int ring_fd() const noexcept { return ring_.ring_fd; }
     std::string describe() const;
 
-    static constexpr std::uint64_t ud_ignore = 0;
     static constexpr std::uint64_t ud_wake = 1;
+    static constexpr std::uint64_t ud_ignore = 3;
     static constexpr std::uint64_t ud_eventfd = 2;
     static constexpr std::uint64_t ud_msg_source = 4;
 
