@@ -14,7 +14,7 @@ namespace bioring {
 /// Context: a coroutine on a reactor thread.
 /// Returns (from co_await): 0 when the timer fired; -ECANCELED when it was cancelled
 /// (@stop requested, or Reactor::cancel()); -ENXIO with no reactor on this thread.
-inline OpAwaiter sleep_for(std::chrono::nanoseconds d, std::stop_token stop = {}) noexcept {
+inline OpAwaiter<true> sleep_for(std::chrono::nanoseconds d, std::stop_token stop = {}) noexcept {
     Operation op;
     op.code = OpCode::timeout;
     op.timeout_ns = d.count() > 0 ? static_cast<std::uint64_t>(d.count()) : 0;

@@ -29,6 +29,7 @@
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 using namespace bioring;
 using namespace std::chrono_literals;
@@ -197,6 +198,32 @@ TEST_CASE("a loop turn submits every queued SQE and reaps a batch with one io_ur
     CHECK(per_op < 0.25);            // ... and nowhere near one per operation
 }
 
+TEST_CASE("an awaiter that cannot submit resumes at once with the reason") {
+    // No reactor on this thread: -ENXIO, with or without a stop token, nothing submitted.
+    std::stop_source never;
+    OpAwaiter plain(nop_op());
+    OpAwaiter stoppable(nop_op(), never.get_token());
+    static_assert(std::is_same_v<decltype(plain), OpAwaiter<false>>);
+    static_assert(std::is_same_v<decltype(stoppable), OpAwaiter<true>>);
+    static_assert(sizeof(OpAwaiter<false>) < sizeof(OpAwaiter<true>),
+                  "an awaiter without a token carries no cancellation state");
+    CHECK_FALSE(plain.await_ready());
+    CHECK_FALSE(plain.await_suspend(std::noop_coroutine()));
+    CHECK(plain.await_resume().res == -ENXIO);
+    CHECK_FALSE(stoppable.await_suspend(std::noop_coroutine()));
+    CHECK(stoppable.await_resume().res == -ENXIO);
+
+    // A stop requested before the co_await: -ECANCELED, and the reactor saw no operation.
+    Reactor r;
+    std::stop_source stop;
+    stop.request_stop();
+    OpAwaiter stopped(nop_op(), stop.get_token());
+    CHECK_FALSE(stopped.await_suspend(std::noop_coroutine()));
+    CHECK(stopped.await_resume().res == -ECANCELED);
+    CHECK(r.in_flight() == 0);
+    CHECK(r.counters().ops_completed == 0);
+}
+
 TEST_CASE("a second reactor on the same thread is refused") {
     Reactor r;
     CHECK_THROWS_AS(Reactor{}, std::logic_error);
@@ -241,7 +268,7 @@ TEST_CASE("a long timer is cancelled through Reactor::cancel") {
     Operation op;
     op.code = OpCode::timeout;
     op.timeout_ns = 10'000'000'000ull;
-    OpAwaiter* awaiter = nullptr;
+    OpAwaiter<false>* awaiter = nullptr;
     auto sleeper = [&]() -> Task<int> {
         OpAwaiter a(op);
         awaiter = &a;
@@ -314,7 +341,7 @@ TEST_CASE("a pipe read is cancelled from another thread") {
             r.cancel(*raw);
         });
         submitted = true;
-        OpAwaiter& awaiter = a; // GCC 12 copies an awaiter named through a lambda capture
+        OpAwaiter<false>& awaiter = a; // GCC 12 copies an awaiter named through a lambda capture
         IoResult res = co_await awaiter;
         co_return res.res;
     };
