@@ -481,14 +481,7 @@ int run(const Options& o) {
         RuntimeOptions ro;
         ro.threads = static_cast<unsigned>(o.threads);
         ro.pin = o.pin == 1 || (o.pin == -1 && o.threads > 1);
-        // Sized as uring-loop sizes its ring (the smallest power of two >= qd, at least 8):
-        // one turn's SQEs and CQEs then cover the same memory in both, which at QD 128 is
-        // half the cache lines a 256-entry ring cycles through.
-        unsigned entries = 8;
-        while (entries < o.qd) {
-            entries <<= 1;
-        }
-        ro.reactor.ring_entries = entries;
+        ro.reactor.ring_entries = ring_entries_for(o.qd); // as uring-loop's ring
         ro.reactor.register_buffers = o.fixed_buffers;
         if (o.same_thread) {
             Reactor reactor(ro.reactor);

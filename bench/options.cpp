@@ -189,6 +189,14 @@ bool parse_common_option(ArgReader& a, CommonOptions& o, void (*usage)(std::FILE
     return true;
 }
 
+unsigned ring_entries_for(unsigned qd) noexcept {
+    unsigned entries = 8;
+    while (entries < qd) {
+        entries <<= 1;
+    }
+    return entries;
+}
+
 void check_common_limits(const CommonOptions& o, std::uint64_t max_bs,
                          const std::string& max_bs_what) {
     if (o.qd == 0) {

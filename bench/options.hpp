@@ -98,6 +98,11 @@ bool parse_common_option(ArgReader& a, CommonOptions& o, void (*usage)(std::FILE
 void check_common_limits(const CommonOptions& o, std::uint64_t max_bs,
                          const std::string& max_bs_what);
 
+/// Returns: the SQ size both io_uring programs give their ring for @qd requests in flight:
+/// the smallest power of two >= qd, at least 8 (so their SQEs and CQEs cycle through the
+/// same memory, which at QD 128 matters for the L1 cache).
+unsigned ring_entries_for(unsigned qd) noexcept;
+
 /// Record the options every program reports first in @rep's config: rw, bs, qd, threads,
 /// file (@file: the path actually used) and direct. rwmixread, which comes after each
 /// program's own keys, stays with the programs.

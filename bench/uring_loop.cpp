@@ -162,11 +162,7 @@ public:
 private:
     bool setup() {
         const Options& o = *sh_.opt;
-        unsigned entries = 8;
-        while (entries < o.qd) {
-            entries <<= 1;
-        }
-        const int ret = setup_ring(ring_, entries, o.plain_ring, out_.ring_flags);
+        const int ret = setup_ring(ring_, ring_entries_for(o.qd), o.plain_ring, out_.ring_flags);
         if (ret < 0) {
             out_.error = std::string("io_uring_queue_init: ") + std::strerror(-ret);
             return false;
