@@ -71,8 +71,8 @@ public:
     std::string describe() const;
 
     static constexpr std::uint64_t ud_wake = 1;
-    static constexpr std::uint64_t ud_ignore = 3;
     static constexpr std::uint64_t ud_eventfd = 2;
+    static constexpr std::uint64_t ud_ignore = 3;
     static constexpr std::uint64_t ud_msg_source = 4;
 
 private:
