@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Backing allocator implementation: mimalloc through dlopen, or aligned_alloc/mmap.
-// The Backing object is a function-local static: built once, thread-safely, on first use,
-// and never destroyed (slabs may be freed by thread-exit drains after static destruction).
+// The Backing object is a function-local static, built during static initialisation (see
+// g_chosen_before_main) and never destroyed (slabs may be freed by thread-exit drains after
+// static destruction).
 #include "alloc/backing.hpp"
 
 #include "alloc/failure_injector.hpp"
@@ -66,6 +67,14 @@ Backing& backing() noexcept {
     static Backing* b = new (std::nothrow) Backing();
     return *b;
 }
+
+// The choice is made during static initialisation, while the process has one thread.
+// libmimalloc's TLS is initial-exec (STATIC_TLS): when one thread dlopen()s it while another
+// thread is being created, glibc can miss the new thread when it copies the library's TLS
+// image, leaving mimalloc's default-heap pointer NULL there, and that thread's first
+// mi_malloc_aligned crashes. Seen as a SIGSEGV in about 1 of 3600 runs of bioring-copy
+// --threads 8, whose reactor threads started while the first one loaded the library.
+[[maybe_unused]] const Backing& g_chosen_before_main = backing();
 
 std::atomic<std::uint64_t> g_bytes{0};
 

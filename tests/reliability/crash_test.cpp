@@ -60,6 +60,7 @@ void kill_sweep(const char* what, std::vector<std::string> args, const fs::path&
         ::kill(p.pid(), SIGKILL);
         Result r = p.wait(std::chrono::seconds(30));
         ++c.kills;
+        CAPTURE(r.status);
         CAPTURE(r.err);
         CHECK((r.status == 128 + SIGKILL || r.status == 0));
         c.exited += r.status == 0;
