@@ -4,6 +4,9 @@
 # and a short real run of each prints one well-formed JSON object with I/Os in it.
 # ctest runs it (bench/CMakeLists.txt); about 10 seconds.
 set -uo pipefail
+# The runs below pick their backend with --backend; an inherited BIORING_BACKEND=asio (as in
+# `BIORING_BACKEND=asio ctest`) would force all of them onto Asio, which scaling.sh refuses.
+unset BIORING_BACKEND
 BIN=${1:?usage: selftest.sh BIN_DIR}
 WORK=$(mktemp -d /dev/shm/bioring-selftest.XXXXXX 2>/dev/null || mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
