@@ -4,10 +4,11 @@
 // Slabs come from mimalloc's mi_malloc_aligned/mi_free. Debian ships mimalloc only as a
 // shared library that exports malloc/free, so linking it would replace glibc malloc in the
 // whole process; instead it is dlopen()ed with RTLD_LOCAL before main (while the process
-// has one thread: see backing.cpp) and called through function pointers. When that fails, or in sanitizer builds (BIORING_SANITIZED, so that
-// ASan/LSan/TSan see every byte), or when BIORING_BACKING=system is set in the environment,
-// slabs come from std::aligned_alloc, and very large ones from mmap. The choice is made
-// once per process and reported by backing_name() (and so by slabinfo()).
+// has one thread: see backing.cpp) and called through function pointers. When that fails,
+// or in sanitizer builds (BIORING_SANITIZED, so that ASan/LSan/TSan see every byte), or when
+// BIORING_BACKING=system is set in the environment, slabs come from std::aligned_alloc, and
+// very large ones from mmap. The choice is made once per process and reported by
+// backing_name() (and so by slabinfo()).
 // Every request passes FailureInjector::should_fail() first.
 #pragma once
 
