@@ -305,7 +305,6 @@ void SlabCache::free_batch(void* const* objs, std::size_t n) noexcept {
 
 namespace {
 
-// Per-magazine counters, computed the same way for live and retiring magazines.
 // Add @t's event counts (not `cached`, a level) to @to: a ThreadCacheStats (retired_) or
 // a SlabCacheStats, which carries the same six counters.
 template <class Totals>
@@ -318,6 +317,7 @@ void add_counts(Totals& to, const ThreadCacheStats& t) noexcept {
     to.reserve_hits += t.reserve_hits;
 }
 
+// Per-magazine counters, computed the same way for live and retiring magazines.
 ThreadCacheStats magazine_stats(const Magazine* m) noexcept {
     ThreadCacheStats t;
     const detail::MagazineHot* h = m->hot;
