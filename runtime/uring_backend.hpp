@@ -78,31 +78,14 @@ public:
 private:
     // The opcodes of the fast path (nop .. fallocate); flags and user_data are the caller's.
     [[gnu::always_inline]] static void prep(io_uring_sqe* sqe, const Operation& op) noexcept {
+        if (op.code <= OpCode::writev) {
+            // nop .. writev: the SQE Reactor::submit()'s inline path writes, from the same
+            // fast_sqe() (reactor.hpp), so the two paths cannot encode them differently.
+            store_sqe(*reinterpret_cast<RawSqe*>(sqe), fast_sqe(op), 0);
+            return;
+        }
         const int fd = op.fd;
         switch (op.code) {
-        case OpCode::nop:
-            io_uring_prep_nop(sqe);
-            return; // a NOP has no file: never IOSQE_FIXED_FILE
-        case OpCode::read:
-            if (op.buf_index >= 0) {
-                io_uring_prep_read_fixed(sqe, fd, op.addr, op.len, op.offset, op.buf_index);
-            } else {
-                io_uring_prep_read(sqe, fd, op.addr, op.len, op.offset);
-            }
-            break;
-        case OpCode::write:
-            if (op.buf_index >= 0) {
-                io_uring_prep_write_fixed(sqe, fd, op.addr, op.len, op.offset, op.buf_index);
-            } else {
-                io_uring_prep_write(sqe, fd, op.addr, op.len, op.offset);
-            }
-            break;
-        case OpCode::readv:
-            io_uring_prep_readv(sqe, fd, static_cast<const iovec*>(op.addr), op.len, op.offset);
-            break;
-        case OpCode::writev:
-            io_uring_prep_writev(sqe, fd, static_cast<const iovec*>(op.addr), op.len, op.offset);
-            break;
         case OpCode::fsync:
             io_uring_prep_fsync(sqe, fd, 0);
             break;
@@ -113,9 +96,8 @@ private:
             io_uring_prep_fallocate(sqe, fd, op.mode, static_cast<off_t>(op.offset),
                                     static_cast<off_t>(op.length));
             break;
-        case OpCode::close:
-        case OpCode::timeout:
-            __builtin_unreachable(); // submit_slow() preps these
+        default: // close, timeout: submit_slow() preps these; nop .. writev: above
+            __builtin_unreachable();
         }
         if (op.fixed_file) {
             sqe->flags |= IOSQE_FIXED_FILE;
