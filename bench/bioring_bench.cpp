@@ -116,6 +116,7 @@ Options parse(int argc, char** argv) {
                 throw UsageError("unknown --backend '" + o.backend + "' (expected uring or asio)");
             }
         } else if (a.is("--same-thread")) {
+            a.no_value();
             o.same_thread = true;
         } else if (a.is("--mode")) {
             const std::string m = a.value();

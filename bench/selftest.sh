@@ -69,6 +69,7 @@ if [[ -x $BIN/bioring-bench ]]; then
     expect_json bioring-bench --file "$FILE" --qd 8 --seconds 0.2 --same-thread
     expect_usage bioring-bench --rw nop --same-thread --threads 2
     expect_usage bioring-bench --rw nop --same-thread --pin
+    expect_usage bioring-bench --rw nop --same-thread=1
     expect_json bioring-bench --rw randrw --file "$FILE" --qd 4 --seconds 0.2 --threads 2
     expect_json bioring-bench --file "$FILE" --qd 8 --seconds 0.2 --fixed-files --backend asio
     # --ios is exact: every request completes and is counted once.
