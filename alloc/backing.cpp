@@ -3,9 +3,9 @@
 // The Backing object is a function-local static, built during static initialisation (see
 // g_chosen_before_main) and never destroyed (slabs may be freed by thread-exit drains after
 // static destruction).
-#include "alloc/backing.hpp"
+#include <bioring/alloc/detail/backing.hpp>
 
-#include "alloc/failure_injector.hpp"
+#include <bioring/alloc/failure_injector.hpp>
 
 #include <atomic>
 #include <cstdio>

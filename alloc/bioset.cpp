@@ -2,10 +2,10 @@
 // BioSet slow paths: construction (reserve fill), the reserve (mempool), the "don't rob
 // starving biosets" free, waiters, and oversized objects. The fast paths are inline in
 // bioset.hpp; the rules are in its header comment.
-#include "alloc/bioset.hpp"
+#include <bioring/alloc/bioset.hpp>
 
-#include "alloc/poison.hpp"
-#include "alloc/slab_registry.hpp"
+#include <bioring/alloc/detail/poison.hpp>
+#include <bioring/alloc/slab_registry.hpp>
 
 #include <stdexcept>
 #include <string>

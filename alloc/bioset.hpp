@@ -30,9 +30,9 @@
 // outgrow its pad still gets "wait, don't fail".
 #pragma once
 
-#include "alloc/bio.hpp"
-#include "alloc/slab_cache.hpp"
-#include "alloc/stats.hpp"
+#include <bioring/alloc/bio.hpp>
+#include <bioring/alloc/detail/slab_cache.hpp>
+#include <bioring/alloc/stats.hpp>
 
 #include <array>
 #include <atomic>

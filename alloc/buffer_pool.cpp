@@ -2,9 +2,9 @@
 // BufferPool implementation: arenas and chunks under lock_, intrusive class free lists,
 // per-thread caches (a thread_local with a destructor that drains into the immortal pool),
 // and the 256-page reserve.
-#include "alloc/buffer_pool.hpp"
+#include <bioring/alloc/buffer_pool.hpp>
 
-#include "alloc/failure_injector.hpp"
+#include <bioring/alloc/failure_injector.hpp>
 
 #include <algorithm>
 #include <new>

@@ -19,7 +19,7 @@
 // destruction can still drain their caches into it.
 #pragma once
 
-#include "alloc/stats.hpp"
+#include <bioring/alloc/stats.hpp>
 
 #include <array>
 #include <atomic>

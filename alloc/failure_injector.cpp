@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // FailureInjector state: a mode word and per-mode counters, all relaxed atomics (no other
 // memory is published through them; a test only needs each request to be counted once).
-#include "alloc/failure_injector.hpp"
+#include <bioring/alloc/failure_injector.hpp>
 
 #include <atomic>
 

@@ -2,9 +2,9 @@
 // SlabCache slow paths: the depot (slab lists under depot_lock_), magazine binding,
 // refill/flush, thread-exit drain and cache destruction. See slab_cache.hpp and
 // thread_cache.hpp for the object model and the lock order.
-#include "alloc/slab_cache.hpp"
+#include <bioring/alloc/detail/slab_cache.hpp>
 
-#include "alloc/backing.hpp"
+#include <bioring/alloc/detail/backing.hpp>
 
 #include <algorithm>
 #include <bit>

@@ -2,9 +2,9 @@
 // SlabRegistry implementation. Caches are destroyed under the registry lock so that their
 // id cannot be handed to a new cache while the old one is still unbinding magazines
 // (lock order: registry -> magazine_lock() -> depot).
-#include "alloc/slab_registry.hpp"
+#include <bioring/alloc/slab_registry.hpp>
 
-#include "alloc/backing.hpp"
+#include <bioring/alloc/detail/backing.hpp>
 
 #include <cassert>
 #include <cstdio>

@@ -11,8 +11,8 @@
 // threads that exit late can still put their caches.
 #pragma once
 
-#include "alloc/slab_cache.hpp"
-#include "alloc/stats.hpp"
+#include <bioring/alloc/detail/slab_cache.hpp>
+#include <bioring/alloc/stats.hpp>
 
 #include <cstddef>
 #include <memory>

@@ -17,8 +17,8 @@
 // default below when no repetition flag is given); main prints the ratio tables
 // BioSet ÷ mimalloc at the end (medians, and minima: a shared machine's noise only adds
 // time), then a slabinfo report of two live sets after a producer/consumer pass.
-#include "alloc/bioset.hpp"
-#include "alloc/slab_registry.hpp"
+#include <bioring/alloc/bioset.hpp>
+#include <bioring/alloc/slab_registry.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>

@@ -25,16 +25,16 @@
 #include "bench/target_file.hpp"
 #include "bench/workload.hpp"
 
-#include "alloc/bioset.hpp"
-#include "alloc/buffer_pool.hpp"
-#include "io/direct_file.hpp"
-#include "runtime/op_awaiter.hpp"
-#include "runtime/operation.hpp"
-#include "runtime/reactor.hpp"
-#include "runtime/runtime.hpp"
-#include "runtime/sync_wait.hpp"
-#include "runtime/task.hpp"
-#include "runtime/when_all.hpp"
+#include <bioring/alloc/bioset.hpp>
+#include <bioring/alloc/buffer_pool.hpp>
+#include <bioring/io/direct_file.hpp>
+#include <bioring/runtime/op_awaiter.hpp>
+#include <bioring/runtime/operation.hpp>
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/runtime.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/task.hpp>
+#include <bioring/runtime/when_all.hpp>
 
 #include <atomic>
 #include <barrier>

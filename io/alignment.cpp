@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Alignment probing (statx, BLKSSZGET, sysfs) and the pre-submission checks.
-#include "io/alignment.hpp"
+#include <bioring/io/alignment.hpp>
 
-#include "io/error_message.hpp"
+#include <bioring/io/error_message.hpp>
 
 #include <fcntl.h>
 #include <linux/fs.h>

@@ -10,7 +10,7 @@
 // O_DIRECT silently, so the kernel cannot be relied on to refuse it.
 #pragma once
 
-#include "io/file_state.hpp"
+#include <bioring/io/detail/file_state.hpp>
 
 #include <sys/types.h>
 #include <sys/uio.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // CloseOp: asynchronous close (close_op.hpp).
-#include "io/close_op.hpp"
+#include <bioring/io/detail/close_op.hpp>
 
 #include <unistd.h>
 

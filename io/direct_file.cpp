@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // DirectFile: open, size, fixed-file registration and synchronous teardown.
-#include "io/direct_file.hpp"
+#include <bioring/io/direct_file.hpp>
 
-#include "runtime/reactor.hpp"
+#include <bioring/runtime/reactor.hpp>
 
 #include <fcntl.h>
 #include <linux/fs.h>

@@ -22,15 +22,15 @@
 // ERRORS. open() and size() throw std::system_error naming the path; requests never throw.
 #pragma once
 
-#include "io/alignment.hpp"
-#include "io/close_op.hpp"
-#include "io/error_message.hpp"
-#include "io/fallocate_op.hpp"
-#include "io/file_state.hpp"
-#include "io/fsync_op.hpp"
-#include "io/io_options.hpp"
-#include "io/read_op.hpp"
-#include "io/write_op.hpp"
+#include <bioring/io/alignment.hpp>
+#include <bioring/io/detail/close_op.hpp>
+#include <bioring/io/error_message.hpp>
+#include <bioring/io/detail/fallocate_op.hpp>
+#include <bioring/io/detail/file_state.hpp>
+#include <bioring/io/detail/fsync_op.hpp>
+#include <bioring/io/io_options.hpp>
+#include <bioring/io/detail/read_op.hpp>
+#include <bioring/io/detail/write_op.hpp>
 
 #include <sys/uio.h>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Thread-local storage of the last io/ error message (see error_message.hpp).
-#include "io/error_message.hpp"
+#include <bioring/io/error_message.hpp>
 
 #include <cstdarg>
 #include <cstdio>

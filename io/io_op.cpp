@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // IoOp: submission, retry and completion shared by every io/ awaiter (see io_op.hpp).
-#include "io/io_op.hpp"
+#include <bioring/io/detail/io_op.hpp>
 
-#include "io/error_message.hpp"
+#include <bioring/io/error_message.hpp>
 
 #include <cerrno>
 #include <ctime>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // OneShotOp: fsync, fdatasync and fallocate requests (one_shot_op.hpp).
-#include "io/one_shot_op.hpp"
+#include <bioring/io/detail/one_shot_op.hpp>
 
-#include "io/error_message.hpp"
+#include <bioring/io/error_message.hpp>
 
 #include <cerrno>
 

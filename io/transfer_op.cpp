@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // TransferOp: validation, first submission and the short-transfer loop (transfer_op.hpp).
-#include "io/transfer_op.hpp"
+#include <bioring/io/detail/transfer_op.hpp>
 
-#include "io/alignment.hpp"
-#include "io/error_message.hpp"
+#include <bioring/io/alignment.hpp>
+#include <bioring/io/error_message.hpp>
 
 #include <cerrno>
 

@@ -14,10 +14,10 @@
 // HandlerAllocator, so its operation object comes from the Impl's HandlerPool, which
 // recycles across threads (runtime/handler_pool.hpp); the in-flight set is an
 // open-addressing table (OpSet) that allocates only when it grows.
-#include "runtime/asio_backend.hpp"
+#include <bioring/runtime/detail/asio_backend.hpp>
 
-#include "runtime/handler_pool.hpp"
-#include "runtime/op_set.hpp"
+#include <bioring/runtime/detail/handler_pool.hpp>
+#include <bioring/runtime/detail/op_set.hpp>
 
 // Asio's scheduler uses std::atomic_thread_fence, which TSan cannot model (-Wtsan); its
 // own locking is what orders our posts, so the warning says nothing about this file.

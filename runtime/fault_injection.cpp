@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // FaultPlan and the BIORING_FAULT parser (see fault_injection.hpp for the grammar and why
 // faults are injected at the completion filter).
-#include "runtime/fault_injection.hpp"
+#include <bioring/runtime/detail/fault_injection.hpp>
 
-#include "runtime/reactor.hpp"
+#include <bioring/runtime/reactor.hpp>
 
 #include <cerrno>
 #include <charconv>

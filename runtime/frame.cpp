@@ -2,7 +2,7 @@
 // Coroutine frame placement (see task.hpp): frame right-aligned against a Bio inside the
 // front region of one bioset object; heap frames get the same layout with a Bio whose
 // set is nullptr, so operator delete needs nothing but the pointer and the size.
-#include "runtime/task.hpp"
+#include <bioring/runtime/task.hpp>
 
 #include <atomic>
 #include <cstdio>

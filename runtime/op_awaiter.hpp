@@ -6,9 +6,9 @@
 // and nothing is allocated per operation.
 #pragma once
 
-#include "runtime/operation.hpp"
-#include "runtime/reactor.hpp"
-#include "runtime/result.hpp"
+#include <bioring/runtime/operation.hpp>
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/result.hpp>
 
 #include <cassert>
 #include <cerrno>

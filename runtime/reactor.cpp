@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Reactor: backend choice, the loop turn, cross-thread posting. See reactor.hpp.
-#include "runtime/reactor.hpp"
+#include <bioring/runtime/reactor.hpp>
 
-#include "runtime/asio_backend.hpp"
-#include "runtime/fault_injection.hpp"
-#include "runtime/task.hpp"
-#include "runtime/uring_backend.hpp"
+#include <bioring/runtime/detail/asio_backend.hpp>
+#include <bioring/runtime/detail/fault_injection.hpp>
+#include <bioring/runtime/task.hpp>
+#include <bioring/runtime/detail/uring_backend.hpp>
 
 #include <cerrno>
 #include <cstdlib>

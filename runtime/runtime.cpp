@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Runtime: reactor threads, run_on_all, shutdown. See runtime.hpp.
-#include "runtime/runtime.hpp"
+#include <bioring/runtime/runtime.hpp>
 
 #include <pthread.h>
 #include <sched.h>

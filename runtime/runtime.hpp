@@ -10,9 +10,9 @@
 // a shard after shutdown has begun.
 #pragma once
 
-#include "runtime/reactor.hpp"
-#include "runtime/sync_wait.hpp"
-#include "runtime/task.hpp"
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/task.hpp>
 
 #include <atomic>
 #include <coroutine>

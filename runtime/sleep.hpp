@@ -3,7 +3,7 @@
 // with an optional stop_token. The awaiter lives in the frame; nothing is allocated.
 #pragma once
 
-#include "runtime/op_awaiter.hpp"
+#include <bioring/runtime/op_awaiter.hpp>
 
 #include <chrono>
 #include <stop_token>

@@ -6,9 +6,9 @@
 // of failing — the bioset's pool_size bounds how many requests are in flight.
 #pragma once
 
-#include "alloc/bioset.hpp"
-#include "runtime/reactor.hpp"
-#include "runtime/task.hpp"
+#include <bioring/alloc/bioset.hpp>
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/task.hpp>
 
 #include <coroutine>
 #include <new>

@@ -5,8 +5,8 @@
 // the caller may destroy the reactor at once.
 #pragma once
 
-#include "runtime/reactor.hpp"
-#include "runtime/task.hpp"
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/task.hpp>
 
 #include <atomic>
 #include <exception>

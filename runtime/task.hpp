@@ -21,10 +21,10 @@
 // runs next on the same thread, through a thread_local.
 #pragma once
 
-#include "alloc/bio.hpp"
-#include "alloc/bioset.hpp"
-#include "runtime/counters.hpp"
-#include "runtime/thread_context.hpp"
+#include <bioring/alloc/bio.hpp>
+#include <bioring/alloc/bioset.hpp>
+#include <bioring/runtime/counters.hpp>
+#include <bioring/runtime/detail/thread_context.hpp>
 
 #include <atomic>
 #include <coroutine>

@@ -6,4 +6,4 @@
 // suspension). It works in Task coroutines only (the awaiter needs bioring's promise).
 #pragma once
 
-#include "runtime/task.hpp"
+#include <bioring/runtime/task.hpp>

@@ -2,9 +2,9 @@
 // io_uring backend: ring setup with graceful flag fallback, batched submit and reap,
 // link timeouts, timers, cancellation, fixed buffers and files, MSG_RING wake-ups.
 // See uring_backend.hpp for the user_data encoding and reactor.hpp for the loop.
-#include "runtime/uring_backend.hpp"
+#include <bioring/runtime/detail/uring_backend.hpp>
 
-#include "alloc/buffer_pool.hpp"
+#include <bioring/alloc/buffer_pool.hpp>
 
 #include <poll.h>
 #include <sys/eventfd.h>

@@ -6,7 +6,7 @@
 // Results (or the first exception, in task order) are collected once all have finished.
 #pragma once
 
-#include "runtime/task.hpp"
+#include <bioring/runtime/task.hpp>
 
 #include <atomic>
 #include <cstddef>

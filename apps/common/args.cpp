@@ -2,7 +2,7 @@
 // Strict number and option parsing for the apps (see args.hpp for why not strtoull/getopt).
 #include "apps/common/args.hpp"
 
-#include "alloc/buffer_pool.hpp"
+#include <bioring/alloc/buffer_pool.hpp>
 
 #include <cctype>
 

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "apps/common/pipeline.hpp"
-#include "io/direct_file.hpp"
+#include <bioring/io/direct_file.hpp>
 
 #include <cstdint>
 #include <string>

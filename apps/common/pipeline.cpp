@@ -2,16 +2,16 @@
 // Striped read -> transform -> write pipeline on a Runtime (see pipeline.hpp for the design).
 #include "apps/common/pipeline.hpp"
 
-#include "alloc/bioset.hpp"
-#include "alloc/buffer_pool.hpp"
+#include <bioring/alloc/bioset.hpp>
+#include <bioring/alloc/buffer_pool.hpp>
 #include "apps/common/format.hpp"
 #include "apps/common/progress.hpp"
-#include "io/direct_file.hpp"
-#include "io/error_message.hpp"
-#include "runtime/reactor.hpp"
-#include "runtime/runtime.hpp"
-#include "runtime/task.hpp"
-#include "runtime/when_all.hpp"
+#include <bioring/io/direct_file.hpp>
+#include <bioring/io/error_message.hpp>
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/runtime.hpp>
+#include <bioring/runtime/task.hpp>
+#include <bioring/runtime/when_all.hpp>
 
 #include <algorithm>
 #include <atomic>

@@ -24,7 +24,7 @@
 // reactor threads.
 #pragma once
 
-#include "runtime/counters.hpp"
+#include <bioring/runtime/counters.hpp>
 
 #include <cstddef>
 #include <cstdint>

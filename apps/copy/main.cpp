@@ -10,7 +10,7 @@
 #include "apps/common/driver.hpp"
 #include "apps/common/pipeline.hpp"
 #include "apps/common/safe_output.hpp"
-#include "io/direct_file.hpp"
+#include <bioring/io/direct_file.hpp>
 
 #include <algorithm>
 #include <cerrno>

@@ -13,7 +13,7 @@
 #include "apps/common/pipeline.hpp"
 #include "apps/common/safe_output.hpp"
 #include "apps/crypt/xts.hpp"
-#include "io/direct_file.hpp"
+#include <bioring/io/direct_file.hpp>
 
 #include <openssl/crypto.h>
 

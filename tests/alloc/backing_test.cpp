@@ -3,7 +3,7 @@
 // process has a single thread: a dlopen racing thread creation can leave a new thread with
 // uninitialised mimalloc TLS (see alloc/backing.cpp). This file holds one test case, run
 // before anything in this executable has asked the backing for memory.
-#include "alloc/backing.hpp"
+#include <bioring/alloc/detail/backing.hpp>
 
 #include <doctest/doctest.h>
 

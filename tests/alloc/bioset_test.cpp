@@ -3,10 +3,10 @@
 // "don't rob starving biosets" rule, waiters, oversized objects and bad input.
 // Each test uses its own front_pad so that its slab cache is its own even when the whole
 // file runs in one process.
-#include "alloc/bioset.hpp"
+#include <bioring/alloc/bioset.hpp>
 
-#include "alloc/failure_injector.hpp"
-#include "alloc/slab_registry.hpp"
+#include <bioring/alloc/failure_injector.hpp>
+#include <bioring/alloc/slab_registry.hpp>
 
 #include <doctest/doctest.h>
 

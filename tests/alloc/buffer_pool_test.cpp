@@ -2,9 +2,9 @@
 // BufferPool: size classes, 4 KiB alignment, arena index and containment (what io_uring
 // registration relies on), cross-thread frees and thread-exit drain, and the reserve of
 // the largest class under injected failure.
-#include "alloc/buffer_pool.hpp"
+#include <bioring/alloc/buffer_pool.hpp>
 
-#include "alloc/failure_injector.hpp"
+#include <bioring/alloc/failure_injector.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // FailureInjector: always / every N-th / after N bytes, with the failures counted, and
 // its effect on a slab cache's trips to the backing allocator.
-#include "alloc/failure_injector.hpp"
+#include <bioring/alloc/failure_injector.hpp>
 
-#include "alloc/slab_registry.hpp"
+#include <bioring/alloc/slab_registry.hpp>
 
 #include <doctest/doctest.h>
 

@@ -3,11 +3,11 @@
 // the magazine, in the depot and in a BioSet's reserve, addressable again once allocated,
 // the padding past object_size never is; and a write to a freed bioset object is reported.
 // Only ASan builds poison: elsewhere these tests report themselves skipped.
-#include "alloc/bioset.hpp"
-#include "alloc/failure_injector.hpp"
-#include "alloc/poison.hpp"
-#include "alloc/slab_cache.hpp"
-#include "alloc/slab_registry.hpp"
+#include <bioring/alloc/bioset.hpp>
+#include <bioring/alloc/failure_injector.hpp>
+#include <bioring/alloc/detail/poison.hpp>
+#include <bioring/alloc/detail/slab_cache.hpp>
+#include <bioring/alloc/slab_registry.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // SlabCache: object alignment and geometry, the depot's partial/empty lists and the release
 // of empty slabs beyond the slack, very large objects, and the backing allocator in use.
-#include "alloc/slab_cache.hpp"
+#include <bioring/alloc/detail/slab_cache.hpp>
 
-#include "alloc/backing.hpp"
-#include "alloc/slab_registry.hpp"
+#include <bioring/alloc/detail/backing.hpp>
+#include <bioring/alloc/slab_registry.hpp>
 
 #include <doctest/doctest.h>
 

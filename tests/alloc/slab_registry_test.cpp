@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // SlabRegistry: one cache per size, reference counts, destruction with the last user,
 // entry reuse, growth across many sizes, the slabinfo report, bad input.
-#include "alloc/slab_registry.hpp"
+#include <bioring/alloc/slab_registry.hpp>
 
-#include "alloc/backing.hpp"
+#include <bioring/alloc/detail/backing.hpp>
 
 #include <doctest/doctest.h>
 

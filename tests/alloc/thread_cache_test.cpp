@@ -2,11 +2,11 @@
 // Per-thread magazines: cap + slack hysteresis, producer/consumer frees across threads with
 // every count balancing, the drain at thread exit, and a cache destroyed while another
 // live thread's magazine still holds its objects.
-#include "alloc/thread_cache.hpp"
+#include <bioring/alloc/detail/thread_cache.hpp>
 
-#include "alloc/bioset.hpp"
-#include "alloc/slab_cache.hpp"
-#include "alloc/slab_registry.hpp"
+#include <bioring/alloc/bioset.hpp>
+#include <bioring/alloc/detail/slab_cache.hpp>
+#include <bioring/alloc/slab_registry.hpp>
 
 #include <doctest/doctest.h>
 

@@ -3,7 +3,7 @@
 // differing byte and a short destination, a failing transform stops the run with its offset,
 // and striping over several reactors covers every block exactly once.
 #include "apps/common/pipeline.hpp"
-#include "io/direct_file.hpp"
+#include <bioring/io/direct_file.hpp>
 #include "tests/apps/app_support.hpp"
 
 #include <atomic>

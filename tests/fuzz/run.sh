@@ -17,8 +17,11 @@ for s in "4K" "1MiB" "2g" "99999999999999P" "-1" "18446744073709551615" "1844674
     printf '%s' "$s" > "$OUT_DIR/corpus/seed$i"; i=$((i + 1))
 done
 printf -- '--bs\0064K\0--qd\0004\0src\0dst' > "$OUT_DIR/corpus/argv"
+# <bioring/...> resolves as in a CMake build tree: links to the source folders.
+mkdir -p "$OUT_DIR/include/bioring"
+for e in alloc runtime io bioring.hpp; do ln -sfn "$ROOT/$e" "$OUT_DIR/include/bioring/$e"; done
 "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I"$ROOT" "$ROOT/tests/fuzz/args_fuzz.cpp" "$ROOT/apps/common/args.cpp" \
+    -I"$ROOT" -I"$OUT_DIR/include" "$ROOT/tests/fuzz/args_fuzz.cpp" "$ROOT/apps/common/args.cpp" \
     -o "$OUT_DIR/args_fuzz"
 cd "$OUT_DIR"
 # -max_total_time bounds the run; libFuzzer exits non-zero on a crash, leak or timeout.

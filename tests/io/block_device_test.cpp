@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // DirectFile on a block device: a loop device with 4096-byte logical blocks over a sparse
 // file. Needs root and a working losetup; skipped (BIORING-SKIP) otherwise.
-#include "io/direct_file.hpp"
+#include <bioring/io/direct_file.hpp>
 
-#include "alloc/buffer_pool.hpp"
-#include "runtime/reactor.hpp"
-#include "runtime/sync_wait.hpp"
-#include "runtime/task.hpp"
+#include <bioring/alloc/buffer_pool.hpp>
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/task.hpp>
 #include "tests/io/io_support.hpp"
 #include "tests/io/tmp_file.hpp"
 

@@ -3,12 +3,12 @@
 // its own, so a timeout or a stop_token must end it with -ECANCELED; the awaiter resumes
 // only after the kernel's final completion (run under ASan: no use after free when the
 // owners are destroyed right after).
-#include "io/direct_file.hpp"
+#include <bioring/io/direct_file.hpp>
 
-#include "runtime/reactor.hpp"
-#include "runtime/sync_wait.hpp"
-#include "runtime/task.hpp"
-#include "runtime/when_all.hpp"
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/task.hpp>
+#include <bioring/runtime/when_all.hpp>
 #include "tests/io/io_support.hpp"
 #include "tests/io/tmp_file.hpp"
 

@@ -2,12 +2,12 @@
 // DirectFile: open and alignment, byte-exact round trips (pool and plain buffers, tmpfs and
 // ext4), vectored I/O, refusal of misaligned requests before submission, EOF and unaligned
 // tails, fsync/fdatasync/fallocate, async close, fixed files. Passes on both backends.
-#include "io/direct_file.hpp"
+#include <bioring/io/direct_file.hpp>
 
-#include "alloc/buffer_pool.hpp"
-#include "runtime/reactor.hpp"
-#include "runtime/sync_wait.hpp"
-#include "runtime/task.hpp"
+#include <bioring/alloc/buffer_pool.hpp>
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/task.hpp>
 #include "tests/io/io_support.hpp"
 #include "tests/io/tmp_file.hpp"
 

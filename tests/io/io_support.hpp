@@ -7,8 +7,8 @@
 // It must be created and destroyed inside the coroutine, on the reactor thread.
 #pragma once
 
-#include "io/direct_file.hpp"
-#include "runtime/reactor.hpp"
+#include <bioring/io/direct_file.hpp>
+#include <bioring/runtime/reactor.hpp>
 #include "tests/io/tmp_file.hpp"
 
 #include <doctest/doctest.h>

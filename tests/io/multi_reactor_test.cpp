@@ -2,11 +2,11 @@
 // One DirectFile used from every reactor of a Runtime: requests run on the thread that
 // awaits them, and a fixed-file registration belongs to the reactor that made it (the
 // other reactors keep using the plain descriptor).
-#include "io/direct_file.hpp"
+#include <bioring/io/direct_file.hpp>
 
-#include "runtime/reactor.hpp"
-#include "runtime/runtime.hpp"
-#include "runtime/task.hpp"
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/runtime.hpp>
+#include <bioring/runtime/task.hpp>
 #include "tests/io/io_support.hpp"
 #include "tests/io/tmp_file.hpp"
 

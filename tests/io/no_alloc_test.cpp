@@ -5,12 +5,12 @@
 // io_uring backend and on the Asio fallback alike.
 // The count comes from malloc-family hooks in this binary (operator new reaches malloc
 // too). Sanitizer builds own malloc, so there the test reports a skip.
-#include "io/direct_file.hpp"
+#include <bioring/io/direct_file.hpp>
 
-#include "alloc/buffer_pool.hpp"
-#include "runtime/reactor.hpp"
-#include "runtime/sync_wait.hpp"
-#include "runtime/task.hpp"
+#include <bioring/alloc/buffer_pool.hpp>
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/task.hpp>
 #include "tests/io/io_support.hpp"
 #include "tests/io/tmp_file.hpp"
 

@@ -3,11 +3,11 @@
 // (a real ring does the I/O; the filter rewrites what the kernel reported): short reads
 // and writes are resubmitted for the remainder, -EAGAIN and -EINTR are retried, -EIO and
 // a short O_DIRECT write off the alignment surface as values.
-#include "io/direct_file.hpp"
+#include <bioring/io/direct_file.hpp>
 
-#include "runtime/reactor.hpp"
-#include "runtime/sync_wait.hpp"
-#include "runtime/task.hpp"
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/task.hpp>
 #include "tests/io/io_support.hpp"
 #include "tests/io/tmp_file.hpp"
 

@@ -10,14 +10,14 @@
 // What is under injection: after arming, the only allocations are request frames (the
 // workers, when_all and sync_wait frames and the data buffers are made before), so the
 // k-th failure always lands on a request.
-#include "alloc/backing.hpp"
-#include "alloc/bioset.hpp"
-#include "alloc/failure_injector.hpp"
-#include "io/direct_file.hpp"
-#include "runtime/reactor.hpp"
-#include "runtime/sync_wait.hpp"
-#include "runtime/task.hpp"
-#include "runtime/when_all.hpp"
+#include <bioring/alloc/detail/backing.hpp>
+#include <bioring/alloc/bioset.hpp>
+#include <bioring/alloc/failure_injector.hpp>
+#include <bioring/io/direct_file.hpp>
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/task.hpp>
+#include <bioring/runtime/when_all.hpp>
 #include "tests/apps/app_support.hpp"
 
 #include <cstdio>

@@ -9,12 +9,12 @@
 // they say), and a bad spec failing an app with the parser's text.
 #include "tests/reliability/reliability_support.hpp"
 
-#include "io/direct_file.hpp"
-#include "runtime/fault_injection.hpp"
-#include "runtime/reactor.hpp"
-#include "runtime/sync_wait.hpp"
-#include "runtime/task.hpp"
-#include "runtime/when_all.hpp"
+#include <bioring/io/direct_file.hpp>
+#include <bioring/runtime/detail/fault_injection.hpp>
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/task.hpp>
+#include <bioring/runtime/when_all.hpp>
 
 #include <cerrno>
 #include <cstdio>

@@ -5,7 +5,7 @@
 // task): run_once() used to block in the kernel after a turn whose only work was remote
 // tasks, with nothing in flight, so run_until() slept forever. A watchdog wakes the
 // reactor after 2 s so that a regression fails here instead of hanging the suite.
-#include "runtime/reactor.hpp"
+#include <bioring/runtime/reactor.hpp>
 
 #include <doctest/doctest.h>
 

@@ -17,13 +17,13 @@
 //
 // usage: bioring-soak [--seconds N] [--threads N] [--qd N] [--mib N] [--dir DIR]
 //        (SOAK_SECONDS sets the default duration; at most 300 s)
-#include "alloc/bioset.hpp"
-#include "alloc/buffer_pool.hpp"
-#include "io/direct_file.hpp"
-#include "runtime/reactor.hpp"
-#include "runtime/runtime.hpp"
-#include "runtime/task.hpp"
-#include "runtime/when_all.hpp"
+#include <bioring/alloc/bioset.hpp>
+#include <bioring/alloc/buffer_pool.hpp>
+#include <bioring/io/direct_file.hpp>
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/runtime.hpp>
+#include <bioring/runtime/task.hpp>
+#include <bioring/runtime/when_all.hpp>
 
 #include <atomic>
 #include <cerrno>

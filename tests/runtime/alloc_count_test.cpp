@@ -15,16 +15,16 @@
 // handler post that Asio's per-thread recycling could not serve). The two structures that
 // got it there are checked on their own below: the handler pool across threads, the
 // in-flight table against a reference.
-#include "runtime/reactor.hpp"
+#include <bioring/runtime/reactor.hpp>
 
-#include "alloc/buffer_pool.hpp"
-#include "alloc/slab_registry.hpp"
-#include "runtime/handler_pool.hpp"
-#include "runtime/op_awaiter.hpp"
-#include "runtime/op_set.hpp"
-#include "runtime/spawn.hpp"
-#include "runtime/sync_wait.hpp"
-#include "runtime/this_bio.hpp"
+#include <bioring/alloc/buffer_pool.hpp>
+#include <bioring/alloc/slab_registry.hpp>
+#include <bioring/runtime/detail/handler_pool.hpp>
+#include <bioring/runtime/op_awaiter.hpp>
+#include <bioring/runtime/detail/op_set.hpp>
+#include <bioring/runtime/spawn.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/this_bio.hpp>
 #include "support.hpp"
 
 #include <doctest/doctest.h>

@@ -2,13 +2,13 @@
 // Reactor: operations, timers, cancellation (stop_token, cancel(), cross-thread, link
 // timeouts), the completion filter, fixed files and buffers, a tiny SQ, backend report.
 // Every case runs on both backends (plain ctest and BIORING_BACKEND=asio).
-#include "runtime/reactor.hpp"
+#include <bioring/runtime/reactor.hpp>
 
-#include "alloc/buffer_pool.hpp"
-#include "runtime/op_awaiter.hpp"
-#include "runtime/sleep.hpp"
-#include "runtime/sync_wait.hpp"
-#include "runtime/when_all.hpp"
+#include <bioring/alloc/buffer_pool.hpp>
+#include <bioring/runtime/op_awaiter.hpp>
+#include <bioring/runtime/sleep.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/when_all.hpp>
 #include "support.hpp"
 
 #include <doctest/doctest.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // IoResult and Result<T>: expected outcomes as values, with std::expected's spellings.
-#include "runtime/result.hpp"
+#include <bioring/runtime/result.hpp>
 
 #include <ostream> // doctest prints std::error_code through it
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Runtime: reactor threads, run_on_all, cross-thread switch_to (MSG_RING or eventfd),
 // cross-thread completion of awaited tasks, shutdown with I/O in flight, counters.
-#include "runtime/runtime.hpp"
+#include <bioring/runtime/runtime.hpp>
 
-#include "runtime/sleep.hpp"
-#include "runtime/spawn.hpp"
-#include "runtime/when_all.hpp"
+#include <bioring/runtime/sleep.hpp>
+#include <bioring/runtime/spawn.hpp>
+#include <bioring/runtime/when_all.hpp>
 #include "support.hpp"
 
 #include <doctest/doctest.h>

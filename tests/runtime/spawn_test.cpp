@@ -2,12 +2,12 @@
 // spawn: detached tasks free themselves and report escaping exceptions; the bounded form
 // never has more than pool_size requests in flight when the backing allocator fails, and
 // every request still completes.
-#include "runtime/spawn.hpp"
+#include <bioring/runtime/spawn.hpp>
 
-#include "alloc/failure_injector.hpp"
-#include "runtime/sleep.hpp"
-#include "runtime/sync_wait.hpp"
-#include "runtime/this_bio.hpp"
+#include <bioring/alloc/failure_injector.hpp>
+#include <bioring/runtime/sleep.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/this_bio.hpp>
 #include "support.hpp"
 
 #include <doctest/doctest.h>

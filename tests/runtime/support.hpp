@@ -3,7 +3,7 @@
 // awaiter, the registry's slab allocation count, and the BIORING-SKIP convention.
 #pragma once
 
-#include "alloc/slab_registry.hpp"
+#include <bioring/alloc/slab_registry.hpp>
 
 #include <atomic>
 #include <coroutine>

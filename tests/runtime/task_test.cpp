@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Task<T>: values, exceptions, laziness, lifetimes, the 1M-synchronous-await stack guard
 // (STYLE.md §3), and frame placement in the front pad of a bioset object.
-#include "runtime/task.hpp"
+#include <bioring/runtime/task.hpp>
 
-#include "alloc/failure_injector.hpp"
-#include "alloc/slab_registry.hpp"
-#include "runtime/reactor.hpp"
-#include "runtime/sync_wait.hpp"
-#include "runtime/this_bio.hpp"
+#include <bioring/alloc/failure_injector.hpp>
+#include <bioring/alloc/slab_registry.hpp>
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/this_bio.hpp>
 #include "support.hpp"
 
 #include <doctest/doctest.h>

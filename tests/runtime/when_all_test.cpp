@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // when_all: fan-out of synchronous and asynchronous tasks, 10,000 of them, values in task
 // order, the first exception, and every frame freed.
-#include "runtime/when_all.hpp"
+#include <bioring/runtime/when_all.hpp>
 
-#include "runtime/sleep.hpp"
-#include "runtime/sync_wait.hpp"
+#include <bioring/runtime/sleep.hpp>
+#include <bioring/runtime/sync_wait.hpp>
 #include "support.hpp"
 
 #include <doctest/doctest.h>

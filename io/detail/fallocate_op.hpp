@@ -5,7 +5,7 @@
 // Preallocating before O_DIRECT writes keeps extending writes off the slow path.
 #pragma once
 
-#include "io/one_shot_op.hpp"
+#include <bioring/io/detail/one_shot_op.hpp>
 
 namespace bioring {
 

@@ -27,7 +27,7 @@
 //   in batches.
 #pragma once
 
-#include "alloc/stats.hpp"
+#include <bioring/alloc/stats.hpp>
 
 #include <array>
 #include <atomic>

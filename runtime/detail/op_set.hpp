@@ -14,7 +14,7 @@
 // has no SQ to bound them). Owner thread only.
 #pragma once
 
-#include "runtime/operation.hpp"
+#include <bioring/runtime/operation.hpp>
 
 #include <cstddef>
 #include <cstdint>

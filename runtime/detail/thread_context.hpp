@@ -3,9 +3,9 @@
 // constinit thread_local, so reading it is a plain TLS load with no init guard.
 #pragma once
 
-#include "alloc/bio.hpp"
-#include "alloc/bioset.hpp"
-#include "runtime/counters.hpp"
+#include <bioring/alloc/bio.hpp>
+#include <bioring/alloc/bioset.hpp>
+#include <bioring/runtime/counters.hpp>
 
 namespace bioring {
 

@@ -5,7 +5,7 @@
 // 0 at end of file) or -errno. See transfer_op.hpp for the short-read and alignment rules.
 #pragma once
 
-#include "io/transfer_op.hpp"
+#include <bioring/io/detail/transfer_op.hpp>
 
 namespace bioring {
 

@@ -7,8 +7,8 @@
 // thread use the fixed index, requests from any other reactor use the plain descriptor.
 #pragma once
 
-#include "runtime/operation.hpp"
-#include "runtime/reactor.hpp"
+#include <bioring/runtime/operation.hpp>
+#include <bioring/runtime/reactor.hpp>
 
 #include <cstdint>
 #include <string>

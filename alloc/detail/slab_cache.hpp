@@ -24,9 +24,9 @@
 // Lifetime: created and destroyed only by the SlabRegistry (find_or_create / put).
 #pragma once
 
-#include "alloc/poison.hpp"
-#include "alloc/stats.hpp"
-#include "alloc/thread_cache.hpp"
+#include <bioring/alloc/detail/poison.hpp>
+#include <bioring/alloc/stats.hpp>
+#include <bioring/alloc/detail/thread_cache.hpp>
 
 #include <atomic>
 #include <cassert>

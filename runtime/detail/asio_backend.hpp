@@ -14,7 +14,7 @@
 // operations sit in an open-addressing table that allocates only when it grows.
 #pragma once
 
-#include "runtime/reactor.hpp"
+#include <bioring/runtime/reactor.hpp>
 
 #include <cstdint>
 #include <memory>

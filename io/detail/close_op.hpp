@@ -7,8 +7,8 @@
 // releases the descriptor even when close reports EINTR, so EINTR is reported as success.
 #pragma once
 
-#include "io/file_state.hpp"
-#include "io/io_op.hpp"
+#include <bioring/io/detail/file_state.hpp>
+#include <bioring/io/detail/io_op.hpp>
 
 #include <coroutine>
 

@@ -7,7 +7,7 @@
 // (or OpenOptions::dsync).
 #pragma once
 
-#include "io/one_shot_op.hpp"
+#include <bioring/io/detail/one_shot_op.hpp>
 
 namespace bioring {
 

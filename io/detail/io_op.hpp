@@ -19,10 +19,10 @@
 // runs elsewhere, and it only calls Reactor::cancel(), which is safe from any thread.
 #pragma once
 
-#include "io/io_options.hpp"
-#include "runtime/operation.hpp"
-#include "runtime/reactor.hpp"
-#include "runtime/result.hpp"
+#include <bioring/io/io_options.hpp>
+#include <bioring/runtime/operation.hpp>
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/result.hpp>
 
 #include <coroutine>
 #include <cstdint>

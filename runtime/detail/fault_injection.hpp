@@ -48,7 +48,7 @@
 //   bioring: BIORING_FAULT="...": injected N faults in M matching completions
 #pragma once
 
-#include "runtime/operation.hpp"
+#include <bioring/runtime/operation.hpp>
 
 #include <atomic>
 #include <cstdint>

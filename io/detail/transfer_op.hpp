@@ -13,8 +13,8 @@
 // The caller's buffer, iovec array and DirectFile must stay valid until co_await returns.
 #pragma once
 
-#include "io/file_state.hpp"
-#include "io/io_op.hpp"
+#include <bioring/io/detail/file_state.hpp>
+#include <bioring/io/detail/io_op.hpp>
 
 #include <sys/uio.h>
 

@@ -25,7 +25,7 @@
 // io_context or thread_pool destroys unrun at shutdown: declare it before them.
 #pragma once
 
-#include "alloc/poison.hpp"
+#include <bioring/alloc/detail/poison.hpp>
 
 #include <cstddef>
 #include <cstdint>

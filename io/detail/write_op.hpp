@@ -6,7 +6,7 @@
 // transfer_op.hpp for the short-write and alignment rules.
 #pragma once
 
-#include "io/transfer_op.hpp"
+#include <bioring/io/detail/transfer_op.hpp>
 
 namespace bioring {
 

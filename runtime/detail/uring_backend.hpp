@@ -20,7 +20,7 @@
 // complete_op() are inline, so the only call per completion is Operation::complete.
 #pragma once
 
-#include "runtime/reactor.hpp"
+#include <bioring/runtime/reactor.hpp>
 
 #include <liburing.h>
 

@@ -5,8 +5,8 @@
 // The DirectFile must stay valid until co_await returns.
 #pragma once
 
-#include "io/file_state.hpp"
-#include "io/io_op.hpp"
+#include <bioring/io/detail/file_state.hpp>
+#include <bioring/io/detail/io_op.hpp>
 
 #include <coroutine>
 
