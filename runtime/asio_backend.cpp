@@ -343,6 +343,10 @@ void AsioBackend::cancel(std::uintptr_t user_data) noexcept {
     }
 }
 
+void AsioBackend::cancel_all() noexcept {
+    impl_->in_flight.for_each([this](Operation* op) { impl_->cancel_op(op); });
+}
+
 void AsioBackend::poll(bool block) noexcept {
     if (block) {
         impl_->ioc.run_one();

@@ -10,9 +10,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 namespace bioring {
 
@@ -46,16 +48,42 @@ std::string io_uring_refusal(int err) {
 
 const char* backend_name(Backend b) noexcept { return b == Backend::uring ? "io_uring" : "asio"; }
 
+namespace {
+
+/// The reactors alive in this process, with their report as they started (for
+/// backend_report() from a thread without a reactor).
+struct LiveReactors {
+    std::mutex mu;
+    std::vector<std::pair<const Reactor*, std::string>> list;
+};
+LiveReactors& live_reactors() {
+    static LiveReactors* l = new LiveReactors; // never destroyed: reactors may outlive statics
+    return *l;
+}
+
+} // namespace
+
 Reactor::Reactor(ReactorOptions opts) {
     if (detail::tl_context.reactor != nullptr) {
         throw std::logic_error("bioring::Reactor: this thread already has a reactor");
     }
     bioset_ = std::make_unique<BioSet>(opts.default_pool_size, opts.default_front_pad);
     const char* env = std::getenv("BIORING_BACKEND");
-    const std::string forced = env != nullptr ? env : "";
+    std::string forced = env != nullptr ? env : "";
+    std::string why_asio = "forced by BIORING_BACKEND=asio";
+    if (!forced.empty() && forced != "asio" && forced != "uring") {
+        throw std::invalid_argument("bioring::Reactor: BIORING_BACKEND must be 'uring' or "
+                                    "'asio', not '" + forced + "'");
+    }
+    if (forced.empty() && opts.backend == BackendChoice::asio) {
+        forced = "asio";
+        why_asio = "chosen by ReactorOptions::backend";
+    } else if (forced.empty() && opts.backend == BackendChoice::uring) {
+        forced = "uring";
+    }
     if (forced == "asio") {
         backend_ = Backend::asio;
-        asio_ = std::make_unique<detail::AsioBackend>(*this, opts, "forced by BIORING_BACKEND=asio");
+        asio_ = std::make_unique<detail::AsioBackend>(*this, opts, why_asio);
     } else {
         try {
             uring_ = std::make_unique<detail::UringBackend>(*this, opts);
@@ -79,10 +107,21 @@ Reactor::Reactor(ReactorOptions opts) {
     detail::tl_context.reactor = this;
     detail::tl_context.bioset = bioset_.get();
     detail::tl_context.counters = &counters_;
+    detail::tl_context.detached_live = &detached_live_;
     bound_ = true;
+    refused_.reserve(16);
+    std::string rep = report();
+    LiveReactors& live = live_reactors();
+    std::lock_guard lk(live.mu);
+    live.list.emplace_back(this, std::move(rep));
 }
 
 Reactor::~Reactor() {
+    {
+        LiveReactors& live = live_reactors();
+        std::lock_guard lk(live.mu);
+        std::erase_if(live.list, [this](const auto& e) { return e.first == this; });
+    }
     if (bound_) {
         drain();
         detach_thread();
@@ -102,6 +141,7 @@ void Reactor::detach_thread() noexcept {
         detail::tl_context.reactor = nullptr;
         detail::tl_context.bioset = nullptr;
         detail::tl_context.counters = nullptr;
+        detail::tl_context.detached_live = nullptr;
     }
     bound_ = false;
 }
@@ -112,17 +152,81 @@ std::string backend_report() {
     if (Reactor* r = Reactor::current()) {
         return r->report();
     }
-    ReactorOptions o;
-    o.ring_entries = 8;
-    o.register_buffers = false;
-    o.fixed_files = 0;
-    o.default_front_pad = 64;
-    o.default_pool_size = 0;
-    Reactor probe(o);
-    return probe.report();
+    {
+        LiveReactors& live = live_reactors();
+        std::lock_guard lk(live.mu);
+        if (!live.list.empty()) {
+            // Distinct reports in order of first appearance, each with its count.
+            std::vector<std::pair<std::string, unsigned>> kinds;
+            for (const auto& e : live.list) {
+                auto it = std::find_if(kinds.begin(), kinds.end(),
+                                       [&](const auto& k) { return k.first == e.second; });
+                if (it == kinds.end()) {
+                    kinds.emplace_back(e.second, 1u);
+                } else {
+                    ++it->second;
+                }
+            }
+            std::string s = std::to_string(live.list.size()) +
+                            (live.list.size() == 1 ? " reactor: " : " reactors: ");
+            for (std::size_t i = 0; i < kinds.size(); ++i) {
+                s += (i ? "; " : "") + kinds[i].first;
+                if (kinds.size() > 1) {
+                    s += " x" + std::to_string(kinds[i].second);
+                }
+            }
+            return s;
+        }
+    }
+    // No reactor runs: build one with the default options (what the caller would get) on a
+    // helper thread, which has none of its own, and describe it.
+    std::string s;
+    std::exception_ptr err;
+    std::thread([&] {
+        try {
+            Reactor probe;
+            s = probe.report();
+        } catch (...) {
+            err = std::current_exception();
+        }
+    }).join();
+    if (err) {
+        std::rethrow_exception(err);
+    }
+    return "no reactor running; a new one would use " + s;
+}
+
+void Reactor::stop() noexcept {
+    if (stopping_) {
+        return;
+    }
+    stopping_ = true;
+    if (uring_) {
+        uring_->cancel_all();
+    } else {
+        asio_->cancel_all();
+    }
+}
+
+void Reactor::submit_timer_unchecked(Operation& op) noexcept {
+    ++submitted_;
+    if (uring_) {
+        uring_->submit(op);
+    } else {
+        asio_->submit(op);
+    }
 }
 
 void Reactor::submit_slow(Operation& op) noexcept {
+    if (stopping_ && op.code == OpCode::timeout) [[unlikely]] {
+        // Not completed here: complete() never runs inside submit(). The next turn does it.
+        try {
+            refused_.push_back(&op);
+            return;
+        } catch (...) {
+            // no memory to queue it: let the backend run the timer after all
+        }
+    }
     if (uring_) [[likely]] {
         uring_->submit(op);
     } else {
@@ -248,6 +352,19 @@ bool Reactor::run_ready() {
 }
 
 void Reactor::run_once(bool may_block) {
+    LoopScope in_loop(*this);
+    if (!refused_.empty()) [[unlikely]] {
+        std::vector<Operation*> now;
+        now.swap(refused_);
+        for (Operation* op : now) {
+            complete_op(op, -ECANCELED);
+        }
+        if (refused_.empty()) {
+            refused_.swap(now); // keep the capacity
+            refused_.clear();
+        }
+        may_block = false;
+    }
     // Remote tasks count as work run in this turn: they may resume coroutines inline (a
     // BioSet waiter woken from another thread, a held completion of the fault injector) and
     // so satisfy the caller's predicate; blocking after them could wait forever with

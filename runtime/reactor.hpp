@@ -48,13 +48,23 @@ namespace bioring {
 
 enum class Backend { uring, asio };
 
+/// Which backend a Reactor is built with. The environment variable BIORING_BACKEND
+/// (uring|asio) overrides it, so a test suite can run unchanged on either backend.
+enum class BackendChoice {
+    automatic, ///< io_uring; Asio when the ring cannot be set up (the reason is reported)
+    uring,     ///< io_uring or fail: the constructor throws std::system_error
+    asio,      ///< the Asio fallback, whatever the kernel offers
+};
+
 /// Returns: "io_uring" or "asio".
 const char* backend_name(Backend b) noexcept;
 
-/// Which backend a Reactor built now on this thread uses (or the running one) and why,
-/// e.g. "io_uring (SINGLE_ISSUER|DEFER_TASKRUN, 6 fixed buffers)" or
-/// "asio (io_uring refused: EPERM, io_uring_disabled=2?)".
-/// Context: any thread; may create and destroy a probe ring once per process.
+/// The backend of the running reactors and why, e.g. "io_uring (SINGLE_ISSUER|DEFER_TASKRUN,
+/// 256 entries, 6 fixed buffers, ...)" or "asio (io_uring refused: EPERM, ...)": on a
+/// reactor thread, that reactor's; elsewhere, every reactor of the process as configured
+/// when it started ("2 reactors: ..."); with none running, what a Reactor built now with
+/// default options would use (it builds one and destroys it to find out).
+/// Context: any thread.
 std::string backend_report();
 
 struct ReactorOptions {
@@ -64,6 +74,7 @@ struct ReactorOptions {
     std::size_t default_front_pad = 1024; ///< front pad of the thread's default bioset
     std::size_t default_pool_size = 64; ///< reserve of the thread's default bioset
     bool msg_ring = true;               ///< wake other io_uring reactors with MSG_RING (else eventfd)
+    BackendChoice backend = BackendChoice::automatic; ///< overridden by BIORING_BACKEND
 };
 
 /// A unit of work posted to a reactor from any thread (intrusive: no allocation).
@@ -80,8 +91,8 @@ class AsioBackend;
 
 class Reactor {
 public:
-    /// Build a reactor for the calling thread: io_uring, or Asio when BIORING_BACKEND=asio
-    /// or when the ring cannot be set up.
+    /// Build a reactor for the calling thread with the backend opts.backend (or
+    /// BIORING_BACKEND) chooses.
     /// Context: any thread that has no reactor yet.
     /// Returns: throws std::logic_error if this thread already has one, std::system_error
     /// when neither backend can start.
@@ -174,6 +185,22 @@ public:
     }
     /// Run until nothing is in flight, ready or posted. Context: owner thread.
     void drain();
+    /// Returns: true while the loop is running a turn on its thread (inside a coroutine,
+    /// a completion or a remote task). Context: owner thread.
+    bool in_loop() const noexcept { return loop_depth_ > 0; }
+
+    /// Stop: cancel every operation in flight (timers included) and from now on complete
+    /// every new timer at once with -ECANCELED, so no task can wait on a timer again. I/O
+    /// submitted afterwards still runs (a task may flush and close on its way out).
+    /// Idempotent. Context: owner thread.
+    void stop() noexcept;
+    /// Returns: true once stop() was called. Context: owner thread.
+    bool stopping() const noexcept { return stopping_; }
+    /// Detached tasks started minus those finished on this reactor's thread (see
+    /// detail::ThreadContext::detached_live). Context: any thread.
+    std::int64_t detached_balance() const noexcept {
+        return detached_live_.load(std::memory_order_relaxed);
+    }
     /// Operations submitted and not yet completed.
     std::size_t in_flight() const noexcept {
         return static_cast<std::size_t>(submitted_ - counters_.ops_completed);
@@ -191,6 +218,20 @@ public:
         ++counters_.ops_completed; // also the in_flight() bookkeeping: one add per op
         op->complete(op, res);
     }
+    /// Internal (sync_wait): marks the loop as running for its lifetime, so that a nested
+    /// sync_wait on this thread is refused.
+    class LoopScope {
+    public:
+        explicit LoopScope(Reactor& r) noexcept : r_(r) { ++r_.loop_depth_; }
+        ~LoopScope() { --r_.loop_depth_; }
+        LoopScope(const LoopScope&) = delete;
+        LoopScope& operator=(const LoopScope&) = delete;
+
+    private:
+        Reactor& r_;
+    };
+    /// Internal (Runtime): submit the timer @op even after stop(). Context: owner thread.
+    void submit_timer_unchecked(Operation& op) noexcept;
     /// Internal (backends): mutable counters, owner thread only.
     ReactorCounters& counters_mut() noexcept { return counters_; }
     /// Internal (Runtime): this reactor may be woken with IORING_OP_MSG_RING (its ring
@@ -229,6 +270,10 @@ private:
     std::vector<std::coroutine_handle<>> running_;
     bool bound_ = false;
     bool msg_ring_target_ = false;
+    bool stopping_ = false;
+    unsigned loop_depth_ = 0;
+    std::vector<Operation*> refused_; ///< timers submitted after stop(): -ECANCELED next turn
+    std::atomic<std::int64_t> detached_live_{0};
 
     // Remote side, guarded by remote_mu_ (the destructor takes it last: see header).
     std::mutex remote_mu_;

@@ -6,6 +6,7 @@
 #include <sched.h>
 
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <stdexcept>
 
@@ -120,16 +121,78 @@ void Runtime::thread_main(unsigned index, std::exception_ptr* err, std::latch* s
     started->count_down(); // the latch may be gone after this
     Reactor& r = *s.reactor;
     r.run_until([&] { return s.stop.load(std::memory_order_acquire); });
-    r.drain();
+    if (finish_tasks(r) == 0) {
+        r.drain();
+    }
     s.final_counters = r.counters(); // read by counters() after join
     r.detach_thread(); // destroyed by shutdown() after every thread has been joined
 }
 
-void Runtime::shutdown() noexcept {
-    if (!running_) {
+std::int64_t Runtime::tasks_alive() const noexcept {
+    std::int64_t n = 0;
+    for (const auto& s : shards_) {
+        if (s->reactor) {
+            n += s->reactor->detached_balance();
+        }
+    }
+    return n;
+}
+
+std::int64_t Runtime::finish_tasks(Reactor& r) {
+    r.stop(); // also when stop() was not called: shutdown implies it
+    const auto deadline = std::chrono::steady_clock::now() + opts_.stop_grace;
+    // A 20 ms tick keeps the loop from blocking past the deadline while a task waits on
+    // something that never completes. It bypasses the refusal of timers after stop().
+    struct Tick {
+        Operation op; // first: complete() gets &op, which is the Tick's address
+        bool pending = false;
+    } tick;
+    tick.op.code = OpCode::timeout;
+    tick.op.timeout_ns = 20'000'000;
+    tick.op.complete = [](Operation* op, int) noexcept {
+        reinterpret_cast<Tick*>(op)->pending = false;
+    };
+    bool& tick_pending = tick.pending;
+    for (;;) {
+        const std::int64_t alive = tasks_alive();
+        const bool idle = alive <= 0 && r.in_flight() <= (tick_pending ? 1u : 0u);
+        if (idle || std::chrono::steady_clock::now() >= deadline) {
+            // Wait for our own tick so that nothing of ours is in flight at teardown.
+            while (tick_pending) {
+                r.run_once(true);
+            }
+            if (!idle && alive > 0) {
+                return alive;
+            }
+            return 0;
+        }
+        if (!tick_pending) {
+            tick_pending = true;
+            r.submit_timer_unchecked(tick.op);
+        }
+        r.run_once(true);
+    }
+}
+
+void Runtime::stop() noexcept {
+    stop_source_.request_stop();
+    if (stop_posted_.exchange(true)) {
         return;
     }
+    for (auto& s : shards_) {
+        if (s->reactor) {
+            s->stop_job.run = [](RemoteTask*) noexcept { Reactor::current()->stop(); };
+            s->reactor->post_remote(s->stop_job);
+        }
+    }
+}
+
+std::int64_t Runtime::shutdown() noexcept {
+    if (!running_) {
+        return abandoned_.load();
+    }
     running_ = false;
+    stop();
     for (auto& s : shards_) {
         s->stop.store(true, std::memory_order_release); // paired with run_until's load
         if (s->reactor) {
@@ -141,9 +204,21 @@ void Runtime::shutdown() noexcept {
             s->thread.join();
         }
     }
+    // Every thread has left its loop: the balances are final and exact now.
+    const std::int64_t left = tasks_alive();
+    if (left > 0) {
+        std::fprintf(stderr,
+                     "bioring: Runtime shutdown: %lld task%s still running %lld ms after "
+                     "stop() (ignoring cancellation and stop_token()?); abandoned, their "
+                     "frames are not freed\n",
+                     static_cast<long long>(left), left == 1 ? "" : "s",
+                     static_cast<long long>(opts_.stop_grace.count()));
+        abandoned_.store(left);
+    }
     for (auto& s : shards_) {
         s->reactor.reset();
     }
+    return abandoned_.load();
 }
 
 std::vector<std::exception_ptr> Runtime::run_each(

@@ -3,11 +3,15 @@
 // from outside (run_on_all) and moved between them from inside (switch_to).
 //
 // Lifetime: the constructor starts the threads and returns when every reactor is up (or
-// throws the first start-up error). Shutdown (destructor or shutdown()) asks each thread
-// to stop, each drains its in-flight I/O and ready coroutines on its own thread, the
-// threads are joined, and only then are the reactors destroyed — so a late cross-shard
-// wake-up (MSG_RING or eventfd) never reaches a dead reactor. Work must not be moved onto
-// a shard after shutdown has begun.
+// throws the first start-up error). stop() requests the runtime-wide stop token (tasks that
+// took stop_token() see it) and stops every reactor (Reactor::stop(): in-flight I/O and
+// timers are cancelled, later timers complete at once with -ECANCELED). Shutdown
+// (destructor or shutdown()) stops, then lets each thread run until every detached task of
+// the runtime has finished and nothing is in flight, for at most RuntimeOptions::
+// stop_grace; tasks still running then are abandoned (their frames are never resumed nor
+// freed) and named on stderr by count. The threads are joined, and only then are the
+// reactors destroyed — so a late cross-shard wake-up (MSG_RING or eventfd) never reaches a
+// dead reactor. Work must not be moved onto a shard after shutdown has begun.
 #pragma once
 
 #include <bioring/runtime/reactor.hpp>
@@ -15,11 +19,13 @@
 #include <bioring/runtime/task.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <coroutine>
 #include <exception>
 #include <functional>
 #include <latch>
 #include <memory>
+#include <stop_token>
 #include <thread>
 #include <vector>
 
@@ -28,7 +34,10 @@ namespace bioring {
 struct RuntimeOptions {
     unsigned threads = 0; ///< 0 = one per core (std::thread::hardware_concurrency)
     bool pin = false;     ///< pin reactor i to CPU i % cores (sched_setaffinity)
-    ReactorOptions reactor;
+    ReactorOptions reactor; ///< for every reactor (the backend choice included)
+    /// How long shutdown waits for detached tasks to finish after stop() before abandoning
+    /// them with a message.
+    std::chrono::milliseconds stop_grace{5000};
 };
 
 class Runtime {
@@ -81,22 +90,40 @@ public:
     /// shutdown, the final values).
     ReactorCounters counters();
 
-    /// Stop every reactor after draining its in-flight I/O, join, free. Idempotent.
-    void shutdown() noexcept;
+    /// Request stop_token() and stop every reactor (see the header comment). Returns at
+    /// once; tasks finish on their own threads. Idempotent. Context: any thread.
+    void stop() noexcept;
+    /// The runtime-wide stop token: requested by stop() and at shutdown. Give it to
+    /// long-lived tasks (a timer loop, an accept loop) so that they end.
+    std::stop_token stop_token() const noexcept { return stop_source_.get_token(); }
+
+    /// stop(), wait for the tasks (at most stop_grace), join, free. Idempotent.
+    /// Context: not a reactor thread of this runtime.
+    /// Returns: the number of detached tasks abandoned (0 after a clean shutdown).
+    std::int64_t shutdown() noexcept;
 
 private:
     struct Shard {
         std::unique_ptr<Reactor> reactor;
         std::thread thread;
         std::atomic<bool> stop{false};
+        RemoteTask stop_job{};            ///< posted once by stop(): Reactor::stop()
         ReactorCounters final_counters{}; ///< written by the thread before it exits
     };
     void thread_main(unsigned index, std::exception_ptr* err, std::latch* started);
+    /// Detached tasks alive in the whole runtime (sum of the reactors' balances).
+    std::int64_t tasks_alive() const noexcept;
+    /// Shutdown on a reactor thread: run until no task is alive and nothing is in flight,
+    /// or the grace period ends. Returns: the tasks still alive (as seen by this thread).
+    std::int64_t finish_tasks(Reactor& r);
     /// Runs make(shard) on each shard, detached, and waits; exceptions per shard.
     std::vector<std::exception_ptr> run_each(const std::function<Task<void>(unsigned)>& make);
 
     RuntimeOptions opts_;
     std::vector<std::unique_ptr<Shard>> shards_;
+    std::stop_source stop_source_;
+    std::atomic<bool> stop_posted_{false};
+    std::atomic<std::int64_t> abandoned_{0};
     bool running_ = false;
 };
 

@@ -12,6 +12,7 @@
 #include <exception>
 #include <new>
 #include <optional>
+#include <stdexcept>
 #include <type_traits>
 
 namespace bioring {
@@ -78,12 +79,19 @@ struct SyncHook : DoneHook, RemoteTask {
 
 /// Run @t to completion on this thread's reactor (one is created for the call if the
 /// thread has none) and return its value or rethrow its exception.
-/// Context: a thread that is not inside a coroutine of its own reactor.
+/// Context: a thread whose reactor (if any) is not running its loop: main, a test, a plain
+/// thread. Called from inside a coroutine, a completion or a remote task on a reactor
+/// thread it throws std::logic_error instead of nesting the loop (co_await the task there).
 /// Returns: the task's value; throws what it threw, std::bad_alloc for an empty task.
 template <class T>
 T sync_wait(Task<T> t) {
     std::optional<Reactor> own;
     Reactor* r = Reactor::current();
+    if (r != nullptr && r->in_loop()) {
+        throw std::logic_error("bioring::sync_wait called while this thread's reactor is "
+                               "running (inside a coroutine or a completion): co_await the "
+                               "task instead");
+    }
     if (r == nullptr) {
         own.emplace();
         r = &*own;
@@ -98,8 +106,11 @@ T sync_wait(Task<T> t) {
     if (!driver) {
         throw std::bad_alloc();
     }
-    detail::start_detached(std::move(driver), &hook);
-    r->run_until([&] { return hook.done; });
+    {
+        Reactor::LoopScope in_loop(*r); // the task's first steps run inside start_detached
+        detail::start_detached(std::move(driver), &hook);
+        r->run_until([&] { return hook.done; });
+    }
     return slot.take();
 }
 

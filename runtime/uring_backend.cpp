@@ -254,6 +254,12 @@ void UringBackend::cancel(std::uintptr_t user_data) noexcept {
     io_uring_sqe_set_data64(sqe, ud_ignore);
 }
 
+void UringBackend::cancel_all() noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, ud_ignore);
+}
+
 void UringBackend::poll(bool block) noexcept {
     int r = 0;
     if (block) {

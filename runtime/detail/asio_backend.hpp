@@ -32,6 +32,8 @@ public:
     void submit(Operation& op) noexcept;
     /// Owner thread; @user_data may name an operation that already completed.
     void cancel(std::uintptr_t user_data) noexcept;
+    /// Cancel every operation in flight (Reactor::stop()).
+    void cancel_all() noexcept;
     void poll(bool block) noexcept;
     int register_file(int fd) noexcept;
     void unregister_file(int index) noexcept;

@@ -79,6 +79,15 @@ public:
     }
 
     std::size_t size() const noexcept { return size_; }
+    /// Call f(op) for every entry; @f must not insert or erase.
+    template <class F>
+    void for_each(F f) const {
+        for (std::size_t i = 0; i < cap_; ++i) {
+            if (slots_[i] != nullptr) {
+                f(slots_[i]);
+            }
+        }
+    }
     /// Returns: slots in the table (a power of two, at least twice size()).
     std::size_t capacity() const noexcept { return cap_; }
 

@@ -56,6 +56,9 @@ public:
     /// has SQPOLL or 128-byte SQEs, which that path does not handle).
     SqFastPath fast_path() noexcept;
     [[gnu::noinline]] void cancel(std::uintptr_t user_data) noexcept;
+    /// Cancel every request in the ring (ASYNC_CANCEL_ANY). The eventfd poll is among
+    /// them; its cancelled completion re-arms it like any other.
+    void cancel_all() noexcept;
     /// Submit what is queued, wait for one completion when @block, reap a batch.
     void poll(bool block) noexcept;
     int register_file(int fd) noexcept;
