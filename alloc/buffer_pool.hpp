@@ -26,12 +26,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <span>
+#include <utility>
 
 #include <sys/uio.h>
 
 namespace bioring {
 
-/// One I/O buffer: capacity bytes at data, 4096-aligned, inside arena `arena`.
+/// One I/O buffer: capacity bytes at data, 4096-aligned, inside arena `arena`. A plain
+/// value for the hot paths that manage buffers themselves: it must be given back with
+/// BufferPool::free() on every path. OwnedBuffer (below) does that by construction.
 struct Buffer {
     std::byte* data = nullptr;
     std::uint32_t capacity = 0;
@@ -118,6 +122,51 @@ private:
     std::array<Buffer, reserve_target> reserve_{};
     std::size_t reserve_nr_ = 0;                ///< under lock_
     std::atomic<std::size_t> reserve_short_{0}; ///< reserve_target - reserve_nr_, relaxed hint
+};
+
+/// A Buffer that returns itself to its pool when destroyed: move-only, one pointer more
+/// than Buffer. `OwnedBuffer b = OwnedBuffer::alloc(4096); if (!b) ...; b.data()`.
+class OwnedBuffer {
+public:
+    OwnedBuffer() noexcept = default;
+    /// Take ownership of @b, which came from @pool.
+    OwnedBuffer(Buffer b, BufferPool& pool) noexcept : b_(b), pool_(&pool) {}
+    /// Returns: a buffer of at least @bytes from @pool, empty when the pool has none
+    /// (see BufferPool::alloc). Context: any thread.
+    static OwnedBuffer alloc(std::size_t bytes, BufferPool& pool = BufferPool::global()) noexcept {
+        return OwnedBuffer(pool.alloc(bytes), pool);
+    }
+    OwnedBuffer(OwnedBuffer&& o) noexcept : b_(std::exchange(o.b_, Buffer{})), pool_(o.pool_) {}
+    OwnedBuffer& operator=(OwnedBuffer&& o) noexcept {
+        if (this != &o) {
+            reset();
+            b_ = std::exchange(o.b_, Buffer{});
+            pool_ = o.pool_;
+        }
+        return *this;
+    }
+    OwnedBuffer(const OwnedBuffer&) = delete;
+    OwnedBuffer& operator=(const OwnedBuffer&) = delete;
+    ~OwnedBuffer() { reset(); }
+
+    explicit operator bool() const noexcept { return b_.data != nullptr; }
+    std::byte* data() const noexcept { return b_.data; }
+    std::size_t capacity() const noexcept { return b_.capacity; }
+    std::span<std::byte> span() const noexcept { return {b_.data, b_.capacity}; }
+    /// The plain Buffer, still owned by this handle.
+    const Buffer& get() const noexcept { return b_; }
+    /// Give up ownership: the caller frees the returned Buffer.
+    Buffer release() noexcept { return std::exchange(b_, Buffer{}); }
+    /// Free the buffer now (no-op when empty).
+    void reset() noexcept {
+        if (b_.data != nullptr) {
+            pool_->free(std::exchange(b_, Buffer{}));
+        }
+    }
+
+private:
+    Buffer b_{};
+    BufferPool* pool_ = nullptr;
 };
 
 } // namespace bioring
