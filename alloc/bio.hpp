@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Bio: the request descriptor that sits behind a bioset object's front pad.
+// Bio: the bookkeeping record that sits behind a bioset object's front pad.
 //
 // An object of a BioSet is laid out as [ front region (front_pad bytes) | Bio ], like the
 // kernel's struct bio behind bio_set.front_pad: the front region holds whatever the user
@@ -22,14 +22,15 @@ struct alignas(64) Bio {
     std::uint32_t front_pad = 0;  ///< bytes from the start of the object to this Bio
     std::uint32_t alloc_flags = 0;///< alloc/-private (e.g. "came from the reserve")
 
-    // Request descriptor: filled by the runtime and by users, never read by alloc/.
-    void* frame = nullptr;        ///< coroutine frame that owns this request, when there is one
-    void* private_data = nullptr; ///< free for the user (bi_private)
-    std::uint64_t offset = 0;     ///< byte offset of the request in its file
-    std::uint32_t length = 0;     ///< byte length of the request
-    std::int32_t status = 0;      ///< last result: bytes or -errno
-    std::uint32_t opcode = 0;     ///< user-defined
-    std::uint32_t reserved_ = 0;
+    // Request side, never read by alloc/.
+    void* frame = nullptr;        ///< the coroutine frame in the front region (runtime/), if any
+    void* private_data = nullptr; ///< free for the layer that allocated the object (bi_private)
+
+    // Unlike the kernel's bio, no operation, offset, length or status: in bioring a request
+    // is a coroutine, and its parameters and awaiters already hold them. Copying them here
+    // would add stores to every I/O for a reader that does not exist; a stacked layer reads
+    // the request it serves from its own coroutine and keeps per-request context behind
+    // private_data (DESIGN.md, "The request path").
 
     /// The start of the object this Bio belongs to (the front region).
     void* front() noexcept { return reinterpret_cast<char*>(this) - front_pad; }

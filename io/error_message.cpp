@@ -4,6 +4,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 
 namespace bioring {
 namespace {
@@ -33,6 +34,13 @@ void set_error_message(const char* fmt, ...) noexcept
     va_start(args, fmt);
     std::vsnprintf(last_message, message_capacity, fmt, args);
     va_end(args);
+}
+
+const char* strerror_text(int err) noexcept
+{
+    // strerrordesc_np (glibc 2.32) reads a static table: no locale, no buffer, no malloc.
+    const char* d = ::strerrordesc_np(err);
+    return d != nullptr ? d : "unknown error";
 }
 
 } // namespace detail

@@ -23,6 +23,8 @@ namespace detail {
 
 /// printf-style: replace this thread's last error message. Truncates at 1023 bytes.
 void set_error_message(const char* fmt, ...) noexcept __attribute__((format(printf, 1, 2)));
+/// Returns: the text of errno value @err ("Input/output error"); never allocates.
+const char* strerror_text(int err) noexcept;
 
 } // namespace detail
 } // namespace bioring

@@ -44,8 +44,14 @@ bool OneShotOp::await_suspend(std::coroutine_handle<> waiter) noexcept
 void OneShotOp::on_complete(Operation* op, int res) noexcept
 {
     auto* self = static_cast<OneShotOp*>(op);
-    if (res < 0 && self->retry_transient(res, self->name())) {
-        return;
+    if (res < 0) {
+        if (self->retry_transient(res, self->name())) {
+            return;
+        }
+        if (res != -EAGAIN) { // the retry bound has its own message
+            set_error_message("bioring: %s of %s: %s", self->name(), self->file_->path.c_str(),
+                              strerror_text(-res));
+        }
     }
     self->finish(res);
 }

@@ -121,6 +121,12 @@ void TransferOp::on_complete(Operation* op, int res) noexcept
     auto* self = static_cast<TransferOp*>(op);
     if (res < 0) {
         if (!self->retry_transient(res, self->name())) {
+            if (res != -EAGAIN) { // the retry bound has its own message
+                set_error_message("bioring: %s of %zu bytes at offset %llu in %s: %s",
+                                  self->name(), self->total_,
+                                  static_cast<unsigned long long>(self->offset0_),
+                                  self->file_->path.c_str(), strerror_text(-res));
+            }
             self->finish(res);
         }
         return;

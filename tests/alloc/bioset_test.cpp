@@ -87,12 +87,12 @@ TEST_CASE("bioset front pad arithmetic puts the Bio at object plus a 64-byte ali
             CHECK(b->private_data == nullptr);
             // Fill the whole object; a neighbour overlapping it would be caught below.
             std::memset(b->front(), i + 1, want);
-            b->offset = static_cast<std::uint64_t>(i);
+            b->private_data = reinterpret_cast<void*>(static_cast<std::uintptr_t>(i));
             bios.push_back(b);
         }
         for (std::size_t i = 0; i < bios.size(); ++i) {
             Bio* b = bios[i];
-            CHECK(b->offset == i);
+            CHECK(b->private_data == reinterpret_cast<void*>(static_cast<std::uintptr_t>(i)));
             const auto* f = static_cast<const unsigned char*>(b->front());
             for (std::size_t k = 0; k < want; k += 61) {
                 REQUIRE(f[k] == static_cast<unsigned char>(i + 1));

@@ -155,7 +155,7 @@ TEST_CASE("bioset producer and consumer threads free across threads with every c
             if (b == nullptr) {
                 std::abort(); // REQUIRE cannot throw out of a thread
             }
-            b->offset = i;
+            b->private_data = reinterpret_cast<void*>(i);
             while (!ring->push(b)) {
                 std::this_thread::yield();
             }
@@ -169,7 +169,7 @@ TEST_CASE("bioset producer and consumer threads free across threads with every c
                 std::this_thread::yield();
                 continue;
             }
-            CHECK(b->offset == expect);
+            CHECK(b->private_data == reinterpret_cast<void*>(expect));
             ++expect;
             bs.free(b);
         }
