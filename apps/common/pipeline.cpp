@@ -21,6 +21,7 @@
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -45,6 +46,7 @@ struct Shared {
     std::size_t unit = 4096;
     std::uint64_t blocks = 0;
     unsigned threads = 1; ///< stripes: cfg.threads, but never more than there are blocks
+    unsigned queue_depth = 1; ///< cfg.queue_depth after the MEMORY clamps (pipeline.hpp)
 
     std::atomic<bool> stop{false};
     std::mutex mu;
@@ -221,7 +223,7 @@ Task<void> worker(Stripe* st, BioSet* bs)
 
 Task<void> stripe_main(Shared* sh, unsigned shard)
 {
-    BioSet bioset(sh->cfg->queue_depth, request_front_pad);
+    BioSet bioset(sh->queue_depth, request_front_pad);
     Stripe st;
     st.sh = sh;
     st.shard = shard;
@@ -238,7 +240,7 @@ Task<void> stripe_main(Shared* sh, unsigned shard)
     const std::uint64_t stripe_blocks =
         sh->blocks > shard ? (sh->blocks - shard + sh->threads - 1) / sh->threads : 0;
     const unsigned nworkers =
-        static_cast<unsigned>(std::min<std::uint64_t>(sh->cfg->queue_depth, stripe_blocks));
+        static_cast<unsigned>(std::min<std::uint64_t>(sh->queue_depth, stripe_blocks));
     std::vector<Task<void>> workers;
     workers.reserve(nworkers);
     for (unsigned i = 0; i < nworkers; ++i) {
@@ -300,6 +302,27 @@ PipelineResult run(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg, 
         std::max<std::uint64_t>(1, std::min<std::uint64_t>(cfg.threads, sh.blocks)));
 
     PipelineResult res;
+    // MEMORY: no more requests per stripe than its blocks, and all of them within the limit.
+    const std::uint64_t stripe_blocks = (sh.blocks + sh.threads - 1) / sh.threads;
+    std::uint64_t qd = std::max<std::uint64_t>(1, std::min<std::uint64_t>(cfg.queue_depth,
+                                                                          stripe_blocks));
+    const std::uint64_t per_request =
+        (verify ? 2ull : 1ull) * cfg.block_size + request_front_pad;
+    const std::uint64_t limit = pipeline_memory_limit();
+    const std::uint64_t one_each = per_request * sh.threads;
+    if (one_each > limit) {
+        throw std::invalid_argument(format(
+            "%u threads x --bs %u need %llu bytes in flight, above the limit of %llu bytes (%s); "
+            "use fewer --threads or a smaller --bs", sh.threads, cfg.block_size,
+            static_cast<ull>(one_each), static_cast<ull>(limit), memory_limit_source()));
+    }
+    if (qd > limit / one_each) {
+        qd = limit / one_each;
+        res.queue_depth_lowered = true;
+    }
+    sh.queue_depth = static_cast<unsigned>(qd);
+    res.queue_depth = sh.queue_depth;
+    res.memory_limit = limit;
     RuntimeOptions ro;
     ro.threads = sh.threads;
     Runtime rt(ro);
@@ -320,7 +343,38 @@ PipelineResult run(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg, 
     return res;
 }
 
+struct MemoryLimit {
+    std::uint64_t bytes;
+    const char* source;
+};
+
+MemoryLimit memory_limit() noexcept
+{
+    const long pages = ::sysconf(_SC_PHYS_PAGES);
+    const long page = ::sysconf(_SC_PAGESIZE);
+    MemoryLimit m{pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) *
+                                              static_cast<std::uint64_t>(page) / 4
+                                        : std::uint64_t{1} << 30,
+                  "a quarter of physical memory"};
+    struct rlimit rl {};
+    if (::getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur / 2 < m.bytes) {
+        m = {rl.rlim_cur / 2, "half of RLIMIT_AS"};
+    }
+    return m;
+}
+
 } // namespace
+
+std::uint64_t pipeline_memory_limit() noexcept
+{
+    return memory_limit().bytes;
+}
+
+const char* memory_limit_source() noexcept
+{
+    return memory_limit().source;
+}
 
 PipelineResult run_copy(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg)
 {

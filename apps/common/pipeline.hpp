@@ -19,6 +19,10 @@
 // blocks are not written: they read back as zeros and sparse sources stay sparse.
 // DURABLE. A copy ends with one fsync of DST, issued on a reactor after every stripe is done
 // (its time is part of the run's seconds).
+// MEMORY. A stripe never runs more requests than it has blocks (queue_depth is lowered to
+// that, which also sizes its BioSet reserve), and threads x queue_depth x (block_size +
+// request frame) is kept within pipeline_memory_limit(): queue_depth is lowered to fit (the
+// result says so), and a run whose threads x one request already passes it is refused.
 // ERRORS. The first failure (with the file, offset and errno) stops new requests on every
 // stripe; in-flight ones drain; the result carries the message. Nothing throws across
 // reactor threads.
@@ -65,7 +69,16 @@ struct PipelineResult {
     ReactorCounters counters;       ///< summed over reactors, for this run only
     std::string backend;
     unsigned threads = 1;           ///< reactors used (at most one per block)
+    unsigned queue_depth = 1;       ///< requests in flight per stripe, after the MEMORY clamps
+    bool queue_depth_lowered = false; ///< lowered below the stripe's blocks by the memory limit
+    std::uint64_t memory_limit = 0; ///< pipeline_memory_limit() used for the run
 };
+
+/// The most bytes a run may hold in request buffers and frames: a quarter of physical
+/// memory, or half of RLIMIT_AS when that is lower. Context: any thread.
+std::uint64_t pipeline_memory_limit() noexcept;
+/// What pipeline_memory_limit() is derived from, for messages.
+const char* memory_limit_source() noexcept;
 
 /// Run the copy (or transform) pipeline from @src to @dst, then fsync @dst.
 /// Context: main thread (creates and joins a Runtime of cfg.threads reactors).

@@ -100,7 +100,7 @@ int run(int argc, char** argv)
     const struct stat src_st = check_source(o.src);
     SafeOutput out(o.dst, src_st, prog);
 
-    DirectFile src = open_file(prog, o.src, OpenOptions{});
+    DirectFile src = open_source(prog, o.src, src_st);
     const std::uint64_t size = src.size();
     if (out.in_place()) {
         if (out.device_size() < size) {

@@ -58,6 +58,11 @@ constexpr const char* usage_text =
     "  --quiet               no summary text\n"
     "  -h, --help            this text\n"
     "\n"
+    "no authentication: aes-xts-plain64 (like cryptsetup's plain mode) stores no key check\n"
+    "and no integrity tag, so decrypting with a wrong key, key size, --skip or sector size\n"
+    "gives garbage without any error, and --verify still passes (it checks that DST holds\n"
+    "what this key makes of SRC, not that the key is right).\n"
+    "\n"
     "exit status: 0 success, 1 failure, 2 usage or key error, 130 SIGINT, 143 SIGTERM\n";
 
 // A request's block is read, encrypted in place and written; keeping each reactor's blocks
@@ -215,7 +220,7 @@ int run(int argc, char** argv)
     }
 
     const struct stat src_st = check_source(o.src);
-    DirectFile src = open_file(prog, o.src, OpenOptions{});
+    DirectFile src = open_source(prog, o.src, src_st);
     const std::uint64_t size = src.size();
     if (size % o.fmt.sector_size != 0) {
         throw std::runtime_error("source '" + o.src + "' is " + std::to_string(size) +

@@ -110,15 +110,26 @@ TEST_CASE("stale temporary files of dead runs are removed and live ones kept")
     ::waitpid(child, nullptr, 0);
     const std::string dst = (d.path / "dst").string();
     write_file(temp_name_for(dst, child), "stale");
-    write_file(temp_name_for(dst, 1), "init is alive"); // pid 1 always exists
+    // Liveness is the run's lock on its file, not its pid: pid 1 exists, but nothing holds
+    // this file, so it is stale; the one locked here (as a live run does) is kept.
+    write_file(temp_name_for(dst, 1), "pid alive, file unlocked");
+    write_file(temp_name_for(dst, 999999999), "locked by a live run");
+    const int held = ::open(temp_name_for(dst, 999999999).c_str(), O_RDWR | O_CLOEXEC);
+    REQUIRE(held >= 0);
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    REQUIRE(::fcntl(held, F_OFD_SETLK, &fl) == 0);
     write_file(d.path / ".other.bioring-tmp.123", "not ours");
     auto st = check_source(d.path / "src");
     {
         SafeOutput out(dst, st, "test");
         CHECK_FALSE(fs::exists(temp_name_for(dst, child)));
-        CHECK(fs::exists(temp_name_for(dst, 1)));
+        CHECK_FALSE(fs::exists(temp_name_for(dst, 1)));
+        CHECK(fs::exists(temp_name_for(dst, 999999999)));
         CHECK(fs::exists(d.path / ".other.bioring-tmp.123"));
     }
+    ::close(held);
 }
 
 TEST_CASE("same file directories and missing paths are refused with the path named")
