@@ -107,7 +107,21 @@ struct Ramfs {
     }
 };
 
+// Run @args and return its exit status and peak resident set size in bytes (wait4).
+std::pair<int, long> run_rss(const std::vector<std::string>& args, const fs::path& dir)
+{
+    Proc p(args, dir);
+    int st = 0;
+    struct rusage ru {};
+    while (::wait4(p.pid(), &st, 0, &ru) < 0 && errno == EINTR) {
+    }
+    (void)p.wait(); // collects and removes the output files (the child is already reaped)
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), ru.ru_maxrss * 1024};
+}
+
 } // namespace
+
+TEST_SUITE("apps") {
 
 TEST_CASE("replacing another user's set-ID file as root keeps its owner group and mode")
 {
@@ -344,22 +358,6 @@ TEST_CASE("a DST name of NAME_MAX bytes gets a temporary name that fits")
     CHECK(count_temps(d.path) == 0);
 }
 
-namespace {
-
-// Run @args and return its exit status and peak resident set size in bytes (wait4).
-std::pair<int, long> run_rss(const std::vector<std::string>& args, const fs::path& dir)
-{
-    Proc p(args, dir);
-    int st = 0;
-    struct rusage ru {};
-    while (::wait4(p.pid(), &st, 0, &ru) < 0 && errno == EINTR) {
-    }
-    (void)p.wait(); // collects and removes the output files (the child is already reaped)
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), ru.ru_maxrss * 1024};
-}
-
-} // namespace
-
 TEST_CASE("--threads 256 --qd 4096 on a 1 MiB file stays within a memory bound")
 {
     Scratch d("shm");
@@ -405,3 +403,5 @@ TEST_CASE("bioring-crypt --help says aes-xts-plain64 has no authentication")
     CHECK(contains(r.out, "no authentication"));
     CHECK(contains(r.out, "--verify still passes"));
 }
+
+} // TEST_SUITE

@@ -69,6 +69,8 @@ bool exited(pid_t pid)
 
 } // namespace
 
+TEST_SUITE("reliability") {
+
 TEST_CASE("signals ignored by whoever started the app stay ignored (nohup, background jobs)")
 {
     Scratch d("shm");
@@ -213,3 +215,5 @@ TEST_CASE("a temporary file left by a SIGKILLed bioring-crypt is removed by the 
     CHECK_FALSE(fs::exists(tmp));
     CHECK(slurp(d / "dst") == "fresh");
 }
+
+} // TEST_SUITE
