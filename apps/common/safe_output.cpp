@@ -4,15 +4,15 @@
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <climits>
 #include <dirent.h>
 #include <fcntl.h>
-#include <string_view>
 #include <linux/fs.h>
+#include <string_view>
 #include <sys/ioctl.h>
 #include <system_error>
 #include <unistd.h>
@@ -175,12 +175,14 @@ void remove_stale_temps(const std::string& dir, const std::string& prefix, const
             continue; // not ours to judge (another user's file, a special file)
         }
         struct stat held {}, named {};
-        if (::fstat(fd, &held) == 0 && S_ISREG(held.st_mode) && lock_file(fd, F_RDLCK, false) == 0 &&
+        if (::fstat(fd, &held) == 0 && S_ISREG(held.st_mode) &&
+            lock_file(fd, F_RDLCK, false) == 0 &&
             ::fstatat(dfd, e->d_name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
             named.st_dev == held.st_dev && named.st_ino == held.st_ino &&
             ::unlinkat(dfd, e->d_name, 0) == 0) {
-            std::fprintf(stderr, "%s: removed stale temporary file %s/%s (left by a killed run)\n",
-                         prog, dir == "/" ? "" : dir.c_str(), e->d_name);
+            std::fprintf(stderr,
+                         "%s: removed stale temporary file %s/%s (left by a killed run)\n", prog,
+                         dir == "/" ? "" : dir.c_str(), e->d_name);
         }
         ::close(fd);
     }
