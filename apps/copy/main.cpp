@@ -3,9 +3,10 @@
 //
 // Safety first (see apps/common/safe_output.hpp): DST is written to a temporary file in its
 // directory, fsynced, optionally verified, renamed into place and the directory fsynced; any
-// failure or SIGINT/SIGTERM removes the temporary file and leaves an existing DST untouched.
+// failure or terminating signal removes the temporary file and leaves an existing DST
+// untouched; the replaced DST keeps its owner, group and mode (OUTPUT RULES there).
 // Exit status: 0 done, 1 failed (message names the file and the error), 2 bad usage,
-// 130/143 interrupted.
+// 128 + signal number when interrupted (130 SIGINT, 143 SIGTERM, ...).
 #include "apps/common/args.hpp"
 #include "apps/common/driver.hpp"
 #include "apps/common/pipeline.hpp"
