@@ -151,7 +151,7 @@ TEST_CASE("a live run in another PID namespace keeps its temporary file during c
     Scratch d("shm");
     const std::string unshare = "/usr/bin/unshare";
     if (::geteuid() != 0 || ::access(unshare.c_str(), X_OK) != 0 ||
-        run({unshare, "--pid", "--fork", "/bin/true"}, d.path).status != 0) {
+        run({unshare, "--pid", "--fork", "--mount-proc", "/bin/true"}, d.path).status != 0) {
         std::puts("BIORING-SKIP: cannot make a PID namespace here (needs root and unshare)");
         return;
     }
@@ -159,7 +159,9 @@ TEST_CASE("a live run in another PID namespace keeps its temporary file during c
     // that small is usually not alive out here, which is what fooled kill(pid, 0).
     make_sparse(d / "big", 1ll << 30);
     const std::vector<std::string> inner_app = slow_run(false, d, d / "big", d / "dst");
-    std::vector<std::string> inner{unshare, "--pid", "--fork", "/bin/sh", "-c",
+    // --mount-proc: a /proc of the new namespace, so the app (and LeakSanitizer in sanitizer
+    // builds) finds itself there.
+    std::vector<std::string> inner{unshare, "--pid", "--fork", "--mount-proc", "/bin/sh", "-c",
                                    "i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); "
                                    "done; \"$0\" \"$@\""};
     inner.insert(inner.end(), inner_app.begin(), inner_app.end());
