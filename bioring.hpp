@@ -3,8 +3,10 @@
 //
 //   alloc/    BioSet (frame + request in one slab object), Bio, BufferPool and Buffer,
 //             SlabRegistry, allocator statistics, the allocation-failure injector
-//   runtime/  Task, spawn, when_all, sync_wait, Runtime, Reactor, sleep_for, IoResult,
-//             the low-level Operation/OpAwaiter request
+//   runtime/  Task, spawn (bounded by a Semaphore), when_all, when_any, with_timeout,
+//             sync_wait, Runtime, Reactor, sleep_for, IoResult, the low-level
+//             Operation/OpAwaiter request; Event, Semaphore, Mutex and Channel, the
+//             coroutine synchronisation primitives (any reactor, FIFO, cancellable)
 //   io/       DirectFile (O_DIRECT or buffered files on the ring), alignment probing,
 //             the per-thread error message
 //
@@ -26,15 +28,21 @@
 #include <bioring/io/direct_file.hpp>
 #include <bioring/io/error_message.hpp>
 #include <bioring/io/io_options.hpp>
+#include <bioring/runtime/channel.hpp>
 #include <bioring/runtime/counters.hpp>
+#include <bioring/runtime/event.hpp>
+#include <bioring/runtime/mutex.hpp>
 #include <bioring/runtime/op_awaiter.hpp>
 #include <bioring/runtime/operation.hpp>
 #include <bioring/runtime/reactor.hpp>
 #include <bioring/runtime/result.hpp>
 #include <bioring/runtime/runtime.hpp>
+#include <bioring/runtime/semaphore.hpp>
 #include <bioring/runtime/sleep.hpp>
 #include <bioring/runtime/spawn.hpp>
 #include <bioring/runtime/sync_wait.hpp>
 #include <bioring/runtime/task.hpp>
 #include <bioring/runtime/this_bio.hpp>
 #include <bioring/runtime/when_all.hpp>
+#include <bioring/runtime/when_any.hpp>
+#include <bioring/runtime/with_timeout.hpp>

@@ -4,14 +4,19 @@
 // the caller before it has suspended). Tasks are started one after the other from the
 // awaiting coroutine, each resumed once, so 10,000 synchronous tasks use no extra stack.
 // Results (or the first exception, in task order) are collected once all have finished.
+// Two forms: a vector of tasks of one type, and a variadic when_all(Task<A>, Task<B>, ...)
+// over tasks of different types that yields a tuple (void -> std::monostate).
 #pragma once
 
 #include <bioring/runtime/task.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <new>
+#include <tuple>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 namespace bioring {
@@ -57,7 +62,70 @@ struct WhenAllStart {
     void await_resume() const noexcept {}
 };
 
+/// The value a task of T contributes to a tuple or variant: std::monostate for void.
+template <class T>
+using TaskValue = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+/// Starts N tasks of any types, task i with hooks[i] as its DoneHook, from the awaiting
+/// coroutine; @latch (which the hooks end in) resumes it after the last one. Every handle
+/// must be non-null.
+template <std::size_t N>
+struct StartEach {
+    std::array<std::coroutine_handle<>, N> handles;
+    std::array<PromiseBase*, N> promises;
+    std::array<DoneHook*, N> hooks;
+    WhenAllLatch* latch;
+
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) noexcept {
+        latch->awaiting = h;
+        for (std::size_t i = 0; i < N; ++i) {
+            promises[i]->hook_ = hooks[i];
+            handles[i].resume();
+        }
+        return latch->count.fetch_sub(1, std::memory_order_acq_rel) != 1;
+    }
+    void await_resume() const noexcept {}
+};
+
+template <class T>
+PromiseBase* promise_of(const Task<T>& t) noexcept {
+    return &t.handle().promise();
+}
+
+/// Returns: the finished task's value (std::monostate for void); rethrows its exception.
+template <class T>
+TaskValue<T> take_value(Task<T>& t) {
+    if constexpr (std::is_void_v<T>) {
+        t.handle().promise().take();
+        return {};
+    } else {
+        return t.handle().promise().take();
+    }
+}
+
 } // namespace detail
+
+/// `auto [a, b] = co_await when_all(read_header(), count_blocks());` Run tasks of any
+/// types concurrently; finish when all have finished.
+/// Returns: the values in argument order, std::monostate for a Task<void>; rethrows the
+/// first exception in argument order after every task has finished; throws std::bad_alloc
+/// before starting any task when one of them is empty (its frame could not be allocated).
+template <class... T>
+    requires(sizeof...(T) > 0)
+Task<std::tuple<detail::TaskValue<T>...>> when_all(Task<T>... tasks) {
+    if ((!tasks || ...)) {
+        throw std::bad_alloc();
+    }
+    constexpr std::size_t n = sizeof...(T);
+    detail::WhenAllLatch latch(n);
+    std::array<detail::DoneHook*, n> hooks;
+    hooks.fill(&latch);
+    co_await detail::StartEach<n>{{tasks.handle()...}, {detail::promise_of(tasks)...}, hooks,
+                                  &latch};
+    // Braced initialisation runs left to right: the first exception in argument order wins.
+    co_return std::tuple<detail::TaskValue<T>...>{detail::take_value(tasks)...};
+}
 
 /// Run all @tasks concurrently; finish when all have finished.
 /// Returns: nothing; rethrows the first exception in task order (std::bad_alloc for a
