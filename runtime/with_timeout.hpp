@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <stop_token>
 #include <system_error>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -69,15 +70,15 @@ Task<Result<T>> with_timeout(Task<T> task, std::chrono::nanoseconds d,
         throw std::bad_alloc();
     }
     std::stop_source timer;
-    auto [fired, value] = co_await when_all(detail::deadline_timer(d, timer.get_token(), stop),
-                                            detail::cancel_timer_after(std::move(task), timer));
-    if (fired) {
+    auto both = co_await when_all(detail::deadline_timer(d, timer.get_token(), stop),
+                                  detail::cancel_timer_after(std::move(task), timer));
+    if (std::get<0>(both)) {
         co_return unexpected(std::errc::timed_out);
     }
     if constexpr (std::is_void_v<T>) {
         co_return Result<void>{};
     } else {
-        co_return Result<T>(std::move(value));
+        co_return Result<T>(std::move(std::get<1>(both)));
     }
 }
 
