@@ -206,6 +206,16 @@ public:
         std::lock_guard lk(mu_);
         return count_;
     }
+    /// Returns: senders blocked on a full buffer now (a snapshot). Context: any thread.
+    std::size_t waiting_senders() const noexcept {
+        std::lock_guard lk(mu_);
+        return senders_.size();
+    }
+    /// Returns: receivers blocked on an empty buffer now (a snapshot). Context: any thread.
+    std::size_t waiting_receivers() const noexcept {
+        std::lock_guard lk(mu_);
+        return receivers_.size();
+    }
     /// Returns: whether close() was called. Context: any thread.
     bool closed() const noexcept {
         std::lock_guard lk(mu_);

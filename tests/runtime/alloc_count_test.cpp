@@ -15,12 +15,21 @@
 // handler post that Asio's per-thread recycling could not serve). The two structures that
 // got it there are checked on their own below: the handler pool across threads, the
 // in-flight table against a reference.
+// The synchronisation primitives (Event, Semaphore, Mutex, Channel) are held to the same
+// rule: after a warm-up, waits that really suspend — on one reactor and woken from another
+// reactor thread — make no heap call.
 #include <bioring/runtime/reactor.hpp>
 
 #include <bioring/alloc/buffer_pool.hpp>
 #include <bioring/alloc/slab_registry.hpp>
 #include <bioring/runtime/detail/handler_pool.hpp>
+#include <bioring/runtime/channel.hpp>
+#include <bioring/runtime/event.hpp>
+#include <bioring/runtime/mutex.hpp>
 #include <bioring/runtime/op_awaiter.hpp>
+#include <bioring/runtime/runtime.hpp>
+#include <bioring/runtime/semaphore.hpp>
+#include <bioring/runtime/when_all.hpp>
 #include <bioring/runtime/detail/op_set.hpp>
 #include <bioring/runtime/spawn.hpp>
 #include <bioring/runtime/sync_wait.hpp>
@@ -232,9 +241,141 @@ Task<void> run(BioSet& bs, Pipeline* p, std::uint64_t first, std::uint64_t n) {
     }
 }
 
+/// Ping-pong between two coroutines through every primitive; each round makes every wait
+/// below suspend (the partner is always already queued when it is woken, which `suspended`
+/// counts). @heap_mark receives g_heap_calls after @warm rounds.
+struct PingPong {
+    Event a{EventMode::auto_reset};
+    Event b{EventMode::auto_reset};
+    Semaphore s1{0};
+    Semaphore s2{0};
+    Mutex mu;
+    Channel<std::uint64_t> ch{1};
+    std::atomic<std::uint64_t> suspended{0};
+    std::uint64_t heap_mark = 0;
+    std::uint64_t bad = 0; // wrong results; written by `ping` only
+};
+
+struct yield_now {
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) { Reactor::current()->post(h); }
+    void await_resume() const noexcept {}
+};
+
+/// Spins (yielding to the loop) until @n coroutines wait on @w (receivers, for a Channel).
+template <class W>
+Task<void> until_waiting(W& w, std::size_t n) {
+    for (;;) {
+        std::size_t now;
+        if constexpr (requires { w.waiting_receivers(); }) {
+            now = w.waiting_receivers();
+        } else {
+            now = w.waiting();
+        }
+        if (now >= n) {
+            co_return;
+        }
+        co_await yield_now{};
+    }
+}
+
+Task<void> ping(PingPong* p, std::uint64_t warm, std::uint64_t rounds) {
+    for (std::uint64_t i = 0; i < warm + rounds; ++i) {
+        if (i == warm) {
+            p->heap_mark = g_heap_calls.load();
+        }
+        co_await until_waiting(p->b, 1);
+        p->suspended += 1;
+        p->b.set();
+        p->bad += (co_await p->a.wait()).ok() ? 0 : 1;
+
+        co_await until_waiting(p->s2, 1);
+        p->suspended += 1;
+        p->s2.release();
+        Permit got = co_await p->s1.acquire();
+        p->bad += got ? 0 : 1;
+        got.detach(); // consumed: the partner releases the next one
+
+        {
+            MutexGuard g = co_await p->mu.lock();
+            co_await until_waiting(p->mu, 1); // the partner queues behind us
+            p->suspended += 1;
+        }
+        co_await until_waiting(p->ch, 1);
+        p->suspended += 1;
+        p->bad += (co_await p->ch.send(i)).ok() ? 0 : 1;
+    }
+}
+
+Task<void> pong(PingPong* p, std::uint64_t total) {
+    for (std::uint64_t i = 0; i < total; ++i) {
+        (void)co_await p->b.wait();
+        co_await until_waiting(p->a, 1);
+        p->suspended += 1;
+        p->a.set();
+
+        Permit got = co_await p->s2.acquire();
+        got.detach();
+        co_await until_waiting(p->s1, 1);
+        p->suspended += 1;
+        p->s1.release();
+
+        while (!p->mu.is_locked()) { // queue behind ping's hold
+            co_await yield_now{};
+        }
+        {
+            MutexGuard g = co_await p->mu.lock();
+        }
+        Result<std::uint64_t> v = co_await p->ch.receive();
+        if (!v || *v != i) {
+            p->suspended += 1'000'000'000; // fails the exact count below
+        }
+    }
+}
+
 } // namespace
 
 TEST_SUITE("runtime") {
+
+TEST_CASE("Event, Semaphore, Mutex and Channel waits make no heap call in steady state") {
+    constexpr std::uint64_t warm = 200;
+    constexpr std::uint64_t rounds = 5'000;
+    SUBCASE("one reactor") {
+        Reactor reactor;
+        PingPong p;
+        Task<void> ta = ping(&p, warm, rounds);
+        Task<void> tb = pong(&p, warm + rounds);
+        sync_wait(when_all(std::move(ta), std::move(tb)));
+        const std::uint64_t heap = g_heap_calls.load() - p.heap_mark;
+        MESSAGE("heap calls over " << rounds << " rounds (" << p.suspended.load()
+                                   << " suspended waits in all): " << heap);
+        CHECK(p.bad == 0);
+        CHECK(p.suspended.load() == 6 * (warm + rounds));
+        // The window ends inside sync_wait, before it returns: only the driver's teardown
+        // (no heap) and when_all's result collection lie between.
+        CHECK(heap == 0);
+    }
+    SUBCASE("woken from another reactor thread") {
+        RuntimeOptions o;
+        o.threads = 2;
+        Runtime rt(o);
+        PingPong p;
+        std::atomic<std::uint64_t> heap_end{0};
+        rt.run_on_all([&](unsigned shard) -> Task<void> {
+            if (shard == 0) {
+                co_await ping(&p, warm, rounds);
+                heap_end = g_heap_calls.load();
+            } else {
+                co_await pong(&p, warm + rounds);
+            }
+        });
+        const std::uint64_t heap = heap_end.load() - p.heap_mark;
+        MESSAGE("heap calls over " << rounds << " cross-reactor rounds: " << heap);
+        CHECK(p.bad == 0);
+        CHECK(p.suspended.load() == 6 * (warm + rounds));
+        CHECK(heap == 0);
+    }
+}
 
 TEST_CASE("one hundred thousand O_DIRECT requests take one slab allocation each and no heap") {
     const std::string path = "/dev/shm/bioring-alloc-count-" + std::to_string(::getpid());
