@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Channel<T>: a bounded multi-producer multi-consumer queue for coroutines on any reactor.
 //   `IoResult r = co_await ch.send(value, stop);`   waits while the buffer is full
-//   `Result<T> v = co_await ch.receive(stop);`      waits while it is empty
+//   `std::optional<T> v = co_await ch.receive(stop);` waits while it is empty
 //   `ch.close();`                                   no more sends; buffered items drain
 // The buffer (capacity items) is allocated once, by the constructor; sends and receives
 // allocate nothing (a waiting sender keeps its value in its awaiter, a waiting receiver
@@ -146,12 +146,9 @@ public:
             wake.resume_all();
             return false;
         }
-        Result<T> await_resume() noexcept(std::is_nothrow_move_constructible_v<T>) {
+        std::optional<T> await_resume() noexcept {
             finish();
-            if (result != 0) {
-                return unexpected(std::error_code(-result, std::generic_category()));
-            }
-            return Result<T>(std::move(*slot_));
+            return std::move(slot_); // empty unless result == 0
         }
 
     private:
@@ -172,16 +169,17 @@ public:
     SendAwaiter send(T v, std::stop_token stop = {}) noexcept(std::is_nothrow_move_constructible_v<T>) {
         return SendAwaiter(*this, std::move(v), std::move(stop));
     }
-    /// `Result<T> v = co_await ch.receive(stop);`
+    /// `while (std::optional<T> v = co_await ch.receive(stop)) { ... }`
     /// Context: a coroutine; a wait that must suspend needs a reactor on the thread.
-    /// Returns (from co_await): the oldest item; error EPIPE once the channel is closed and
-    /// drained; ECANCELED when @stop was requested first; ENXIO when it had to wait with no
-    /// reactor.
+    /// Returns (from co_await): the oldest item; empty once the channel is closed and
+    /// drained, or when @stop was requested before an item was handed over (tell the two
+    /// apart with stop.stop_requested() or closed()), or when it had to wait on a thread
+    /// with no reactor (a programming error).
     ReceiveAwaiter receive(std::stop_token stop = {}) noexcept {
         return ReceiveAwaiter(*this, std::move(stop));
     }
     /// Close the channel: later sends fail with -EPIPE, blocked senders resume with -EPIPE
-    /// (their items dropped), blocked receivers resume with EPIPE; items already buffered
+    /// (their items dropped), blocked receivers resume empty; items already buffered
     /// can still be received. Idempotent. Context: any thread.
     void close() noexcept {
         detail::WakeList wake;

@@ -326,7 +326,7 @@ Task<void> pong(PingPong* p, std::uint64_t total) {
         {
             MutexGuard g = co_await p->mu.lock();
         }
-        Result<std::uint64_t> v = co_await p->ch.receive();
+        std::optional<std::uint64_t> v = co_await p->ch.receive();
         if (!v || *v != i) {
             p->suspended += 1'000'000'000; // fails the exact count below
         }

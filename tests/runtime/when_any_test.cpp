@@ -113,21 +113,21 @@ TEST_CASE("with_timeout: deadline first cancels the task; task first returns its
         std::stop_source src;
         int res = 1;
         auto t0 = Clock::now();
-        Result<void> r = co_await with_timeout(sleep_void(10s, src.get_token(), &res), 5ms, src);
+        std::optional<std::monostate> r =
+            co_await with_timeout(sleep_void(10s, src.get_token(), &res), 5ms, src);
         CHECK(Clock::now() - t0 < 5s);
-        CHECK_FALSE(r);
-        CHECK(r.error() == std::errc::timed_out);
+        CHECK_FALSE(r.has_value());
         CHECK(res == -ECANCELED);
 
         t0 = Clock::now();
-        Result<std::string> v = co_await with_timeout(sleep_then(1ms, "ok"), 10s);
+        std::optional<std::string> v = co_await with_timeout(sleep_then(1ms, "ok"), 10s);
         CHECK(Clock::now() - t0 < 5s); // the 10 s timer was cancelled, not awaited
         REQUIRE(v.has_value());
         CHECK(*v == "ok");
 
         // A task that takes no token is awaited to its end, and still reported timed out.
-        Result<std::string> late = co_await with_timeout(sleep_then(20ms, "late"), 1ms);
-        CHECK(late.error() == std::errc::timed_out);
+        std::optional<std::string> late = co_await with_timeout(sleep_then(20ms, "late"), 1ms);
+        CHECK_FALSE(late.has_value());
 
         bool threw = false;
         try {
@@ -153,8 +153,8 @@ TEST_CASE("with_timeout across reactors: the task finishes on another shard") {
             co_await rt.switch_to(1);
             co_return (co_await ev.wait(std::move(st))).res;
         };
-        Result<int> r = co_await with_timeout(moved(src.get_token()), 5ms, src);
-        co_return r ? 1 : (r.error() == std::errc::timed_out ? 2 : 3);
+        std::optional<int> r = co_await with_timeout(moved(src.get_token()), 5ms, src);
+        co_return r ? 1 : 2;
     });
     CHECK(results[0] == 2);
 }
