@@ -6,6 +6,7 @@
 //   runtime/  Task, spawn, when_all, sync_wait, Runtime, Reactor, sleep_for, IoResult,
 //             the low-level Operation/OpAwaiter request
 //   io/       DirectFile (O_DIRECT or buffered files on the ring), alignment probing,
+//             Socket, Listener and SocketAddress (TCP and Unix stream sockets on the ring),
 //             the per-thread error message
 //
 // Headers under detail/ are internal: they are installed only because a public header
@@ -26,6 +27,9 @@
 #include <bioring/io/direct_file.hpp>
 #include <bioring/io/error_message.hpp>
 #include <bioring/io/io_options.hpp>
+#include <bioring/io/listener.hpp>
+#include <bioring/io/socket.hpp>
+#include <bioring/io/socket_address.hpp>
 #include <bioring/runtime/counters.hpp>
 #include <bioring/runtime/op_awaiter.hpp>
 #include <bioring/runtime/operation.hpp>
