@@ -99,7 +99,9 @@ Listener Listener::listen(const SocketAddress& at, const ListenOptions& o)
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) {
         fail(errno, name, "getsockname", -1);
     }
-    l.address_ = family == AF_UNIX ? at : SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    l.address_ = family == AF_UNIX
+                     ? at
+                     : SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
     l.state_.path = l.address_.to_string();
     return l;
 }

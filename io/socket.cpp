@@ -16,7 +16,6 @@ namespace bioring {
 
 namespace detail {
 
-/// TCP_NODELAY on an IP stream socket; nothing on others. Returns: 0 or -errno.
 int nodelay_if_tcp(int fd) noexcept
 {
     int domain = 0;

@@ -150,10 +150,11 @@ Result<SocketAddress> SocketAddress::parse(std::string_view text)
     }
     SocketAddress a = from_sockaddr(res->ai_addr, res->ai_addrlen);
     ::freeaddrinfo(res);
+    const std::uint16_t net_port = htons(static_cast<std::uint16_t>(port));
     if (a.family() == AF_INET) {
-        reinterpret_cast<sockaddr_in*>(&a.storage_)->sin_port = htons(static_cast<std::uint16_t>(port));
+        reinterpret_cast<sockaddr_in*>(&a.storage_)->sin_port = net_port;
     } else if (a.family() == AF_INET6) {
-        reinterpret_cast<sockaddr_in6*>(&a.storage_)->sin6_port = htons(static_cast<std::uint16_t>(port));
+        reinterpret_cast<sockaddr_in6*>(&a.storage_)->sin6_port = net_port;
     } else {
         return fail(std::errc::host_unreachable, text, "the name has no IPv4 or IPv6 address");
     }

@@ -12,8 +12,6 @@
 
 namespace bioring::detail {
 
-int nodelay_if_tcp(int fd) noexcept; // socket.cpp
-
 namespace {
 
 const char* reason(int res) noexcept
@@ -185,7 +183,7 @@ void SocketTransferOp::on_complete(Operation* op, int res) noexcept
 // ---- ConnectOp -------------------------------------------------------------------------
 
 ConnectOp::ConnectOp(ConnectOp&& o) noexcept
-    : IoOp(std::move(o)), to_(o.to_), sock_fd_(o.sock_fd_)
+    : IoOp(std::move(o)), to_(o.to_), sock_fd_(o.sock_fd_), described_(o.described_)
 {
     o.sock_fd_ = -1;
 }
@@ -204,6 +202,7 @@ bool ConnectOp::await_ready() noexcept
         char where[160];
         set_error_message("bioring: connect to %s: not an IPv4, IPv6 or Unix address",
                           to_.format(where, sizeof where));
+        described_ = true;
         return ready_with(-EAFNOSUPPORT);
     }
     return false;
@@ -212,6 +211,7 @@ bool ConnectOp::await_ready() noexcept
 bool ConnectOp::await_suspend(std::coroutine_handle<> waiter) noexcept
 {
     if (!attach(waiter)) {
+        described_ = IoOp::await_resume().res == -ENXIO; // attach() said why
         return false;
     }
     sock_fd_ = ::socket(to_.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -220,6 +220,7 @@ bool ConnectOp::await_suspend(std::coroutine_handle<> waiter) noexcept
         char where[160];
         set_error_message("bioring: connect to %s: socket: %s", to_.format(where, sizeof where),
                           std::strerror(e));
+        described_ = true;
         ready_with(-e);
         return false;
     }
@@ -244,7 +245,7 @@ Result<Socket> ConnectOp::await_resume() noexcept
     char where[160];
     to_.format(where, sizeof where);
     if (!r.ok()) {
-        if (r.res != -EAFNOSUPPORT && sock_fd_ >= 0) { // (else await_ready set the message)
+        if (!described_) {
             set_error_message("bioring: connect to %s: %s", where, reason(r.res));
         }
         if (sock_fd_ >= 0) {
@@ -311,7 +312,8 @@ Result<Socket> AcceptOp::await_resume() noexcept
 {
     const IoResult r = IoOp::await_resume();
     if (!r.ok()) {
-        if (r.res != -EBADF || listener_->fd >= 0) {
+        // (await_ready described a closed listener; attach() a missing reactor)
+        if (r.res != -ENXIO && (r.res != -EBADF || listener_->fd >= 0)) {
             set_error_message("bioring: accept on %s: %s", listener_->path.c_str(),
                               reason(r.res));
         }

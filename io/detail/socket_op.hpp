@@ -32,6 +32,10 @@ class Listener;
 
 namespace detail {
 
+/// Set TCP_NODELAY on an IP stream socket (nothing on a Unix one).
+/// Returns: 0 or -errno. Context: any thread; never allocates.
+int nodelay_if_tcp(int fd) noexcept;
+
 class SocketTransferOp final : public IoOp {
 public:
     /// Validate: a closed socket completes at once with -EBADF, an empty request with 0,
@@ -94,7 +98,8 @@ private:
     static void on_complete(Operation* op, int res) noexcept;
 
     SocketAddress to_;
-    int sock_fd_ = -1; ///< the socket being connected; handed to the Socket on success
+    int sock_fd_ = -1;       ///< the socket being connected; handed to the Socket on success
+    bool described_ = false; ///< the error message is already set (refused before submit)
 };
 
 /// co_await yields Result<Socket>: the accepted connection (SOCK_CLOEXEC|SOCK_NONBLOCK,

@@ -78,7 +78,8 @@ Task<void> echo_client(const SocketAddress& at, std::atomic<int>& errors)
         CHECK(std::memcmp(out.data(), in.data(), size) == 0);
         // sendmsg_all of three segments + recvmsg_exact into two different ones
         const std::size_t a = size / 3, b = size / 3;
-        const iovec wv[3] = {{out.data(), a}, {out.data() + a, b}, {out.data() + a + b, size - a - b}};
+        const iovec wv[3] = {
+            {out.data(), a}, {out.data() + a, b}, {out.data() + a + b, size - a - b}};
         const std::size_t c = size / 2;
         std::memset(in.data(), 0, size);
         const iovec rv[2] = {{in.data(), c}, {in.data() + c, size - c}};
