@@ -3,7 +3,7 @@
 //
 //   alloc/    BioSet (frame + request in one slab object), Bio, BufferPool and Buffer,
 //             SlabRegistry, allocator statistics, the allocation-failure injector
-//   runtime/  Task, spawn, when_all, sync_wait, Runtime, Reactor, sleep_for, IoResult,
+//   runtime/  Task, spawn, when_all, sync_wait, Runtime, Reactor, sleep_for, IoResult, Result,
 //             the low-level Operation/OpAwaiter request
 //   io/       DirectFile (O_DIRECT or buffered files on the ring), alignment probing,
 //             Socket, Listener and SocketAddress (TCP and Unix stream sockets on the ring),
@@ -31,6 +31,7 @@
 #include <bioring/io/socket.hpp>
 #include <bioring/io/socket_address.hpp>
 #include <bioring/runtime/counters.hpp>
+#include <bioring/runtime/expected.hpp>
 #include <bioring/runtime/op_awaiter.hpp>
 #include <bioring/runtime/operation.hpp>
 #include <bioring/runtime/reactor.hpp>

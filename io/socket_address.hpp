@@ -9,7 +9,7 @@
 // string containing '/' is a Unix socket path.
 #pragma once
 
-#include <bioring/runtime/result.hpp>
+#include <bioring/runtime/expected.hpp>
 
 #include <sys/socket.h>
 

@@ -16,7 +16,7 @@
 #include <bioring/io/detail/file_state.hpp>
 #include <bioring/io/detail/io_op.hpp>
 #include <bioring/io/socket_address.hpp>
-#include <bioring/runtime/result.hpp>
+#include <bioring/runtime/expected.hpp>
 
 #include <sys/socket.h>
 #include <sys/uio.h>
