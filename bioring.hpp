@@ -4,10 +4,11 @@
 //   alloc/    BioSet (frame + request in one slab object), Bio, BufferPool and Buffer,
 //             SlabRegistry, allocator statistics, the allocation-failure injector
 //   runtime/  Task, spawn (bounded by a Semaphore), when_all, when_any, with_timeout,
-//             sync_wait, Runtime, Reactor, sleep_for, IoResult, the low-level
+//             sync_wait, Runtime, Reactor, sleep_for, IoResult, Result, the low-level
 //             Operation/OpAwaiter request; Event, Semaphore, Mutex and Channel, the
 //             coroutine synchronisation primitives (any reactor, FIFO, cancellable)
 //   io/       DirectFile (O_DIRECT or buffered files on the ring), alignment probing,
+//             Socket, Listener and SocketAddress (TCP and Unix stream sockets on the ring),
 //             the per-thread error message
 //
 // Headers under detail/ are internal: they are installed only because a public header
@@ -28,9 +29,13 @@
 #include <bioring/io/direct_file.hpp>
 #include <bioring/io/error_message.hpp>
 #include <bioring/io/io_options.hpp>
+#include <bioring/io/listener.hpp>
+#include <bioring/io/socket.hpp>
+#include <bioring/io/socket_address.hpp>
 #include <bioring/runtime/channel.hpp>
 #include <bioring/runtime/counters.hpp>
 #include <bioring/runtime/event.hpp>
+#include <bioring/runtime/expected.hpp>
 #include <bioring/runtime/mutex.hpp>
 #include <bioring/runtime/op_awaiter.hpp>
 #include <bioring/runtime/operation.hpp>

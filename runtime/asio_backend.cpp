@@ -16,6 +16,7 @@
 // open-addressing table (OpSet) that allocates only when it grows.
 #include <bioring/runtime/detail/asio_backend.hpp>
 
+#include <bioring/runtime/detail/asio_socket.hpp>
 #include <bioring/runtime/detail/handler_pool.hpp>
 #include <bioring/runtime/detail/op_set.hpp>
 
@@ -113,6 +114,14 @@ int once(const Operation& op, int fd) noexcept {
         return r < 0 ? -errno : 0; // never retried: EINTR from close still closed the fd
     case OpCode::timeout:
         return -EINVAL;
+    case OpCode::accept: // socket operations run on the reactor thread (asio_socket.cpp)
+    case OpCode::connect:
+    case OpCode::recv:
+    case OpCode::send:
+    case OpCode::recvmsg:
+    case OpCode::sendmsg:
+    case OpCode::shutdown:
+        return -EINVAL;
     }
     return r < 0 ? -errno : static_cast<int>(r);
 }
@@ -165,6 +174,12 @@ struct AsioBackend::Impl {
     std::vector<std::unique_ptr<TimerSlot>> timers_free;
     std::size_t nr_timers = 0; // slots created: timers_free's capacity is at least this
     std::vector<int> files; // fixed-file emulation: index -> fd (-1 = free)
+    // Last: destroyed first, while the io_context its descriptors belong to still exists.
+    AsioSockets sockets{ioc, handlers, &Impl::finish_socket, this};
+
+    static void finish_socket(void* self, Operation* op, int res) noexcept {
+        static_cast<Impl*>(self)->finish(op, res);
+    }
 
     TimerSlot* get_timer() {
         if (timers_free.empty()) [[unlikely]] {
@@ -208,6 +223,10 @@ struct AsioBackend::Impl {
     }
 
     void cancel_op(Operation* op) noexcept {
+        if (is_socket_op(op->code)) {
+            sockets.cancel(*op);
+            return;
+        }
         if (op->code == OpCode::timeout) {
             if (auto* slot = static_cast<TimerSlot*>(op->reactor_ptr_)) {
                 slot->timer.cancel();
@@ -332,6 +351,10 @@ void AsioBackend::submit(Operation& op) noexcept {
         slot->op = &op;
         op.reactor_ptr_ = slot;
         m.arm(slot, op.timeout_ns, false);
+    }
+    if (is_socket_op(op.code)) {
+        m.sockets.start(op, fd); // readiness from Asio's reactor, not the thread pool
+        return;
     }
     asio::post(m.pool, m.bind([&m, p = &op, fd] { m.run_blocking(p, fd); }));
 }

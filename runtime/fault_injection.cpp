@@ -174,6 +174,14 @@ bool matches(FaultOp want, OpCode code) noexcept {
     case OpCode::nop:
     case OpCode::timeout:
         return false;
+    case OpCode::accept: // sockets: the injector's rules name file operations only
+    case OpCode::connect:
+    case OpCode::recv:
+    case OpCode::send:
+    case OpCode::recvmsg:
+    case OpCode::sendmsg:
+    case OpCode::shutdown:
+        return false;
     }
     return false;
 }

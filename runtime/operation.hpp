@@ -23,7 +23,23 @@ enum class OpCode : std::uint8_t {
     fallocate,  ///< fallocate(fd, mode, offset, length)
     close,      ///< close(fd)
     timeout,    ///< a timer of timeout_ns: completes with 0 when it fires (-ECANCELED if cancelled)
+
+    // Sockets (io/socket.hpp). Fields: fd = the socket; mode = MSG_* flags (accept: the
+    // SOCK_* flags of the new descriptor); no offset: `offset` carries what is listed.
+    accept,     ///< accept4(fd, (sockaddr*)addr, (socklen_t*)offset, mode): the new fd
+    connect,    ///< connect(fd, (const sockaddr*)addr, (socklen_t)offset): 0
+    recv,       ///< recv(fd, addr, len, mode)
+    send,       ///< send(fd, addr, len, mode)
+    recvmsg,    ///< recvmsg(fd, (msghdr*)addr, mode)
+    sendmsg,    ///< sendmsg(fd, (const msghdr*)addr, mode)
+    shutdown,   ///< shutdown(fd, (int)len): 0
 };
+
+/// Whether @c is one of the socket operations (accept .. shutdown).
+constexpr bool is_socket_op(OpCode c) noexcept
+{
+    return c >= OpCode::accept && c <= OpCode::shutdown;
+}
 
 // Size and field order are a cache decision: what a submit and a completion of the common
 // operations touch (opcode, file, buffer, offset, deadline, complete) comes first, and the

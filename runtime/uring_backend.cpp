@@ -229,7 +229,11 @@ void UringBackend::submit_slow(Operation& op) noexcept {
         io_uring_prep_timeout(sqe, timespec_for(sqe, op.timeout_ns), 0, 0);
         break;
     default:
-        prep(sqe, op); // a fast-path opcode with a deadline
+        if (is_socket_op(op.code)) {
+            prep_socket(sqe, op); // runtime/uring_socket.cpp
+        } else {
+            prep(sqe, op); // a fast-path opcode with a deadline
+        }
         break;
     }
     io_uring_sqe_set_data(sqe, &op);

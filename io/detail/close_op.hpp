@@ -15,6 +15,7 @@
 namespace bioring {
 
 class DirectFile;
+class Socket;
 
 class CloseOp final : public detail::IoOp {
 public:
@@ -27,6 +28,8 @@ public:
 
 private:
     friend class DirectFile;
+    friend class Socket;
+class Socket;
     explicit CloseOp(detail::FileState& f) noexcept : IoOp(IoOptions{}), file_(&f) {}
     static void on_complete(Operation* op, int res) noexcept;
 

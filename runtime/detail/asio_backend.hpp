@@ -4,6 +4,9 @@
 // BIORING_BACKEND=asio. The reactor thread runs an asio::io_context; blocking syscalls run
 // on an asio::thread_pool and their results are posted back, so completions still arrive
 // on the reactor thread only, never inside submit(). Timers are asio::steady_timer.
+// Socket operations (accept .. shutdown) never go to the pool: they wait for readiness in
+// the io_context's own epoll reactor and make the non-blocking call on the reactor thread
+// (AsioSockets, asio_socket.hpp).
 //
 // Cancellation is best effort, as the kernel's: a pending timer is cancelled; an operation
 // not yet started completes with -ECANCELED; a started read/write waits in poll() on its

@@ -31,6 +31,10 @@
 
 namespace bioring::detail {
 
+/// Prep the SQE of a socket operation (accept .. shutdown; runtime/uring_socket.cpp);
+/// flags and user_data are the caller's.
+void prep_socket(io_uring_sqe* sqe, const Operation& op) noexcept;
+
 class UringBackend {
 public:
     /// Returns: throws std::system_error(errno) when io_uring_queue_init_params fails.

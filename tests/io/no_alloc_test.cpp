@@ -11,6 +11,7 @@
 #include <bioring/runtime/reactor.hpp>
 #include <bioring/runtime/sync_wait.hpp>
 #include <bioring/runtime/task.hpp>
+#include "tests/io/heap_hooks.hpp"
 #include "tests/io/io_support.hpp"
 #include "tests/io/tmp_file.hpp"
 
@@ -23,59 +24,6 @@
 #include <stop_token>
 #include <string>
 
-namespace {
-std::atomic<std::uint64_t> heap_calls{0};
-}
-
-#if !defined(BIORING_SANITIZED)
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-void __libc_free(void*);
-
-void* malloc(std::size_t n)
-{
-    heap_calls.fetch_add(1, std::memory_order_relaxed);
-    return __libc_malloc(n);
-}
-void* calloc(std::size_t a, std::size_t b)
-{
-    heap_calls.fetch_add(1, std::memory_order_relaxed);
-    return __libc_calloc(a, b);
-}
-void* realloc(void* p, std::size_t n)
-{
-    heap_calls.fetch_add(1, std::memory_order_relaxed);
-    return __libc_realloc(p, n);
-}
-void* memalign(std::size_t a, std::size_t n)
-{
-    heap_calls.fetch_add(1, std::memory_order_relaxed);
-    return __libc_memalign(a, n);
-}
-void* aligned_alloc(std::size_t a, std::size_t n)
-{
-    heap_calls.fetch_add(1, std::memory_order_relaxed);
-    return __libc_memalign(a, n);
-}
-int posix_memalign(void** out, std::size_t a, std::size_t n)
-{
-    heap_calls.fetch_add(1, std::memory_order_relaxed);
-    void* p = __libc_memalign(a, n);
-    if (p == nullptr) {
-        return ENOMEM;
-    }
-    *out = p;
-    return 0;
-}
-void free(void* p)
-{
-    __libc_free(p);
-}
-} // extern "C"
-#endif
 
 using namespace bioring;
 using namespace bioring::test;
