@@ -90,12 +90,12 @@ Task<IoResult> spawn_limited(Semaphore* sem, std::stop_token stop, F* f, A... ar
 }
 
 template <class F, class... A>
-Task<void> spawn_bounded(BioSet* bs, F f, A... args) {
+Task<void> spawn_bounded(BioSet* bs, F* f, A... args) {
     if (Reactor::current() == nullptr) {
         throw std::logic_error("bioring::spawn(BioSet&, ...): no reactor on this thread");
     }
     for (;;) {
-        Task<void> t = f(*bs, args...);
+        Task<void> t = (*f)(*bs, args...);
         if (t) {
             spawn(std::move(t));
             co_return;
@@ -109,11 +109,14 @@ Task<void> spawn_bounded(BioSet* bs, F f, A... args) {
 /// Build a request with f(bs, args...) and spawn it; when its frame cannot be allocated,
 /// wait for a free in @bs and try again. Completes once the request has been started.
 /// Context: a coroutine on a reactor thread: `co_await spawn(bs, f, i);`. This task's own
-/// frame comes from the thread's default bioset, not from @bs.
+/// frame comes from the thread's default bioset, not from @bs. @f is used by reference and
+/// must outlive the requests it builds: a coroutine lambda's captures live in the lambda
+/// object, not in the request's frame (a temporary lambda would leave the request reading
+/// freed memory).
 /// Returns: throws what f throws; std::logic_error without a reactor.
 template <class F, class... A>
-Task<void> spawn(BioSet& bs, F f, A... args) {
-    return detail::spawn_bounded(&bs, std::move(f), std::move(args)...);
+Task<void> spawn(BioSet& bs, F&& f, A... args) {
+    return detail::spawn_bounded(&bs, &f, std::move(args)...);
 }
 
 /// `co_await spawn(limit, stop, f, i);` Take a permit of @limit (waiting, FIFO, while none is
