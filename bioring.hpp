@@ -5,8 +5,9 @@
 //             SlabRegistry, allocator statistics, the allocation-failure injector
 //   runtime/  Task, spawn, when_all, sync_wait, Runtime, Reactor, sleep_for, IoResult,
 //             the low-level Operation/OpAwaiter request
-//   io/       DirectFile (O_DIRECT or buffered files on the ring), alignment probing,
-//             the per-thread error message
+//   io/       DirectFile (O_DIRECT or buffered files on the ring, open_async, write flags),
+//             file-system operations (fs::unlink, rename, mkdir, statx), linked requests
+//             (link), the raw-SQE escape hatch, alignment probing, the per-thread error message
 //
 // Headers under detail/ are internal: they are installed only because a public header
 // includes them, and may change in any release.
@@ -25,7 +26,11 @@
 #include <bioring/io/alignment.hpp>
 #include <bioring/io/direct_file.hpp>
 #include <bioring/io/error_message.hpp>
+#include <bioring/io/file_ops.hpp>
 #include <bioring/io/io_options.hpp>
+#include <bioring/io/link.hpp>
+#include <bioring/io/raw_sqe.hpp>
+#include <bioring/io/write_flags.hpp>
 #include <bioring/runtime/counters.hpp>
 #include <bioring/runtime/op_awaiter.hpp>
 #include <bioring/runtime/operation.hpp>

@@ -160,9 +160,11 @@ Result<DirectFile> OpenOp::await_resume() noexcept
     if (res < 0) {
         const int err = -res;
         if (err != ECANCELED && err != ENXIO) {
-            const char* why = err == EINVAL && direct_ && (flags_ & O_TRUNC) == 0
-                                  ? "the filesystem refuses O_DIRECT"
-                                  : detail::strerror_text(err);
+            const bool trunc_ro = (flags_ & O_TRUNC) != 0 && (flags_ & O_ACCMODE) == O_RDONLY;
+            const char* why = err != EINVAL ? detail::strerror_text(err)
+                              : trunc_ro    ? "truncate requires write"
+                              : direct_     ? "the filesystem refuses O_DIRECT"
+                                            : detail::strerror_text(err);
             set_open_message(path_, flags_, why);
         }
         return unexpected(std::error_code(err, std::system_category()));
