@@ -26,10 +26,10 @@ bool LinkBase::ready(LinkStep* steps, IoResult* results, unsigned n) noexcept
 {
     for (unsigned i = 0; i < n; ++i) {
         if (steps[i].error_ != 0) {
-            results_ = results;
-            n_ = n;
-            fill(steps, i, steps[i].error_); // the builder set the message
-            return true;
+            for (unsigned j = 0; j < n; ++j) { // nothing ran: the others are cancelled
+                results[j].res = j == i ? steps[i].error_ : -ECANCELED;
+            }
+            return true; // the builder set the message
         }
     }
     return false;

@@ -308,15 +308,23 @@ struct AsioBackend::Impl {
         asio::post(ioc, bind([this, op, res] { finish(op, res); }));
     }
 
-    // Worker thread: a linked chain (Reactor::submit_link), its steps in order. Each
-    // step's descriptor was resolved at submit into its reactor_res_; the head carries the
-    // chain's state and, while it runs, the worker's eventfd (as run_blocking).
-    void run_chain(Operation* const* ops, unsigned n) noexcept {
+    // Worker thread: a linked chain (Reactor::submit_link), its steps in order. submit_link
+    // threaded the steps through reactor_ptr_ (the caller's array may be gone) and put
+    // each step's resolved descriptor in its reactor_res_; the head carries the chain's
+    // state and, while it runs, the worker's eventfd (as run_blocking).
+    void run_chain(Operation* head) noexcept {
         int fds[Reactor::max_link];
-        for (unsigned i = 0; i < n; ++i) {
-            fds[i] = ops[i]->reactor_res_;
+        Operation* steps[Reactor::max_link];
+        unsigned n = 0;
+        for (Operation* s = head; s != nullptr && n < Reactor::max_link;
+             s = static_cast<Operation*>(s->reactor_ptr_)) {
+            steps[n] = s;
+            fds[n] = s->reactor_res_;
+            ++n;
         }
-        Operation* head = ops[0];
+        for (unsigned i = 0; i < n; ++i) {
+            steps[i]->reactor_ptr_ = nullptr; // finish() reads the head's as a timer slot
+        }
         std::atomic_ref<std::uint32_t> st(head->reactor_flags_);
         const int efd = tl_worker_efd.fd;
         head->reactor_res_ = efd;
@@ -325,8 +333,8 @@ struct AsioBackend::Impl {
         int res = -ECANCELED;
         if (st.compare_exchange_strong(expected, st_running, std::memory_order_acq_rel)) {
             for (end = 0;; ++end) {
-                res = perform(*ops[end], fds[end], efd, st);
-                if (end + 1 == n || !step_succeeded(*ops[end], res)) {
+                res = perform(*steps[end], fds[end], efd, st);
+                if (end + 1 == n || !step_succeeded(*steps[end], res)) {
                     break;
                 }
                 if (st.load(std::memory_order_acquire) & st_cancel_req) {
@@ -336,7 +344,7 @@ struct AsioBackend::Impl {
                 }
             }
         }
-        Operation* last = ops[end];
+        Operation* last = steps[end];
         asio::post(ioc, bind([this, head, last, res] {
             in_flight.erase(head);
             ++counters.cqes_reaped;
@@ -457,13 +465,13 @@ int AsioBackend::submit_link(Operation* const* ops, unsigned n) noexcept {
                      : -1; // the step fails with -EBADF when it runs
         }
         op.reactor_res_ = fd;
+        op.reactor_ptr_ = i + 1 < n ? ops[i + 1] : nullptr;
     }
     m.counters.sqes_submitted += n;
     Operation* head = ops[0];
     head->reactor_flags_ = st_queued;
-    head->reactor_ptr_ = nullptr;
     m.in_flight.insert(head); // cancel(head) stops the chain; the other steps are not listed
-    asio::post(m.pool, m.bind([&m, ops, n] { m.run_chain(ops, n); }));
+    asio::post(m.pool, m.bind([&m, head] { m.run_chain(head); }));
     return 0;
 }
 

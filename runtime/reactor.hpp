@@ -145,7 +145,8 @@ public:
     /// Every step but the last must be one whose success result is known (not openat, not
     /// uring_raw); no step may be close or timeout or carry a deadline (timeout_ns):
     /// a LINK_TIMEOUT inside a chain would bound a single step and post its own CQEs.
-    /// Cancel a chain by cancelling each of its steps.
+    /// Cancel a chain by cancelling each of its steps. The array @ops may go when this
+    /// returns; the Operations stay the reactor's until the chain's completion.
     /// Context: owner thread. Returns: 0 (submitted), or, with nothing submitted, -EINVAL
     /// (n is 0 or above max_link or the ring's SQ size, or a step is not allowed),
     /// -EOPNOTSUPP (ring without IORING_FEAT_CQE_SKIP; uring_raw or a non-native
