@@ -14,7 +14,9 @@
 // Per-op cost. The common submit never gets here: Reactor::submit() (reactor.hpp) writes
 // nop/read/write/readv/writev SQEs itself, inline in the caller, through fast_path().
 // submit() below is the complete version behind Reactor::submit_slow(): a full SQ (its
-// get_sqe flushes), a deadline (LINK_TIMEOUT), timers, close, fsync, fallocate. What is
+// get_sqe flushes), a deadline (LINK_TIMEOUT), timers, close, fsync, fallocate, and the
+// file operations (prep_file_op: openat, statx, ..., raw SQEs). Linked chains go through
+// submit_link (IOSQE_IO_LINK + IOSQE_CQE_SKIP_SUCCESS: one CQE per chain). What is
 // rare within it stays out of line ([[gnu::noinline]]). The reap loop (uring_backend.cpp)
 // reads the CQ ring directly and hands each CQE back before delivering it; dispatch() and
 // complete_op() are inline, so the only call per completion is Operation::complete.
