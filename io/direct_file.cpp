@@ -154,7 +154,7 @@ void OpenOp::on_complete(Operation* op, int res) noexcept
     self->finish(res);
 }
 
-Result<DirectFile> OpenOp::await_resume() noexcept
+OpenResult OpenOp::await_resume() noexcept
 {
     const int res = IoOp::await_resume().res;
     if (res < 0) {
@@ -167,7 +167,7 @@ Result<DirectFile> OpenOp::await_resume() noexcept
                                             : detail::strerror_text(err);
             set_open_message(path_, flags_, why);
         }
-        return unexpected(std::error_code(err, std::system_category()));
+        return OpenResult{DirectFile(), res};
     }
     try {
         DirectFile f;
@@ -176,13 +176,13 @@ Result<DirectFile> OpenOp::await_resume() noexcept
         if (const int err = DirectFile::adopt(f, res, direct_, why); err != 0) {
             ::close(res);
             set_open_message(path_, flags_, why != nullptr ? why : detail::strerror_text(err));
-            return unexpected(std::error_code(err, std::system_category()));
+            return OpenResult{DirectFile(), -err};
         }
-        return Result<DirectFile>(std::move(f));
+        return OpenResult{std::move(f), 0};
     } catch (const std::bad_alloc&) {
         ::close(res);
         set_open_message(path_, flags_, "out of memory");
-        return unexpected(std::make_error_code(std::errc::not_enough_memory));
+        return OpenResult{DirectFile(), -ENOMEM};
     }
 }
 

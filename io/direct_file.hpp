@@ -65,10 +65,11 @@ public:
     /// Open @path without blocking the reactor: the openat runs on the ring (Asio: on the
     /// pool); fstat and the alignment probe that follow are synchronous (see open_op.hpp).
     /// Context: a coroutine on a reactor thread; allocates (the path copy).
-    /// Returns (co_await): Result<DirectFile>: the open file, or an error_code with the
-    /// errors of open() (EINVAL when the filesystem refuses O_DIRECT or for truncate
-    /// without write, EISDIR, ENOENT, EEXIST, ...; ECANCELED; ENXIO with no reactor), and
-    /// last_error_message() naming the path, the flags and the reason. Never throws.
+    /// Returns (co_await): OpenResult: the open file with res 0, or a closed file with
+    /// res = -errno, the errors of open() (-EINVAL when the filesystem refuses O_DIRECT or
+    /// for truncate without write, -EISDIR, -ENOENT, -EEXIST, ...; -ECANCELED; -ENXIO with
+    /// no reactor; -ENOMEM), and last_error_message() naming the path, the flags and the
+    /// reason. Never throws.
     static OpenOp open_async(std::string path, const OpenOptions& o = {}, IoOptions io = {});
 
     /// A closed file (fd() == -1); requests on it complete with -EBADF.
@@ -217,6 +218,15 @@ private:
 
     detail::FileState state_;
     DioAlignment::Source alignment_source_ = DioAlignment::Source::fallback;
+};
+
+/// What `co_await DirectFile::open_async(...)` yields.
+struct OpenResult {
+    DirectFile file; ///< open when res == 0, closed otherwise
+    int res = 0;     ///< 0 or -errno
+
+    bool ok() const noexcept { return res >= 0; }
+    explicit operator bool() const noexcept { return ok(); }
 };
 
 } // namespace bioring

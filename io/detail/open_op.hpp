@@ -10,7 +10,6 @@
 #pragma once
 
 #include <bioring/io/detail/io_op.hpp>
-#include <bioring/runtime/result.hpp>
 
 #include <coroutine>
 #include <string>
@@ -19,6 +18,7 @@ namespace bioring {
 
 class DirectFile;
 struct OpenOptions;
+struct OpenResult;
 
 namespace detail {
 
@@ -35,10 +35,10 @@ public:
     bool await_ready() noexcept;
     /// Submit the openat. Returns: false when it completed at once.
     bool await_suspend(std::coroutine_handle<> waiter) noexcept;
-    /// Returns: the open file, or the error (its code is the errno; last_error_message()
-    /// names the path, the flags and the reason). Context: the awaiting coroutine;
-    /// allocates (the DirectFile's path); never throws.
-    Result<DirectFile> await_resume() noexcept;
+    /// Returns: the open file (res 0), or res = -errno and a closed file, with
+    /// last_error_message() naming the path, the flags and the reason. Context: the
+    /// awaiting coroutine; allocates (the DirectFile's path); never throws.
+    OpenResult await_resume() noexcept;
 
 private:
     friend class DirectFile;

@@ -79,22 +79,22 @@ TEST_CASE("open_async creates, writes and reads an O_DIRECT and a buffered file"
         sync_wait([&]() -> Task<void> {
             OpenOptions o = rw_create();
             o.direct = direct;
-            Result<DirectFile> f = co_await DirectFile::open_async(p.str(), o);
-            if (!f && direct && f.error().value() == EINVAL) {
+            OpenResult f = co_await DirectFile::open_async(p.str(), o);
+            if (!f && direct && f.res == -EINVAL) {
                 skip(std::string("O_DIRECT refused: ") + last_error_message());
                 co_return;
             }
-            REQUIRE(f.has_value());
-            CHECK(f->is_open());
-            CHECK(f->is_direct() == direct);
-            CHECK(f->path() == p.str());
-            CHECK(f->offset_alignment() >= 512);
+            REQUIRE(f.ok());
+            CHECK(f.file.is_open());
+            CHECK(f.file.is_direct() == direct);
+            CHECK(f.file.path() == p.str());
+            CHECK(f.file.offset_alignment() >= 512);
             AlignedBuffer w(8192), r(8192);
             fill_pattern(w.data, 8192, 0, 3);
-            CHECK((co_await f->write(w.data, 8192, 0)).res == 8192);
-            CHECK((co_await f->read(r.data, 8192, 0)).res == 8192);
+            CHECK((co_await f.file.write(w.data, 8192, 0)).res == 8192);
+            CHECK((co_await f.file.read(r.data, 8192, 0)).res == 8192);
             CHECK(first_mismatch(r.data, 8192, 0, 3) == -1);
-            CHECK((co_await f->close()).res == 0);
+            CHECK((co_await f.file.close()).res == 0);
         }());
     }
 }
@@ -106,9 +106,10 @@ TEST_CASE("open_async reports ENOENT, EEXIST, EISDIR and truncate without write 
     sync_wait([&]() -> Task<void> {
         OpenOptions ro;
         ro.direct = false;
-        Result<DirectFile> missing = co_await DirectFile::open_async(p.str(), ro);
-        REQUIRE(!missing.has_value());
-        CHECK(missing.error().value() == ENOENT);
+        OpenResult missing = co_await DirectFile::open_async(p.str(), ro);
+        REQUIRE(!missing);
+        CHECK(missing.res == -ENOENT);
+        CHECK(!missing.file.is_open());
         CHECK(message_has(p.c_str()));
         CHECK(message_has("O_RDONLY"));
 
@@ -117,21 +118,24 @@ TEST_CASE("open_async reports ENOENT, EEXIST, EISDIR and truncate without write 
         excl.truncate = false;
         excl.exclusive = true;
         excl.direct = false;
-        Result<DirectFile> again = co_await DirectFile::open_async(p.str(), excl);
-        REQUIRE(!again.has_value());
-        CHECK(again.error().value() == EEXIST);
+        OpenResult again = co_await DirectFile::open_async(p.str(), excl);
+        REQUIRE(!again);
+        CHECK(again.res == -EEXIST);
+        CHECK(!again.file.is_open());
         CHECK(message_has("O_EXCL"));
 
-        Result<DirectFile> dir = co_await DirectFile::open_async(d.p.str(), ro);
-        REQUIRE(!dir.has_value());
-        CHECK(dir.error().value() == EISDIR);
+        OpenResult dir = co_await DirectFile::open_async(d.p.str(), ro);
+        REQUIRE(!dir);
+        CHECK(dir.res == -EISDIR);
+        CHECK(!dir.file.is_open());
         CHECK(message_has(d.p.c_str()));
 
         OpenOptions bad;
         bad.truncate = true; // without write
-        Result<DirectFile> refused = co_await DirectFile::open_async(p.str(), bad);
-        REQUIRE(!refused.has_value());
-        CHECK(refused.error().value() == EINVAL);
+        OpenResult refused = co_await DirectFile::open_async(p.str(), bad);
+        REQUIRE(!refused);
+        CHECK(refused.res == -EINVAL);
+        CHECK(!refused.file.is_open());
         CHECK(message_has("truncate requires write"));
     }());
 }
@@ -140,15 +144,15 @@ TEST_CASE("open_async on the ext4 build tree learns the alignment like open")
 {
     TempPath p(build_tree_dir());
     sync_wait([&]() -> Task<void> {
-        Result<DirectFile> f = co_await DirectFile::open_async(p.str(), rw_create());
+        OpenResult f = co_await DirectFile::open_async(p.str(), rw_create());
         if (!f) {
             skip(std::string("open_async on the build tree failed: ") + last_error_message());
             co_return;
         }
         DirectFile sync_open = DirectFile::open(p.str(), OpenOptions{});
-        CHECK(f->offset_alignment() == sync_open.offset_alignment());
-        CHECK(f->memory_alignment() == sync_open.memory_alignment());
-        CHECK(f->alignment_source() == sync_open.alignment_source());
+        CHECK(f.file.offset_alignment() == sync_open.offset_alignment());
+        CHECK(f.file.memory_alignment() == sync_open.memory_alignment());
+        CHECK(f.file.alignment_source() == sync_open.alignment_source());
     }());
 }
 
