@@ -71,6 +71,9 @@ void touch(const std::string& p)
 
 } // namespace
 
+TEST_SUITE("io")
+{
+
 TEST_CASE("open_async creates, writes and reads an O_DIRECT and a buffered file")
 {
     for (bool direct : {true, false}) {
@@ -312,3 +315,5 @@ TEST_CASE("the reactor says which file operations are native")
         co_return;
     }());
 }
+
+} // TEST_SUITE

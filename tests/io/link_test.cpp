@@ -45,6 +45,9 @@ OpenOptions buffered_rw()
 
 } // namespace
 
+TEST_SUITE("io")
+{
+
 TEST_CASE("a linked write and fdatasync complete with the full length and 0")
 {
     for (bool direct : {true, false}) {
@@ -289,3 +292,5 @@ TEST_CASE("a chain longer than the io_uring SQ is refused unsubmitted")
         }
     }());
 }
+
+} // TEST_SUITE

@@ -34,6 +34,9 @@ io_uring_sqe* as_liburing(UringSqe& s)
 
 } // namespace
 
+TEST_SUITE("io")
+{
+
 TEST_CASE("raw SQEs complete with their CQE's result on io_uring and EOPNOTSUPP on asio")
 {
     TempPath p;
@@ -118,3 +121,5 @@ TEST_CASE("a raw SQE honours a deadline")
         CHECK((co_await submit_sqe(t, o)).res == -ECANCELED);
     }());
 }
+
+} // TEST_SUITE

@@ -24,6 +24,9 @@
 using namespace bioring;
 using namespace bioring::test;
 
+TEST_SUITE("io")
+{
+
 TEST_CASE("dsync and sync writes land byte exact on O_DIRECT and buffered files")
 {
     for (bool direct : {true, false}) {
@@ -125,3 +128,5 @@ TEST_CASE("a write with flags on a closed or read-only file fails like a plain w
         CHECK((co_await closed.write(&c, 1, 0, WriteFlags::dsync)).res == -EBADF);
     }());
 }
+
+} // TEST_SUITE
