@@ -7,9 +7,10 @@
 //             sync_wait, Runtime, Reactor, sleep_for, IoResult, Result, the low-level
 //             Operation/OpAwaiter request; Event, Semaphore, Mutex and Channel, the
 //             coroutine synchronisation primitives (any reactor, FIFO, cancellable)
-//   io/       DirectFile (O_DIRECT or buffered files on the ring), alignment probing,
-//             Socket, Listener and SocketAddress (TCP and Unix stream sockets on the ring),
-//             the per-thread error message
+//   io/       DirectFile (O_DIRECT or buffered files on the ring, open_async, write flags),
+//             file-system operations (fs::unlink, rename, mkdir, statx), linked requests
+//             (link), the raw-SQE escape hatch, alignment probing, Socket, Listener and
+//             SocketAddress (TCP and Unix stream sockets), the per-thread error message
 //
 // Headers under detail/ are internal: they are installed only because a public header
 // includes them, and may change in any release.
@@ -28,10 +29,14 @@
 #include <bioring/io/alignment.hpp>
 #include <bioring/io/direct_file.hpp>
 #include <bioring/io/error_message.hpp>
+#include <bioring/io/file_ops.hpp>
 #include <bioring/io/io_options.hpp>
+#include <bioring/io/link.hpp>
 #include <bioring/io/listener.hpp>
+#include <bioring/io/raw_sqe.hpp>
 #include <bioring/io/socket.hpp>
 #include <bioring/io/socket_address.hpp>
+#include <bioring/io/write_flags.hpp>
 #include <bioring/runtime/channel.hpp>
 #include <bioring/runtime/counters.hpp>
 #include <bioring/runtime/event.hpp>

@@ -11,79 +11,271 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <new>
 #include <system_error>
 #include <utility>
 
 namespace bioring {
 namespace {
 
-std::string describe_flags(const OpenOptions& o)
+// The O_* flags as "O_RDWR|O_DIRECT|..." into @out (no allocation: used on error paths of
+// noexcept awaiters).
+void describe_flags(int flags, char (&out)[64]) noexcept
 {
-    std::string s = o.write ? "O_RDWR" : "O_RDONLY";
-    if (o.direct) {
-        s += "|O_DIRECT";
-    }
-    if (o.dsync) {
-        s += "|O_DSYNC";
-    }
-    if (o.create) {
-        s += "|O_CREAT";
-    }
-    if (o.truncate) {
-        s += "|O_TRUNC";
-    }
-    if (o.exclusive) {
-        s += "|O_EXCL";
-    }
-    return s;
+    std::snprintf(out, sizeof out, "%s%s%s%s%s%s",
+                  (flags & O_ACCMODE) == O_RDWR ? "O_RDWR" : "O_RDONLY",
+                  (flags & O_DIRECT) ? "|O_DIRECT" : "", (flags & O_DSYNC) ? "|O_DSYNC" : "",
+                  (flags & O_CREAT) ? "|O_CREAT" : "", (flags & O_TRUNC) ? "|O_TRUNC" : "",
+                  (flags & O_EXCL) ? "|O_EXCL" : "");
 }
 
-[[noreturn]] void throw_open_error(int err, const std::string& path, const OpenOptions& o,
-                                   const char* why)
+std::string open_error_text(const std::string& path, int flags, const char* why)
 {
-    std::string what = "bioring: open " + path + " (" + describe_flags(o) + ")";
+    char fl[64];
+    describe_flags(flags, fl);
+    std::string what = "bioring: open " + path + " (" + fl + ")";
     if (why != nullptr) {
         what += ": ";
         what += why;
     }
-    throw std::system_error(err, std::system_category(), what);
+    return what;
+}
+
+/// The per-thread message for a failed open_async.
+void set_open_message(const std::string& path, int flags, const char* why) noexcept
+{
+    char fl[64];
+    describe_flags(flags, fl);
+    detail::set_error_message("bioring: open %s (%s): %s", path.c_str(), fl, why);
+}
+
+[[noreturn]] void throw_open_error(int err, const std::string& path, int flags, const char* why)
+{
+    throw std::system_error(err, std::system_category(), open_error_text(path, flags, why));
 }
 
 } // namespace
 
-DirectFile DirectFile::open(const std::string& path, const OpenOptions& o)
+namespace detail {
+
+int open_flags(const OpenOptions& o) noexcept
 {
-    if (o.truncate && !o.write) {
-        throw_open_error(EINVAL, path, o, "truncate requires write");
-    }
     int flags = O_CLOEXEC | (o.write ? O_RDWR : O_RDONLY);
     flags |= o.direct ? O_DIRECT : 0;
     flags |= o.dsync ? O_DSYNC : 0;
     flags |= o.create ? O_CREAT : 0;
     flags |= o.truncate ? O_TRUNC : 0;
     flags |= o.exclusive ? O_EXCL : 0;
-    DirectFile f;
-    f.state_.path = path;
-    f.state_.fd = ::open(path.c_str(), flags, static_cast<mode_t>(o.mode));
-    if (f.state_.fd < 0) {
-        const int err = errno;
-        throw_open_error(err, path, o,
-                         err == EINVAL && o.direct ? "the filesystem refuses O_DIRECT" : nullptr);
-    }
+    return flags;
+}
+
+} // namespace detail
+
+int DirectFile::adopt(DirectFile& f, int fd, bool direct, const char*& why) noexcept
+{
+    why = nullptr;
     struct stat st{};
-    if (::fstat(f.state_.fd, &st) != 0) {
-        throw_open_error(errno, path, o, "fstat failed");
+    if (::fstat(fd, &st) != 0) {
+        why = "fstat failed";
+        return errno;
     }
     if (S_ISDIR(st.st_mode)) {
-        throw_open_error(EISDIR, path, o, nullptr);
+        return EISDIR;
     }
-    f.state_.direct = o.direct;
+    f.state_.fd = fd;
+    f.state_.direct = direct;
     f.state_.block_device = S_ISBLK(st.st_mode);
-    const DioAlignment a = detail::probe_alignment(f.state_.fd, f.state_.block_device);
+    const DioAlignment a = detail::probe_alignment(fd, f.state_.block_device);
     f.state_.memory_align = a.memory;
     f.state_.offset_align = a.offset;
     f.alignment_source_ = a.source;
+    return 0;
+}
+
+DirectFile DirectFile::open(const std::string& path, const OpenOptions& o)
+{
+    const int flags = detail::open_flags(o);
+    if (o.truncate && !o.write) {
+        throw_open_error(EINVAL, path, flags, "truncate requires write");
+    }
+    DirectFile f;
+    f.state_.path = path;
+    const int fd = ::open(path.c_str(), flags, static_cast<mode_t>(o.mode));
+    if (fd < 0) {
+        const int err = errno;
+        throw_open_error(err, path, flags,
+                         err == EINVAL && o.direct ? "the filesystem refuses O_DIRECT" : nullptr);
+    }
+    const char* why = nullptr;
+    if (const int err = adopt(f, fd, o.direct, why); err != 0) {
+        ::close(fd);
+        throw_open_error(err, path, flags, why);
+    }
     return f;
+}
+
+OpenOp DirectFile::open_async(std::string path, const OpenOptions& o, IoOptions io)
+{
+    return OpenOp(std::move(path), detail::open_flags(o), o.mode, o.direct, std::move(io));
+}
+
+bool OpenOp::await_ready() noexcept
+{
+    if ((flags_ & O_TRUNC) != 0 && (flags_ & O_ACCMODE) == O_RDONLY) {
+        set_open_message(path_, flags_, "truncate requires write");
+        return ready_with(-EINVAL);
+    }
+    return false;
+}
+
+bool OpenOp::await_suspend(std::coroutine_handle<> waiter) noexcept
+{
+    if (!attach(waiter)) {
+        return false;
+    }
+    code = OpCode::openat;
+    fd = AT_FDCWD;
+    fixed_file = false;
+    addr = const_cast<char*>(path_.c_str()); // the kernel only reads the path
+    mode = flags_;
+    len = perms_;
+    complete = &OpenOp::on_complete;
+    return start();
+}
+
+void OpenOp::on_complete(Operation* op, int res) noexcept
+{
+    auto* self = static_cast<OpenOp*>(op);
+    if (res < 0 && self->retry_transient(res, "open")) {
+        return;
+    }
+    self->finish(res);
+}
+
+OpenResult OpenOp::await_resume() noexcept
+{
+    const int res = IoOp::await_resume().res;
+    if (res < 0) {
+        const int err = -res;
+        if (err != ECANCELED && err != ENXIO) {
+            const bool trunc_ro = (flags_ & O_TRUNC) != 0 && (flags_ & O_ACCMODE) == O_RDONLY;
+            const char* why = err != EINVAL ? detail::strerror_text(err)
+                              : trunc_ro    ? "truncate requires write"
+                              : direct_     ? "the filesystem refuses O_DIRECT"
+                                            : detail::strerror_text(err);
+            set_open_message(path_, flags_, why);
+        }
+        return OpenResult{DirectFile(), res};
+    }
+    try {
+        DirectFile f;
+        f.state_.path = path_;
+        const char* why = nullptr;
+        if (const int err = DirectFile::adopt(f, res, direct_, why); err != 0) {
+            ::close(res);
+            set_open_message(path_, flags_, why != nullptr ? why : detail::strerror_text(err));
+            return OpenResult{DirectFile(), -err};
+        }
+        return OpenResult{std::move(f), 0};
+    } catch (const std::bad_alloc&) {
+        ::close(res);
+        set_open_message(path_, flags_, "out of memory");
+        return OpenResult{DirectFile(), -ENOMEM};
+    }
+}
+
+LinkStep DirectFile::step(Operation op, const char* name, std::uint64_t expect,
+                          int error) const noexcept
+{
+    op.fd = state_.fd;
+    if (state_.fd < 0) {
+        detail::set_error_message("bioring: linked %s on a closed file (%s)", name,
+                                  state_.path.c_str());
+        error = -EBADF;
+    }
+    return LinkStep(op, &state_, name, expect, error);
+}
+
+LinkStep DirectFile::write_step(const void* buf, std::size_t len, std::uint64_t offset,
+                                WriteFlags flags) const noexcept
+{
+    const auto fl = static_cast<std::uint32_t>(flags);
+    Operation op;
+    op.code = fl != 0 ? OpCode::write_flags : OpCode::write;
+    op.addr = const_cast<void*>(buf); // the kernel only reads a write's buffer
+    op.len = static_cast<std::uint32_t>(len);
+    op.offset = offset;
+    op.mode = static_cast<int>(fl);
+    int error = 0;
+    if (state_.fd >= 0) {
+        if ((fl & ~write_flags_known) != 0) {
+            detail::set_error_message("bioring: linked write with unknown write flags 0x%x "
+                                      "(file %s)",
+                                      fl & ~write_flags_known, state_.path.c_str());
+            error = -EINVAL;
+        } else {
+            error = detail::check_transfer(state_, "linked write", buf, len, offset);
+        }
+    }
+    return step(op, "write", len, error);
+}
+
+LinkStep DirectFile::read_step(void* buf, std::size_t len, std::uint64_t offset) const noexcept
+{
+    Operation op;
+    op.code = OpCode::read;
+    op.addr = buf;
+    op.len = static_cast<std::uint32_t>(len);
+    op.offset = offset;
+    const int error =
+        state_.fd >= 0 ? detail::check_transfer(state_, "linked read", buf, len, offset) : 0;
+    return step(op, "read", len, error);
+}
+
+LinkStep DirectFile::fsync_step() const noexcept
+{
+    Operation op;
+    op.code = OpCode::fsync;
+    return step(op, "fsync", 0, 0);
+}
+
+LinkStep DirectFile::fdatasync_step() const noexcept
+{
+    Operation op;
+    op.code = OpCode::fdatasync;
+    return step(op, "fdatasync", 0, 0);
+}
+
+LinkStep DirectFile::ftruncate_step(std::uint64_t size) const noexcept
+{
+    Operation op;
+    op.code = OpCode::ftruncate;
+    op.offset = size;
+    return step(op, "ftruncate", 0, 0);
+}
+
+LinkStep DirectFile::sync_file_range_step(std::uint64_t offset, std::uint32_t nbytes,
+                                          unsigned flags) const noexcept
+{
+    Operation op;
+    op.code = OpCode::sync_file_range;
+    op.offset = offset;
+    op.len = nbytes;
+    op.mode = static_cast<int>(flags);
+    return step(op, "sync_file_range", 0, 0);
+}
+
+LinkStep DirectFile::fallocate_step(int mode, std::uint64_t offset,
+                                    std::uint64_t length) const noexcept
+{
+    Operation op;
+    op.code = OpCode::fallocate;
+    op.mode = mode;
+    op.offset = offset;
+    op.length = length;
+    return step(op, "fallocate", 0, 0);
 }
 
 DirectFile::DirectFile(DirectFile&& other) noexcept

@@ -26,10 +26,14 @@
 #include <bioring/io/detail/close_op.hpp>
 #include <bioring/io/error_message.hpp>
 #include <bioring/io/detail/fallocate_op.hpp>
+#include <bioring/io/detail/file_range_op.hpp>
 #include <bioring/io/detail/file_state.hpp>
 #include <bioring/io/detail/fsync_op.hpp>
+#include <bioring/io/detail/open_op.hpp>
 #include <bioring/io/io_options.hpp>
+#include <bioring/io/link.hpp>
 #include <bioring/io/detail/read_op.hpp>
+#include <bioring/io/write_flags.hpp>
 #include <bioring/io/detail/write_op.hpp>
 
 #include <sys/uio.h>
@@ -58,6 +62,15 @@ public:
     /// filesystem refuses O_DIRECT), EINVAL for truncate without write, EISDIR for a
     /// directory.
     static DirectFile open(const std::string& path, const OpenOptions& o = {});
+    /// Open @path without blocking the reactor: the openat runs on the ring (Asio: on the
+    /// pool); fstat and the alignment probe that follow are synchronous (see open_op.hpp).
+    /// Context: a coroutine on a reactor thread; allocates (the path copy).
+    /// Returns (co_await): OpenResult: the open file with res 0, or a closed file with
+    /// res = -errno, the errors of open() (-EINVAL when the filesystem refuses O_DIRECT or
+    /// for truncate without write, -EISDIR, -ENOENT, -EEXIST, ...; -ECANCELED; -ENXIO with
+    /// no reactor; -ENOMEM), and last_error_message() naming the path, the flags and the
+    /// reason. Never throws.
+    static OpenOp open_async(std::string path, const OpenOptions& o = {}, IoOptions io = {});
 
     /// A closed file (fd() == -1); requests on it complete with -EBADF.
     DirectFile() noexcept = default;
@@ -86,6 +99,15 @@ public:
     {
         return WriteOp(state_, buf, len, offset, std::move(o));
     }
+    /// Write with per-write flags (WriteFlags: dsync = RWF_DSYNC/FUA, sync, nowait, append).
+    /// Context and Returns: as write(), plus -EINVAL for unknown flags (nothing submitted),
+    /// -EAGAIN for nowait when the write would block (returned, not retried), -EOPNOTSUPP
+    /// when the file or kernel refuses a flag.
+    WriteOp write(const void* buf, std::size_t len, std::uint64_t offset, WriteFlags flags,
+                  IoOptions o = {}) noexcept
+    {
+        return WriteOp(state_, buf, len, offset, std::move(o), flags);
+    }
     /// Vectored read into @iovcnt segments (0 to IOV_MAX). For O_DIRECT every segment's
     /// address and length must be aligned. The array must stay valid until co_await returns.
     /// Context and Returns: as read().
@@ -97,6 +119,12 @@ public:
     WritevOp writev(const iovec* iov, int iovcnt, std::uint64_t offset, IoOptions o = {}) noexcept
     {
         return WritevOp(state_, iov, iovcnt, offset, std::move(o));
+    }
+    /// Vectored write with per-write flags; as write() with flags.
+    WritevOp writev(const iovec* iov, int iovcnt, std::uint64_t offset, WriteFlags flags,
+                    IoOptions o = {}) noexcept
+    {
+        return WritevOp(state_, iov, iovcnt, offset, std::move(o), flags);
     }
     /// Make data and metadata durable. Context: as read().
     /// Returns (co_await): 0 or -errno (-EBADF closed, -ECANCELED, -ENXIO, ...).
@@ -110,6 +138,38 @@ public:
     {
         return FallocateOp(state_, mode, offset, length, std::move(o));
     }
+    /// Set the file's size to @size (ftruncate(2); see file_range_op.hpp for where it runs).
+    /// Context: as read(). Returns (co_await): 0 or the kernel's -errno (-EINVAL or -EBADF
+    /// on a descriptor not open for writing, -EFBIG, ...; -EBADF when closed).
+    TruncateOp ftruncate(std::uint64_t size, IoOptions o = {}) noexcept
+    {
+        return TruncateOp(state_, size, std::move(o));
+    }
+    /// sync_file_range(2) on [@offset, @offset + @nbytes) (nbytes 0: to the end of file)
+    /// with SYNC_FILE_RANGE_* @flags. Starts or waits for writeback; durability needs
+    /// fdatasync. Context: as read(). Returns (co_await): 0 or -errno (-EINVAL bad flags).
+    SyncRangeOp sync_file_range(std::uint64_t offset, std::uint32_t nbytes, unsigned flags,
+                                IoOptions o = {}) noexcept
+    {
+        return SyncRangeOp(state_, offset, nbytes, flags, std::move(o));
+    }
+
+    // Steps of a linked chain (io/link.hpp): `co_await link(f.write_step(...),
+    // f.fdatasync_step())`. Building a step submits nothing; a refused step (closed file,
+    // misaligned O_DIRECT, unknown flags) fails the whole chain at co_await, unsubmitted.
+    // Context: any thread; never allocates.
+    /// Write @len bytes (the whole length or the chain fails) from @buf at @offset.
+    LinkStep write_step(const void* buf, std::size_t len, std::uint64_t offset,
+                        WriteFlags flags = WriteFlags::none) const noexcept;
+    /// Read @len bytes (a short read, end of file included, fails the chain) at @offset.
+    LinkStep read_step(void* buf, std::size_t len, std::uint64_t offset) const noexcept;
+    LinkStep fsync_step() const noexcept;
+    LinkStep fdatasync_step() const noexcept;
+    LinkStep ftruncate_step(std::uint64_t size) const noexcept;
+    LinkStep sync_file_range_step(std::uint64_t offset, std::uint32_t nbytes,
+                                  unsigned flags) const noexcept;
+    LinkStep fallocate_step(int mode, std::uint64_t offset, std::uint64_t length) const noexcept;
+
     /// Close asynchronously; the file reads as closed as soon as the close is submitted.
     /// Context: a coroutine (on a reactor thread; without one it closes synchronously).
     /// Returns (co_await): 0 (also when already closed) or -errno from close(2).
@@ -148,10 +208,25 @@ public:
     const std::string& path() const noexcept { return state_.path; }
 
 private:
+    friend class OpenOp;
     void close_now() noexcept;
+    /// Fill @f from the freshly opened @fd (fstat, alignment probe). Returns: 0, or an
+    /// errno with @why set (nullptr or a reason) — @fd is then still open.
+    static int adopt(DirectFile& f, int fd, bool direct, const char*& why) noexcept;
+    /// @op with this file's descriptor; -EBADF (and the message) when closed.
+    LinkStep step(Operation op, const char* name, std::uint64_t expect, int error) const noexcept;
 
     detail::FileState state_;
     DioAlignment::Source alignment_source_ = DioAlignment::Source::fallback;
+};
+
+/// What `co_await DirectFile::open_async(...)` yields.
+struct OpenResult {
+    DirectFile file; ///< open when res == 0, closed otherwise
+    int res = 0;     ///< 0 or -errno
+
+    bool ok() const noexcept { return res >= 0; }
+    explicit operator bool() const noexcept { return ok(); }
 };
 
 } // namespace bioring

@@ -17,6 +17,10 @@ const char* OneShotOp::name() const noexcept
         return "fdatasync";
     case OpCode::fallocate:
         return "fallocate";
+    case OpCode::ftruncate:
+        return "ftruncate";
+    case OpCode::sync_file_range:
+        return "sync_file_range";
     default:
         return "request";
     }

@@ -23,6 +23,11 @@ bool TransferOp::await_ready() noexcept
         set_error_message("bioring: %s on a closed file (%s)", name(), file_->path.c_str());
         return ready_with(-EBADF);
     }
+    if ((rw_flags_ & ~write_flags_known) != 0) {
+        set_error_message("bioring: %s with unknown write flags 0x%x (file %s)", name(),
+                          rw_flags_ & ~write_flags_known, file_->path.c_str());
+        return ready_with(-EINVAL);
+    }
     const int rc = vector_ ? check_vector(*file_, name(), iov_, iovcnt_, offset0_, total_)
                            : check_transfer(*file_, name(), buf_, total_, offset0_);
     if (rc < 0) {
@@ -53,7 +58,8 @@ bool TransferOp::await_suspend(std::coroutine_handle<> waiter) noexcept
 
 void TransferOp::target_segment(std::byte* base, std::size_t len) noexcept
 {
-    code = write_ ? OpCode::write : OpCode::read;
+    code = write_ ? (rw_flags_ != 0 ? OpCode::write_flags : OpCode::write) : OpCode::read;
+    mode = static_cast<int>(rw_flags_);
     addr = base;
     this->len = static_cast<std::uint32_t>(len);
 }
@@ -78,7 +84,8 @@ void TransferOp::prepare_next() noexcept
         buf_index = index >= 0 && index <= INT16_MAX ? static_cast<std::int16_t>(index) : -1;
         return;
     }
-    code = write_ ? OpCode::writev : OpCode::readv;
+    code = write_ ? (rw_flags_ != 0 ? OpCode::writev_flags : OpCode::writev) : OpCode::readv;
+    mode = static_cast<int>(rw_flags_);
     // The kernel only reads the iovec array; Operation::addr is untyped.
     addr = const_cast<iovec*>(iov_ + seg_);
     len = static_cast<std::uint32_t>(iovcnt_ - seg_);
@@ -120,8 +127,10 @@ void TransferOp::on_complete(Operation* op, int res) noexcept
 {
     auto* self = static_cast<TransferOp*>(op);
     if (res < 0) {
-        if (!self->retry_transient(res, self->name())) {
-            if (res != -EAGAIN) { // the retry bound has its own message
+        // RWF_NOWAIT asked for -EAGAIN instead of a wait: hand it back, do not retry.
+        const bool nowait = res == -EAGAIN && (self->rw_flags_ & 0x8u) != 0;
+        if (nowait || !self->retry_transient(res, self->name())) {
+            if (nowait || res != -EAGAIN) { // the retry bound has its own message
                 set_error_message("bioring: %s of %zu bytes at offset %llu in %s: %s",
                                   self->name(), self->total_,
                                   static_cast<unsigned long long>(self->offset0_),

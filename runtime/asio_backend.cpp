@@ -67,7 +67,71 @@ struct WorkerEventfd {
 thread_local WorkerEventfd tl_worker_efd;
 
 bool is_rw(OpCode c) noexcept {
-    return c == OpCode::read || c == OpCode::write || c == OpCode::readv || c == OpCode::writev;
+    return c == OpCode::read || c == OpCode::write || c == OpCode::readv ||
+           c == OpCode::writev || c == OpCode::write_flags || c == OpCode::writev_flags;
+}
+
+// Path operations take a directory descriptor, AT_FDCWD (negative) included.
+bool takes_dirfd(OpCode c) noexcept {
+    return c == OpCode::openat || c == OpCode::statx || c == OpCode::unlinkat ||
+           c == OpCode::renameat || c == OpCode::mkdirat;
+}
+
+// The Reactor::submit_link rule: a read/write step succeeds when it moved its full length.
+bool step_succeeded(const Operation& op, int res) noexcept {
+    switch (op.code) {
+    case OpCode::read:
+    case OpCode::write:
+    case OpCode::write_flags:
+        return res >= 0 && static_cast<std::uint32_t>(res) == op.len;
+    case OpCode::readv:
+    case OpCode::writev:
+    case OpCode::writev_flags: {
+        std::size_t want = 0;
+        const auto* iov = static_cast<const iovec*>(op.addr);
+        for (std::uint32_t i = 0; i < op.len; ++i) {
+            want += iov[i].iov_len;
+        }
+        return res >= 0 && static_cast<std::size_t>(res) == want;
+    }
+    default:
+        return res >= 0;
+    }
+}
+
+// The file operations' syscalls (OpCode::write_flags and after).
+ssize_t file_op(const Operation& op, int fd) noexcept {
+    const auto off = static_cast<off_t>(op.offset);
+    const auto* path = static_cast<const char*>(op.addr);
+    switch (op.code) {
+    case OpCode::write_flags: {
+        iovec v{op.addr, op.len};
+        return ::pwritev2(fd, &v, 1, off, op.mode);
+    }
+    case OpCode::writev_flags:
+        return ::pwritev2(fd, static_cast<const iovec*>(op.addr), static_cast<int>(op.len), off,
+                          op.mode);
+    case OpCode::openat:
+        return ::openat(fd, path, op.mode, static_cast<mode_t>(op.len));
+    case OpCode::statx:
+        return ::statx(fd, path, op.mode, op.len,
+                       reinterpret_cast<struct statx*>(static_cast<std::uintptr_t>(op.length)));
+    case OpCode::unlinkat:
+        return ::unlinkat(fd, path, op.mode);
+    case OpCode::renameat:
+        return ::renameat2(fd, path, static_cast<int>(op.len),
+                           reinterpret_cast<const char*>(static_cast<std::uintptr_t>(op.length)),
+                           static_cast<unsigned>(op.mode));
+    case OpCode::mkdirat:
+        return ::mkdirat(fd, path, static_cast<mode_t>(op.len));
+    case OpCode::ftruncate:
+        return ::ftruncate(fd, off);
+    case OpCode::sync_file_range:
+        return ::sync_file_range(fd, off, op.len, static_cast<unsigned>(op.mode));
+    default: // uring_raw never reaches a worker
+        errno = EOPNOTSUPP;
+        return -1;
+    }
 }
 
 int once(const Operation& op, int fd) noexcept {
@@ -122,6 +186,9 @@ int once(const Operation& op, int fd) noexcept {
     case OpCode::sendmsg:
     case OpCode::shutdown:
         return -EINVAL;
+    default:
+        r = file_op(op, fd);
+        break;
     }
     return r < 0 ? -errno : static_cast<int>(r);
 }
@@ -260,9 +327,53 @@ struct AsioBackend::Impl {
         asio::post(ioc, bind([this, op, res] { finish(op, res); }));
     }
 
+    // Worker thread: a linked chain (Reactor::submit_link), its steps in order. submit_link
+    // threaded the steps through reactor_ptr_ (the caller's array may be gone) and put
+    // each step's resolved descriptor in its reactor_res_; the head carries the chain's
+    // state and, while it runs, the worker's eventfd (as run_blocking).
+    void run_chain(Operation* head) noexcept {
+        int fds[Reactor::max_link];
+        Operation* steps[Reactor::max_link];
+        unsigned n = 0;
+        for (Operation* s = head; s != nullptr && n < Reactor::max_link;
+             s = static_cast<Operation*>(s->reactor_ptr_)) {
+            steps[n] = s;
+            fds[n] = s->reactor_res_;
+            ++n;
+        }
+        for (unsigned i = 0; i < n; ++i) {
+            steps[i]->reactor_ptr_ = nullptr; // finish() reads the head's as a timer slot
+        }
+        std::atomic_ref<std::uint32_t> st(head->reactor_flags_);
+        const int efd = tl_worker_efd.fd;
+        head->reactor_res_ = efd;
+        std::uint32_t expected = st_queued;
+        unsigned end = 0;
+        int res = -ECANCELED;
+        if (st.compare_exchange_strong(expected, st_running, std::memory_order_acq_rel)) {
+            for (end = 0;; ++end) {
+                res = perform(*steps[end], fds[end], efd, st);
+                if (end + 1 == n || !step_succeeded(*steps[end], res)) {
+                    break;
+                }
+                if (st.load(std::memory_order_acquire) & st_cancel_req) {
+                    ++end; // cancelled between steps: the next one never starts
+                    res = -ECANCELED;
+                    break;
+                }
+            }
+        }
+        Operation* last = steps[end];
+        asio::post(ioc, bind([this, head, last, res] {
+            in_flight.erase(head);
+            ++counters.cqes_reaped;
+            reactor.complete_op(last, res);
+        }));
+    }
+
     static int perform(const Operation& op, int fd, int efd,
                        std::atomic_ref<std::uint32_t>& st) noexcept {
-        if (fd < 0) {
+        if (fd < 0 && !takes_dirfd(op.code)) {
             return -EBADF; // poll() would ignore a negative fd and wait forever
         }
         if (is_rw(op.code)) {
@@ -346,6 +457,10 @@ void AsioBackend::submit(Operation& op) noexcept {
             m.files[op.fd] = -1; // as close_direct: the slot's own reference (a dup) goes
         }
     }
+    if (op.code == OpCode::uring_raw) {
+        asio::post(m.ioc, m.bind([&m, p = &op] { m.finish(p, -EOPNOTSUPP); }));
+        return;
+    }
     if (op.timeout_ns != 0) {
         TimerSlot* slot = m.get_timer();
         slot->op = &op;
@@ -357,6 +472,30 @@ void AsioBackend::submit(Operation& op) noexcept {
         return;
     }
     asio::post(m.pool, m.bind([&m, p = &op, fd] { m.run_blocking(p, fd); }));
+}
+
+int AsioBackend::submit_link(Operation* const* ops, unsigned n) noexcept {
+    Impl& m = *impl_;
+    for (unsigned i = 0; i < n; ++i) {
+        Operation& op = *ops[i];
+        if (op.code == OpCode::uring_raw) {
+            return -EOPNOTSUPP;
+        }
+        int fd = op.fd;
+        if (op.fixed_file) {
+            fd = (op.fd >= 0 && static_cast<std::size_t>(op.fd) < m.files.size())
+                     ? m.files[static_cast<std::size_t>(op.fd)]
+                     : -1; // the step fails with -EBADF when it runs
+        }
+        op.reactor_res_ = fd;
+        op.reactor_ptr_ = i + 1 < n ? ops[i + 1] : nullptr;
+    }
+    m.counters.sqes_submitted += n;
+    Operation* head = ops[0];
+    head->reactor_flags_ = st_queued;
+    m.in_flight.insert(head); // cancel(head) stops the chain; the other steps are not listed
+    asio::post(m.pool, m.bind([&m, head] { m.run_chain(head); }));
+    return 0;
 }
 
 void AsioBackend::cancel(std::uintptr_t user_data) noexcept {

@@ -163,6 +163,8 @@ bool matches(FaultOp want, OpCode code) noexcept {
         return want == FaultOp::any || want == FaultOp::read;
     case OpCode::write:
     case OpCode::writev:
+    case OpCode::write_flags:
+    case OpCode::writev_flags:
         return want == FaultOp::any || want == FaultOp::write;
     case OpCode::fsync:
     case OpCode::fdatasync:
@@ -182,8 +184,9 @@ bool matches(FaultOp want, OpCode code) noexcept {
     case OpCode::sendmsg:
     case OpCode::shutdown:
         return false;
+    default: // the other file operations (openat, statx, ...): only "any"
+        return want == FaultOp::any;
     }
-    return false;
 }
 
 // splitmix64: a counter-based stream, so the n-th draw of a seed is the same on every run.

@@ -33,6 +33,24 @@ enum class OpCode : std::uint8_t {
     recvmsg,    ///< recvmsg(fd, (msghdr*)addr, mode)
     sendmsg,    ///< sendmsg(fd, (const msghdr*)addr, mode)
     shutdown,   ///< shutdown(fd, (int)len): 0
+
+    // File operations (io/file_ops.hpp, DirectFile): never on the inline submit path.
+    // Extra arguments reuse mode (flags), len and length (a second pointer or size).
+    write_flags,     ///< pwritev2(fd, {addr, len}, offset, mode = RWF_* flags); WRITE_FIXED
+                     ///< when buf_index >= 0
+    writev_flags,    ///< pwritev2(fd, (iovec*)addr, len iovecs, offset, mode = RWF_* flags)
+    openat,          ///< openat(fd = dirfd, (const char*)addr, mode = O_* flags, len = perms);
+                     ///< completes with the new descriptor
+    statx,           ///< statx(fd = dirfd, (const char*)addr, mode = AT_* flags, len = mask,
+                     ///< (struct statx*)length)
+    unlinkat,        ///< unlinkat(fd = dirfd, (const char*)addr, mode = 0 or AT_REMOVEDIR)
+    renameat,        ///< renameat2(fd = old dirfd, (const char*)addr, (int)len = new dirfd,
+                     ///< (const char*)length, mode = RENAME_* flags)
+    mkdirat,         ///< mkdirat(fd = dirfd, (const char*)addr, len = perms)
+    ftruncate,       ///< ftruncate(fd, offset = new size); see Reactor::native()
+    sync_file_range, ///< sync_file_range(fd, offset, len bytes, mode = SYNC_FILE_RANGE_* flags)
+    uring_raw,       ///< io_uring only: the caller's 64-byte SQE at addr, user_data replaced;
+                     ///< -EOPNOTSUPP on the Asio backend
 };
 
 /// Whether @c is one of the socket operations (accept .. shutdown).
@@ -52,7 +70,7 @@ struct Operation {
     std::int16_t buf_index = -1;    ///< registered buffer index (>= 0: READ_FIXED/WRITE_FIXED)
     int fd = -1;
     std::uint32_t len = 0;          ///< bytes, or the iovec count for readv/writev
-    int mode = 0;                   ///< fallocate mode
+    int mode = 0;                   ///< fallocate mode; the flags of the file operations
     void* addr = nullptr;           ///< buffer, or iovec array for readv/writev
     std::uint64_t offset = 0;       ///< file offset
     /// For timeout: the timer. For any other code: a per-operation deadline (0 = none);
@@ -65,7 +83,7 @@ struct Operation {
     /// same Operation included: io/ resubmits short transfers this way).
     void (*complete)(Operation* op, int res) noexcept = nullptr;
 
-    std::uint64_t length = 0;       ///< fallocate length
+    std::uint64_t length = 0;       ///< fallocate length; statx buffer; renameat new path
 
     // Reactor-private state (the reactor may use these freely while the op is in flight):
     // the Asio backend's operation state, worker eventfd and timer slot.

@@ -234,6 +234,55 @@ void Reactor::submit_slow(Operation& op) noexcept {
     }
 }
 
+namespace {
+
+// Whether a chain step may come before another: its success result must be known (the
+// kernel posts no CQE for it when it succeeds), and it must not be close, a timer or a
+// socket operation.
+bool linkable(OpCode c, bool last) noexcept {
+    if (is_socket_op(c)) {
+        return false; // chains are for file requests; a socket transfer may be short
+    }
+    switch (c) {
+    case OpCode::close:
+    case OpCode::timeout:
+        return false;
+    case OpCode::openat:
+    case OpCode::uring_raw:
+        return last;
+    default:
+        return true;
+    }
+}
+
+} // namespace
+
+int Reactor::submit_link(Operation* const* ops, unsigned n) noexcept {
+    if (n == 0 || n > max_link) {
+        return -EINVAL;
+    }
+    for (unsigned i = 0; i < n; ++i) {
+        if (!linkable(ops[i]->code, i + 1 == n) || ops[i]->timeout_ns != 0) {
+            return -EINVAL;
+        }
+        if (!native(ops[i]->code)) {
+            return -EOPNOTSUPP;
+        }
+    }
+    const int r = uring_ ? uring_->submit_link(ops, n) : asio_->submit_link(ops, n);
+    if (r == 0) {
+        ++submitted_; // one completion per chain
+    }
+    return r;
+}
+
+bool Reactor::native(OpCode code) const noexcept {
+    if (uring_) {
+        return code != OpCode::ftruncate || uring_->has_ftruncate();
+    }
+    return code != OpCode::uring_raw;
+}
+
 void Reactor::cancel(Operation& op) noexcept {
     const auto ud = reinterpret_cast<std::uintptr_t>(&op);
     if (detail::tl_context.reactor == this) {

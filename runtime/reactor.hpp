@@ -130,6 +130,34 @@ public:
         ++submitted_;
         submit_slow(op);
     }
+    /// The most steps submit_link() takes.
+    static constexpr unsigned max_link = 8;
+    /// Start @n operations as one linked chain (io_uring IOSQE_IO_LINK): step i+1 starts
+    /// only after step i succeeded; they reach the kernel in one io_uring_enter (the SQ
+    /// is flushed first when it lacks room for the whole chain, never in the middle).
+    /// A step succeeds when it moves its full length (read, write, readv, writev and their
+    /// _flags forms: a short count fails the chain) or returns >= 0 (the others).
+    /// Exactly ONE complete() is called per chain, on the step that ended it: the last
+    /// step, or the first step that failed. Steps before it succeeded (full length, or 0);
+    /// steps after it never ran (report them as -ECANCELED). On io_uring every step but the
+    /// last carries IOSQE_CQE_SKIP_SUCCESS, so a chain costs one CQE; the Asio backend runs
+    /// the steps in order on one pool thread with the same rule.
+    /// Every step but the last must be one whose success result is known (not openat, not
+    /// uring_raw); no step may be close or timeout or carry a deadline (timeout_ns):
+    /// a LINK_TIMEOUT inside a chain would bound a single step and post its own CQEs.
+    /// Cancel a chain by cancelling each of its steps. The array @ops may go when this
+    /// returns; the Operations stay the reactor's until the chain's completion.
+    /// Context: owner thread. Returns: 0 (submitted), or, with nothing submitted, -EINVAL
+    /// (n is 0 or above max_link or the ring's SQ size, or a step is not allowed),
+    /// -EOPNOTSUPP (ring without IORING_FEAT_CQE_SKIP; uring_raw or a non-native
+    /// ftruncate in a chain; uring_raw on Asio).
+    int submit_link(Operation* const* ops, unsigned n) noexcept;
+    /// Returns: whether @code runs as a native asynchronous operation on this reactor.
+    /// io_uring: ftruncate needs IORING_OP_FTRUNCATE (Linux 6.9; probed at setup; without
+    /// it the reactor thread calls ftruncate(2) itself and delivers the result at the next
+    /// reap); everything else is native. Asio: all but uring_raw (run on the pool).
+    bool native(OpCode code) const noexcept;
+
     /// Ask the kernel to cancel @op (ASYNC_CANCEL by user_data). @op still completes,
     /// usually with -ECANCELED, or with its own result if it finished first.
     /// Context: any thread (from a foreign thread it is posted to the owner).

@@ -43,6 +43,10 @@ static_assert(sqe_op_nop == IORING_OP_NOP && sqe_op_readv == IORING_OP_READV &&
 
 namespace {
 
+// IORING_OP_FTRUNCATE (Linux 6.9): newer than liburing 2.3's headers, so spelled here; the
+// ring is probed for it before use.
+constexpr std::uint8_t op_ftruncate = 55;
+
 // One line on stderr per process when fixed buffers cannot be registered.
 void say_buffers_unregistered(int err) noexcept {
     static std::atomic<bool> said{false};
@@ -106,6 +110,11 @@ UringBackend::UringBackend(Reactor& reactor, const ReactorOptions& opts)
     }
     stashed_.reserve(64);
     sqe_timespecs_.resize(ring_.sq.ring_entries);
+    cqe_skip_ok_ = (ring_.features & IORING_FEAT_CQE_SKIP) != 0;
+    if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
+        ftruncate_ok_ = io_uring_opcode_supported(probe, op_ftruncate) != 0;
+        io_uring_free_probe(probe);
+    }
     arm_eventfd();
 }
 
@@ -206,6 +215,13 @@ void UringBackend::flush() noexcept {
 }
 
 void UringBackend::submit_slow(Operation& op) noexcept {
+    if (op.code == OpCode::ftruncate && !ftruncate_ok_) [[unlikely]] {
+        // A kernel without IORING_OP_FTRUNCATE: run it here (a metadata update, usually
+        // short) and deliver the result at the next reap, never inside submit().
+        const int r = ::ftruncate(op.fd, static_cast<off_t>(op.offset));
+        stashed_.emplace_back(reinterpret_cast<std::uintptr_t>(&op), r < 0 ? -errno : 0);
+        return;
+    }
     const bool linked = op.timeout_ns != 0 && op.code != OpCode::timeout;
     if (linked && io_uring_sq_space_left(&ring_) < 2) {
         flush(); // a link chain must not be cut by a flush between its two SQEs
@@ -231,6 +247,8 @@ void UringBackend::submit_slow(Operation& op) noexcept {
     default:
         if (is_socket_op(op.code)) {
             prep_socket(sqe, op); // runtime/uring_socket.cpp
+        } else if (op.code > OpCode::timeout) {
+            prep_file_op(sqe, op);
         } else {
             prep(sqe, op); // a fast-path opcode with a deadline
         }
@@ -243,6 +261,94 @@ void UringBackend::submit_slow(Operation& op) noexcept {
         io_uring_prep_link_timeout(t, timespec_for(t, op.timeout_ns), 0);
         io_uring_sqe_set_data64(t, ud_ignore);
     }
+}
+
+void UringBackend::prep_file_op(io_uring_sqe* sqe, const Operation& op) noexcept {
+    const int fd = op.fd;
+    const auto* path = static_cast<const char*>(op.addr);
+    bool takes_file = true; // IOSQE_FIXED_FILE applies to fd
+    switch (op.code) {
+    case OpCode::write_flags:
+        if (op.buf_index >= 0) {
+            io_uring_prep_write_fixed(sqe, fd, op.addr, op.len, op.offset, op.buf_index);
+        } else {
+            io_uring_prep_write(sqe, fd, op.addr, op.len, op.offset);
+        }
+        sqe->rw_flags = static_cast<__kernel_rwf_t>(op.mode);
+        break;
+    case OpCode::writev_flags:
+        io_uring_prep_writev(sqe, fd, static_cast<const iovec*>(op.addr), op.len, op.offset);
+        sqe->rw_flags = static_cast<__kernel_rwf_t>(op.mode);
+        break;
+    case OpCode::openat:
+        io_uring_prep_openat(sqe, fd, path, op.mode, static_cast<mode_t>(op.len));
+        takes_file = false;
+        break;
+    case OpCode::statx:
+        io_uring_prep_statx(sqe, fd, path, op.mode, op.len,
+                            reinterpret_cast<struct statx*>(static_cast<std::uintptr_t>(op.length)));
+        takes_file = false;
+        break;
+    case OpCode::unlinkat:
+        io_uring_prep_unlinkat(sqe, fd, path, op.mode);
+        takes_file = false;
+        break;
+    case OpCode::renameat:
+        io_uring_prep_renameat(sqe, fd, path, static_cast<int>(op.len),
+                               reinterpret_cast<const char*>(static_cast<std::uintptr_t>(op.length)),
+                               static_cast<unsigned>(op.mode));
+        takes_file = false;
+        break;
+    case OpCode::mkdirat:
+        io_uring_prep_mkdirat(sqe, fd, path, static_cast<mode_t>(op.len));
+        takes_file = false;
+        break;
+    case OpCode::ftruncate:
+        io_uring_prep_rw(op_ftruncate, sqe, fd, nullptr, 0, op.offset);
+        break;
+    case OpCode::sync_file_range:
+        io_uring_prep_sync_file_range(sqe, fd, op.len, op.offset, op.mode);
+        break;
+    case OpCode::uring_raw:
+        std::memcpy(static_cast<void*>(sqe), op.addr, sizeof(io_uring_sqe));
+        takes_file = false; // the caller's flags stand as written
+        break;
+    default:
+        __builtin_unreachable();
+    }
+    if (takes_file && op.fixed_file) {
+        sqe->flags |= IOSQE_FIXED_FILE;
+    }
+}
+
+int UringBackend::submit_link(Operation* const* ops, unsigned n) noexcept {
+    if (n > ring_.sq.ring_entries) {
+        return -EINVAL;
+    }
+    if (!cqe_skip_ok_) {
+        return -EOPNOTSUPP;
+    }
+    // The whole chain goes into the SQ at once: a flush between two of its SQEs would
+    // submit a link flag pointing at nothing.
+    while (io_uring_sq_space_left(&ring_) < n) {
+        flush();
+    }
+    for (unsigned i = 0; i < n; ++i) {
+        Operation& op = *ops[i];
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        if (op.code > OpCode::timeout) {
+            prep_file_op(sqe, op);
+        } else {
+            prep(sqe, op); // nop .. fallocate (Reactor::submit_link refused close, timeout)
+        }
+        io_uring_sqe_set_data(sqe, &op);
+        if (i + 1 < n) {
+            // A failed step posts its CQE and suppresses its tail's (REQ_F_SKIP_LINK_CQES):
+            // one CQE per chain, from the step that ended it.
+            sqe->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+        }
+    }
+    return 0;
 }
 
 __kernel_timespec* UringBackend::timespec_for(const io_uring_sqe* sqe, std::uint64_t ns) noexcept {
@@ -266,6 +372,9 @@ void UringBackend::cancel_all() noexcept {
 
 void UringBackend::poll(bool block) noexcept {
     int r = 0;
+    if (!stashed_.empty()) {
+        block = false; // results to deliver already (a non-native ftruncate)
+    }
     if (block) {
         ++counters_.enter_calls;
         r = io_uring_submit_and_wait(&ring_, 1);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// OneShotOp: an awaiter for a request that moves no data (fsync, fdatasync, fallocate).
+// OneShotOp: an awaiter for a request that moves no data (fsync, fdatasync, fallocate,
+// ftruncate, sync_file_range).
 //
-// One submission; -EINTR and (bounded) -EAGAIN are resubmitted, any other result is final.
+// One submission; -EINTR and (bounded) -EAGAIN are resubmitted, any other result is final
+// (a failure leaves last_error_message() naming the operation, the file and the reason).
 // The DirectFile must stay valid until co_await returns.
 #pragma once
 

@@ -15,6 +15,7 @@
 
 #include <bioring/io/detail/file_state.hpp>
 #include <bioring/io/detail/io_op.hpp>
+#include <bioring/io/write_flags.hpp>
 
 #include <sys/uio.h>
 
@@ -34,15 +35,15 @@ public:
 
 protected:
     TransferOp(const FileState& f, bool write, void* buf, std::size_t len, std::uint64_t offset,
-               IoOptions&& o) noexcept
+               IoOptions&& o, WriteFlags flags = WriteFlags::none) noexcept
         : IoOp(std::move(o)), file_(&f), buf_(static_cast<std::byte*>(buf)), offset0_(offset),
-          total_(len), write_(write)
+          total_(len), rw_flags_(static_cast<std::uint32_t>(flags)), write_(write)
     {
     }
     TransferOp(const FileState& f, bool write, const iovec* iov, int iovcnt, std::uint64_t offset,
-               IoOptions&& o) noexcept
+               IoOptions&& o, WriteFlags flags = WriteFlags::none) noexcept
         : IoOp(std::move(o)), file_(&f), iov_(iov), offset0_(offset), iovcnt_(iovcnt),
-          write_(write), vector_(true)
+          rw_flags_(static_cast<std::uint32_t>(flags)), write_(write), vector_(true)
     {
     }
 
@@ -63,6 +64,7 @@ private:
     std::size_t seg_off_ = 0;      ///< bytes done inside segment seg_ (vectored form)
     int iovcnt_ = 0;
     int seg_ = 0;                  ///< first segment not completely done (vectored form)
+    std::uint32_t rw_flags_ = 0;   ///< WriteFlags (writes only): OpCode::write_flags/writev_flags
     bool write_;
     bool vector_ = false;
 };

@@ -15,9 +15,9 @@ class DirectFile;
 class WriteOp final : public detail::TransferOp {
     friend class DirectFile;
     WriteOp(const detail::FileState& f, const void* buf, std::size_t len, std::uint64_t offset,
-            IoOptions&& o) noexcept
+            IoOptions&& o, WriteFlags flags = WriteFlags::none) noexcept
         // The kernel only reads a write's buffer; Operation::addr is untyped.
-        : TransferOp(f, true, const_cast<void*>(buf), len, offset, std::move(o))
+        : TransferOp(f, true, const_cast<void*>(buf), len, offset, std::move(o), flags)
     {
     }
 };
@@ -25,8 +25,8 @@ class WriteOp final : public detail::TransferOp {
 class WritevOp final : public detail::TransferOp {
     friend class DirectFile;
     WritevOp(const detail::FileState& f, const iovec* iov, int iovcnt, std::uint64_t offset,
-             IoOptions&& o) noexcept
-        : TransferOp(f, true, iov, iovcnt, offset, std::move(o))
+             IoOptions&& o, WriteFlags flags = WriteFlags::none) noexcept
+        : TransferOp(f, true, iov, iovcnt, offset, std::move(o), flags)
     {
     }
 };

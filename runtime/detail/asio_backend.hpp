@@ -33,6 +33,10 @@ public:
     AsioBackend& operator=(const AsioBackend&) = delete;
 
     void submit(Operation& op) noexcept;
+    /// A linked chain (Reactor::submit_link): its steps run in order on one pool thread;
+    /// one completion, on the step that ended the chain. Cancelling the first step
+    /// cancels the chain. Returns: 0, or -EOPNOTSUPP for a uring_raw step.
+    int submit_link(Operation* const* ops, unsigned n) noexcept;
     /// Owner thread; @user_data may name an operation that already completed.
     void cancel(std::uintptr_t user_data) noexcept;
     /// Cancel every operation in flight (Reactor::stop()).

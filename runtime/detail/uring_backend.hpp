@@ -14,7 +14,9 @@
 // Per-op cost. The common submit never gets here: Reactor::submit() (reactor.hpp) writes
 // nop/read/write/readv/writev SQEs itself, inline in the caller, through fast_path().
 // submit() below is the complete version behind Reactor::submit_slow(): a full SQ (its
-// get_sqe flushes), a deadline (LINK_TIMEOUT), timers, close, fsync, fallocate. What is
+// get_sqe flushes), a deadline (LINK_TIMEOUT), timers, close, fsync, fallocate, and the
+// file operations (prep_file_op: openat, statx, ..., raw SQEs). Linked chains go through
+// submit_link (IOSQE_IO_LINK + IOSQE_CQE_SKIP_SUCCESS: one CQE per chain). What is
 // rare within it stays out of line ([[gnu::noinline]]). The reap loop (uring_backend.cpp)
 // reads the CQ ring directly and hands each CQE back before delivering it; dispatch() and
 // complete_op() are inline, so the only call per completion is Operation::complete.
@@ -75,6 +77,11 @@ public:
     /// Returns: false when MSG_RING is known not to work (use the eventfd).
     bool send_wake(Reactor& target, int target_ring_fd) noexcept;
     int ring_fd() const noexcept { return ring_.ring_fd; }
+    /// Queue a linked chain (Reactor::submit_link; the Reactor has checked the steps).
+    /// Returns: 0, -EINVAL (longer than the SQ), -EOPNOTSUPP (no IORING_FEAT_CQE_SKIP).
+    int submit_link(Operation* const* ops, unsigned n) noexcept;
+    /// Whether the kernel has IORING_OP_FTRUNCATE (probed at setup).
+    bool has_ftruncate() const noexcept { return ftruncate_ok_; }
     std::string describe() const;
 
     static constexpr std::uint64_t ud_wake = 1;
@@ -112,6 +119,9 @@ private:
     }
     /// Link timeouts, timers, close (fixed-file bookkeeping).
     [[gnu::noinline]] void submit_slow(Operation& op) noexcept;
+    /// The file operations (OpCode::write_flags and after): flags and user_data are the
+    /// caller's, IOSQE_FIXED_FILE excepted.
+    [[gnu::noinline]] static void prep_file_op(io_uring_sqe* sqe, const Operation& op) noexcept;
     /// The timespec a TIMEOUT or LINK_TIMEOUT SQE points at, set to @ns: one per SQ slot,
     /// since the kernel reads it when it consumes the SQE (inside io_uring_enter, on this
     /// thread: no SQPOLL), and the slot is not handed out again before that.
@@ -143,6 +153,8 @@ private:
     bool msg_ring_ok_ = true;
     bool eventfd_armed_ = false;
     bool closing_ = false;
+    bool ftruncate_ok_ = false; ///< IORING_OP_FTRUNCATE probed
+    bool cqe_skip_ok_ = false;  ///< IORING_FEAT_CQE_SKIP: linked chains
     int efd_ = -1;
 
     // Registered buffers: BufferPool arena i is fixed-buffer slot i.
