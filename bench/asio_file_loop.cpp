@@ -7,9 +7,10 @@
 // object would serialize the queue depth: each in-flight slot owns its own
 // random_access_file on its own O_DIRECT descriptor. Completion handlers are small lambdas,
 // so Asio's per-thread recycling allocator serves the operation objects in steady state.
-// Each slot's handler takes one clock reading (the end of this I/O and the start of the
-// next), as uring-loop and bioring-bench do. --threads N runs N io_contexts on N threads.
+// Latency is timed as --latency says (bench/latency.hpp), with the same LatencyClock as
+// uring-loop and bioring-bench. --threads N runs N io_contexts on N threads.
 #include "bench/histogram.hpp"
+#include "bench/latency.hpp"
 #include "bench/options.hpp"
 #include "bench/report.hpp"
 #include "bench/target_file.hpp"
@@ -57,6 +58,7 @@ one file object per in-flight operation.
   --file PATH        file or block device (required)
   --direct / --no-direct   O_DIRECT (default on)
   --pin / --no-pin   pin thread i to CPU i %% ncpu (default: when --threads > 1)
+  --latency L        all (time every I/O), sample N (one I/O in N; default sample 64), off
   --json             one JSON object instead of text
 )");
 }
@@ -90,7 +92,7 @@ struct WorkerResult {
 class Worker {
 public:
     Worker(const Options& o, const TargetFile& f, unsigned index, WorkerResult& out)
-        : o_(o), index_(index), out_(out), ctx_(1) {
+        : o_(o), index_(index), out_(out), ctx_(1), clock_(o.latency) {
         const std::uint64_t range = f.size() / o.threads;
         gen_ = std::make_unique<OffsetGen>(range * index, range / o.bs, o.bs, is_random(o.rw),
                                            0x1234567ull * (index + 1));
@@ -150,7 +152,7 @@ private:
 
     void issue(Slot& s, std::uint64_t now) {
         ++issued_;
-        s.start_ns = now;
+        s.start_ns = clock_.issue(now);
         const std::uint64_t off = gen_->next();
         bool wr = writes(o_.rw);
         if (o_.rw == Workload::randrw) {
@@ -165,8 +167,7 @@ private:
     }
 
     void done(Slot& s, const asio::error_code& ec, std::size_t n) {
-        const std::uint64_t now = now_ns();
-        out_.latency.record(now - s.start_ns);
+        const std::uint64_t now = clock_.done(s.start_ns, out_.latency);
         ++out_.ios;
         if (ec || n != o_.bs) {
             if (out_.error.empty()) {
@@ -177,7 +178,7 @@ private:
             return;
         }
         out_.bytes += n;
-        if (stopping_ || issued_ >= limit_ || now >= deadline_) {
+        if (stopping_ || issued_ >= limit_ || (now != 0 && now >= deadline_)) {
             stopping_ = true;
             return;
         }
@@ -194,6 +195,7 @@ private:
     std::uint64_t issued_ = 0;
     std::uint64_t deadline_ = 0;
     bool stopping_ = false;
+    LatencyClock clock_;
 };
 
 int run(const Options& o) {

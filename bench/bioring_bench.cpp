@@ -11,8 +11,10 @@
 //   per-io  one request coroutine per I/O (a Task from the BioSet, awaited by a slot
 //           driver): exactly one slab allocation per I/O, the literal "each awaitable
 //           request is one allocation".
-// Both take one clock reading per completed I/O (also the start of the next), as
-// uring-loop does. A std::barrier brackets the measured phase on all shards; its
+// Both time I/Os as --latency says (bench/latency.hpp: all, sample N, off) with the same
+// LatencyClock as uring-loop, so each side of a comparison pays the same for its latency
+// figures; in per-io mode an I/O's time starts before its request coroutine is created.
+// A std::barrier brackets the measured phase on all shards; its
 // completion step reads getrusage(RUSAGE_SELF) (all threads, io-wq workers included)
 // and the clock. Slab allocations per I/O are the reactors' requests_allocated counters
 // over the phase; io_uring_enter calls are the reactors' enter_calls; heap calls are
@@ -20,6 +22,7 @@
 // NOPs go through the runtime's OpAwaiter (a raw Operation with OpCode::nop).
 #include "bench/heap_counter.hpp"
 #include "bench/histogram.hpp"
+#include "bench/latency.hpp"
 #include "bench/options.hpp"
 #include "bench/report.hpp"
 #include "bench/target_file.hpp"
@@ -86,6 +89,7 @@ Per-core throughput of bioring: qd request coroutines per reactor thread.
   --mode M           loop (default: one coroutine per slot, looping) or per-io (one
                      request coroutine, one BioSet allocation, per I/O)
   --pin / --no-pin   pin reactor i to CPU i (default: when --threads > 1)
+  --latency L        all (time every I/O), sample N (one I/O in N; default sample 64), off
   --same-thread      run the one reactor on the calling thread, not a Runtime thread
                      (--threads 1 only; for valgrind, which holds its lock across a
                      thread's blocking io_uring_enter: bench/cachegrind.sh)
@@ -201,6 +205,7 @@ struct Shard {
     std::vector<Buffer> buffers;
     std::unique_ptr<OffsetGen> gen;
     LatencyHistogram latency;
+    LatencyClock clock;
     std::uint64_t ios = 0;
     std::uint64_t issued = 0;
     std::uint64_t limit = ~0ull;
@@ -235,13 +240,13 @@ inline bool draw_write(const Options& o, Shard& sh) noexcept {
     return writes(o.rw);
 }
 
-/// After one completed I/O (@expect: its full result, 0 for a NOP, else bs): record it.
+/// After one completed I/O (@expect: its full result, 0 for a NOP, else bs; @now: what
+/// the shard's LatencyClock::done() returned, 0 when it did not read the clock): count it.
 /// Returns: whether the slot should issue another.
 /// Forced inline: uring-loop has the same bookkeeping inlined in its loop, and GCC does not
 /// inline it into a coroutine body by itself.
 [[gnu::always_inline]] inline bool account(Shard& sh, const IoResult& r, int expect,
-                                           std::uint64_t start, std::uint64_t now) noexcept {
-    sh.latency.record(now - start);
+                                           std::uint64_t now) noexcept {
     ++sh.ios;
     if (r.res != expect) {
         if (sh.error.empty()) {
@@ -250,7 +255,7 @@ inline bool draw_write(const Options& o, Shard& sh) noexcept {
         }
         sh.stopping = true;
     }
-    if (sh.stopping || sh.issued >= sh.limit || now >= sh.deadline) {
+    if (sh.stopping || sh.issued >= sh.limit || (now != 0 && now >= sh.deadline)) {
         sh.stopping = true;
         return false;
     }
@@ -264,7 +269,7 @@ Task<void> request_loop(BioSet&, Bench& b, Shard& sh, unsigned slot) {
     const Options& o = b.o;
     void* buf = sh.buffers[slot].data;
     const int expect = static_cast<int>(o.bs);
-    std::uint64_t start = now_ns();
+    std::uint64_t start = sh.clock.issue(0);
     for (;;) {
         IoResult r;
         const std::uint64_t off = sh.gen->next();
@@ -273,11 +278,11 @@ Task<void> request_loop(BioSet&, Bench& b, Shard& sh, unsigned slot) {
         } else {
             r = co_await sh.file.read(buf, o.bs, off);
         }
-        const std::uint64_t now = now_ns();
-        if (!account(sh, r, expect, start, now)) {
+        const std::uint64_t now = sh.clock.done(start, sh.latency);
+        if (!account(sh, r, expect, now)) {
             co_return;
         }
-        start = now;
+        start = sh.clock.issue(now);
     }
 }
 
@@ -285,15 +290,15 @@ Task<void> request_loop(BioSet&, Bench& b, Shard& sh, unsigned slot) {
 // carries no state of reads and writes it never does (the plain loop's NOP is the same
 // minimum: prep, submit, reap).
 Task<void> nop_loop(BioSet&, Shard& sh) {
-    std::uint64_t start = now_ns();
+    std::uint64_t start = sh.clock.issue(0);
     for (;;) {
         OpAwaiter nop(nop_operation());
         const IoResult r = co_await nop;
-        const std::uint64_t now = now_ns();
-        if (!account(sh, r, 0, start, now)) {
+        const std::uint64_t now = sh.clock.done(start, sh.latency);
+        if (!account(sh, r, 0, now)) {
             co_return;
         }
-        start = now;
+        start = sh.clock.issue(now);
     }
 }
 
@@ -315,7 +320,7 @@ Task<IoResult> one_request(BioSet&, Bench& b, Shard& sh, void* buf) {
 Task<void> slot_driver(BioSet&, Bench& b, Shard& sh, unsigned slot) {
     void* buf = sh.buffers[slot].data;
     const int expect = b.o.rw == Workload::nop ? 0 : static_cast<int>(b.o.bs);
-    std::uint64_t start = now_ns();
+    std::uint64_t start = sh.clock.issue(0);
     for (;;) {
         Task<IoResult> req = one_request(*sh.bioset, b, sh, buf);
         if (!req) {
@@ -327,11 +332,11 @@ Task<void> slot_driver(BioSet&, Bench& b, Shard& sh, unsigned slot) {
             co_return;
         }
         const IoResult r = co_await req;
-        const std::uint64_t now = now_ns();
-        if (!account(sh, r, expect, start, now)) {
+        const std::uint64_t now = sh.clock.done(start, sh.latency);
+        if (!account(sh, r, expect, now)) {
             co_return;
         }
-        start = now;
+        start = sh.clock.issue(now);
     }
 }
 
@@ -339,6 +344,7 @@ Task<void> shard_main(Bench& b, unsigned index) {
     const Options& o = b.o;
     Shard& sh = *b.shards[index];
     sh.index = index;
+    sh.clock = LatencyClock(o.latency);
     bool ok = true;
     std::vector<Task<void>> reqs;
     try {

@@ -118,6 +118,13 @@ std::string ArgReader::value() {
     return args_[pos_++];
 }
 
+std::string ArgReader::second_value(std::string_view what) {
+    if (pos_ >= args_.size()) {
+        throw UsageError("option " + name_ + " " + std::string(what) + " needs a value");
+    }
+    return args_[pos_++];
+}
+
 void ArgReader::unknown() const {
     if (current_.rfind("-", 0) == 0) {
         throw UsageError("unknown option " + quoted(current_) + " (see --help)");
@@ -183,10 +190,33 @@ bool parse_common_option(ArgReader& a, CommonOptions& o, void (*usage)(std::FILE
     } else if (a.is("--json")) {
         a.no_value();
         o.json = true;
+    } else if (a.is("--latency")) {
+        o.latency = parse_latency(a.value(), a);
     } else {
         return false;
     }
     return true;
+}
+
+LatencyMode parse_latency(const std::string& kind, ArgReader& a) {
+    LatencyMode m;
+    if (kind == "all") {
+        m.kind = LatencyMode::Kind::all;
+    } else if (kind == "off") {
+        m.kind = LatencyMode::Kind::off;
+    } else if (kind == "sample") {
+        m.kind = LatencyMode::Kind::sample;
+        const std::uint64_t n = parse_uint(a.second_value("sample"), "--latency sample");
+        if (n == 0 || n > LatencyMode::max_every) {
+            throw UsageError("--latency sample N: N must be 1.." +
+                             std::to_string(LatencyMode::max_every) + ", got " +
+                             std::to_string(n));
+        }
+        m.every = static_cast<std::uint32_t>(n);
+    } else {
+        throw UsageError("unknown --latency '" + kind + "' (expected all, sample N or off)");
+    }
+    return m;
 }
 
 unsigned ring_entries_for(unsigned qd) noexcept {
@@ -226,6 +256,8 @@ void set_common_config(Report& rep, const CommonOptions& o, const std::string& f
     rep.set("threads", o.threads);
     rep.set("file", file);
     rep.set_bool("direct", o.direct);
+    rep.set("latency", o.latency.describe());
+    rep.latency_mode = o.latency.describe();
 }
 
 } // namespace bioring::bench

@@ -7,6 +7,7 @@
 // values that overflow are errors, never silently truncated.
 #pragma once
 
+#include "bench/latency.hpp"
 #include "bench/report.hpp"
 
 #include <cstdint>
@@ -47,6 +48,9 @@ public:
     /// The value of the current option (the "=value" part or the following argument).
     /// Throws UsageError when it is missing.
     std::string value();
+    /// The argument after the current option's value, for options that take two ("--latency
+    /// sample N"). Throws UsageError naming @what when there is none.
+    std::string second_value(std::string_view what);
     /// The current argument, as typed.
     const std::string& current() const noexcept { return current_; }
     /// Throw UsageError for the current argument ("unknown option ...").
@@ -82,12 +86,13 @@ struct CommonOptions {
     bool direct = true;
     int pin = -1; // -1: pin when threads > 1
     bool json = false;
+    LatencyMode latency; // --latency (bench/latency.hpp); default: sample 64
 };
 
 /// Handle the current argument if it is a common option: --help/-h (prints @usage to
 /// stdout and exits 0), --rw, --rwmixread, --bs, --qd, --threads, --seconds, --ios,
-/// --file, --direct/--no-direct, --pin/--no-pin, --json. Range checks that differ between
-/// the programs are left to them (only --rwmixread's 0..100 is checked here).
+/// --file, --direct/--no-direct, --pin/--no-pin, --latency, --json. Range checks that
+/// differ between the programs are left to them (only --rwmixread's 0..100 is checked here).
 /// Returns: true when it consumed the option; false to let the caller try its own.
 /// Throws UsageError on a bad value.
 bool parse_common_option(ArgReader& a, CommonOptions& o, void (*usage)(std::FILE*));
@@ -103,9 +108,13 @@ void check_common_limits(const CommonOptions& o, std::uint64_t max_bs,
 /// same memory, which at QD 128 matters for the L1 cache).
 unsigned ring_entries_for(unsigned qd) noexcept;
 
+/// Parse --latency's value: "all", "off", or "sample" followed by N (1..2^24) as the next
+/// argument (@a supplies it). Throws UsageError on anything else.
+LatencyMode parse_latency(const std::string& kind, ArgReader& a);
+
 /// Record the options every program reports first in @rep's config: rw, bs, qd, threads,
-/// file (@file: the path actually used) and direct. rwmixread, which comes after each
-/// program's own keys, stays with the programs.
+/// file (@file: the path actually used), direct and latency (how I/Os were timed).
+/// rwmixread, which comes after each program's own keys, stays with the programs.
 void set_common_config(Report& rep, const CommonOptions& o, const std::string& file);
 
 /// The body of each program's main(): run @body; a UsageError prints "<prog>: message" and

@@ -102,13 +102,19 @@ void Report::print_text(std::FILE* out) const {
                  cpu_s, static_cast<double>(cpu.user_ns) / 1e9,
                  static_cast<double>(cpu.sys_ns) / 1e9, seconds > 0 ? cpu_s / seconds : 0.0,
                  cpu_ns_per_io(), iops_per_core() / 1e3);
-    std::fprintf(out,
-                 "  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
-                 static_cast<double>(latency.percentile(0.50)) / 1e3,
-                 static_cast<double>(latency.percentile(0.90)) / 1e3,
-                 static_cast<double>(latency.percentile(0.99)) / 1e3,
-                 static_cast<double>(latency.percentile(0.999)) / 1e3,
-                 static_cast<double>(latency.max()) / 1e3);
+    if (latency.count() == 0) {
+        std::fprintf(out, "  latency: not measured (--latency %s)\n", latency_mode.c_str());
+    } else {
+        std::fprintf(out,
+                     "  latency us (--latency %s, %" PRIu64 " I/Os timed): p50 %.1f  p90 %.1f  "
+                     "p99 %.1f  p99.9 %.1f  max %.1f\n",
+                     latency_mode.c_str(), latency.count(),
+                     static_cast<double>(latency.percentile(0.50)) / 1e3,
+                     static_cast<double>(latency.percentile(0.90)) / 1e3,
+                     static_cast<double>(latency.percentile(0.99)) / 1e3,
+                     static_cast<double>(latency.percentile(0.999)) / 1e3,
+                     static_cast<double>(latency.max()) / 1e3);
+    }
     const double n = ios ? static_cast<double>(ios) : 1.0;
     std::fprintf(out, "  per I/O: io_uring_enter %s, slab allocs %s, heap calls %s\n",
                  enter_calls < 0 ? "n/a" : number(enter_calls / n).c_str(),
@@ -139,11 +145,18 @@ void Report::print_json(std::FILE* out) const {
     s += ",\"cpu_sys_s\":" + number(static_cast<double>(cpu.sys_ns) / 1e9);
     s += ",\"cpu_ns_per_io\":" + number(cpu_ns_per_io());
     s += ",\"iops_per_core\":" + number(iops_per_core());
-    s += ",\"latency_ns\":{\"p50\":" + std::to_string(latency.percentile(0.50)) +
-         ",\"p90\":" + std::to_string(latency.percentile(0.90)) +
-         ",\"p99\":" + std::to_string(latency.percentile(0.99)) +
-         ",\"p99_9\":" + std::to_string(latency.percentile(0.999)) +
-         ",\"max\":" + std::to_string(latency.max()) + "}";
+    // latency_ns is null when no I/O was timed (--latency off), so that no reader takes
+    // zeros for measurements.
+    s += ",\"latency_samples\":" + std::to_string(latency.count());
+    if (latency.count() == 0) {
+        s += ",\"latency_ns\":null";
+    } else {
+        s += ",\"latency_ns\":{\"p50\":" + std::to_string(latency.percentile(0.50)) +
+             ",\"p90\":" + std::to_string(latency.percentile(0.90)) +
+             ",\"p99\":" + std::to_string(latency.percentile(0.99)) +
+             ",\"p99_9\":" + std::to_string(latency.percentile(0.999)) +
+             ",\"max\":" + std::to_string(latency.max()) + "}";
+    }
     s += ",\"enter_calls_per_io\":" + (enter_calls < 0 ? "null" : number(enter_calls / n));
     s += ",\"slab_allocs_per_io\":" + (slab_allocs < 0 ? "null" : number(slab_allocs / n));
     s += ",\"heap_calls_per_io\":" + (heap_calls < 0 ? "null" : number(heap_calls / n));

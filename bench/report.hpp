@@ -46,6 +46,8 @@ struct Report {
     double seconds = 0;
     CpuTimes cpu;
     LatencyHistogram latency;
+    /// How the I/Os in @latency were picked (--latency: "all", "sample N", "off").
+    std::string latency_mode = "all";
     /// Optional counters; negative = not measured (printed as null).
     double enter_calls = -1;
     double slab_allocs = -1;

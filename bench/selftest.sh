@@ -37,7 +37,11 @@ assert j["tool"] == sys.argv[1], j["tool"]
 assert j["ios"] > 0 and j["seconds"] > 0 and j["iops"] > 0, j
 assert j["cpu_ns_per_io"] > 0 and j["iops_per_core"] > 0, j
 lat = j["latency_ns"]
-assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p99_9"] <= lat["max"], lat
+if j["config"]["latency"] == "off":
+    assert lat is None and j["latency_samples"] == 0, j
+else:
+    assert 0 < j["latency_samples"] <= j["ios"], j
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p99_9"] <= lat["max"], lat
 for k in ("mb_s", "enter_calls_per_io", "slab_allocs_per_io", "heap_calls_per_io", "config"):
     assert k in j, k
 PY
@@ -58,14 +62,49 @@ for t in "${TOOLS[@]}"; do
     expect_usage "$t" --json=yes --file "$FILE"
     expect_json "$t" --file "$FILE" --qd 8 --seconds 0.2
     expect_json "$t" --file "$FILE" --qd 4 --ios 1000 --seconds 0
+    # --latency: the three spellings, and refusals of anything else.
+    expect_usage "$t" --file "$FILE" --latency bogus
+    expect_usage "$t" --file "$FILE" --latency
+    expect_usage "$t" --file "$FILE" --latency sample
+    expect_usage "$t" --file "$FILE" --latency sample 0
+    expect_usage "$t" --file "$FILE" --latency sample 8x
+    expect_usage "$t" --file "$FILE" --latency sample -1
+    expect_usage "$t" --file "$FILE" --latency sample 16777217
+    expect_usage "$t" --file "$FILE" --latency=Off
+    expect_json "$t" --file "$FILE" --qd 8 --seconds 0.2 --latency off
+    expect_json "$t" --file "$FILE" --qd 8 --seconds 0.2 --latency=sample 3
+    # Exact counts under --ios: "all" times every I/O, "sample 8" one in 8, "off" none, and
+    # the summary names the mode.
+    for spec in "all:8000" "sample 8:1000" "off:0" "sample 1:8000"; do
+        mode=${spec%:*}
+        want=${spec#*:}
+        # shellcheck disable=SC2086 # $mode is one or two words on purpose
+        "$BIN/$t" --file "$FILE" --qd 4 --ios 8000 --seconds 0 --latency $mode --json |
+            python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+assert j["config"]["latency"] == sys.argv[1], j["config"]
+assert j["ios"] == 8000 and j["latency_samples"] == int(sys.argv[2]), j' "$mode" "$want" ||
+            fail "$t --latency $mode: expected $want timed I/Os of 8000"
+    done
+    "$BIN/$t" --file "$FILE" --qd 4 --ios 2000 --seconds 0 --latency off |
+        grep -q 'latency: not measured (--latency off)' || fail "$t: text summary hides --latency off"
+    "$BIN/$t" --file "$FILE" --qd 4 --ios 2000 --seconds 0 |
+        grep -q 'latency us (--latency sample 64, ' || fail "$t: default is not --latency sample 64"
 done
 expect_json uring-loop --rw nop --qd 16 --seconds 0.2
+expect_json uring-loop --rw nop --qd 16 --seconds 0.2 --latency off
 expect_usage asio-file-loop --rw nop
 if [[ -x $BIN/bioring-bench ]]; then
     expect_usage bioring-bench --backend nope
     expect_usage bioring-bench --mode nope
     expect_json bioring-bench --rw nop --qd 16 --seconds 0.2
     expect_json bioring-bench --rw nop --qd 16 --seconds 0.2 --mode per-io
+    expect_json bioring-bench --rw nop --qd 16 --seconds 0.2 --mode per-io --latency off
+    expect_json bioring-bench --file "$FILE" --qd 8 --seconds 0.2 --mode per-io --latency all
+    n=$("$BIN/bioring-bench" --rw nop --qd 8 --ios 6400 --seconds 0 --mode per-io \
+        --latency sample 64 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["latency_samples"])')
+    [[ $n == 100 ]] || fail "bioring-bench per-io --latency sample 64 timed $n of 6400 NOPs, not 100"
     expect_json bioring-bench --file "$FILE" --qd 8 --seconds 0.2 --same-thread
     expect_usage bioring-bench --rw nop --same-thread --threads 2
     expect_usage bioring-bench --rw nop --same-thread --pin

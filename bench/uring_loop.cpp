@@ -6,11 +6,12 @@
 // otherwise), the file registered (fixed file 0) and one buffer block registered (fixed
 // buffer 0), qd SQEs primed, then: io_uring_submit_and_wait(1), reap every CQE, refill
 // its slot with a new offset, repeat. user_data is the slot index; nothing is allocated
-// per I/O. It takes one clock reading per completed I/O (which is also the start time
-// of the slot's next I/O), exactly as bioring-bench's request loop does, so both pay for
-// the same latency bookkeeping. --threads N runs N independent rings, each on its own
+// per I/O. Latency is timed as --latency says (bench/latency.hpp: all, sample N, off),
+// with the same LatencyClock as bioring-bench's request loops, so that both sides pay the
+// same for their latency figures. --threads N runs N independent rings, each on its own
 // range of the file, pinned to CPU i % ncpu when N > 1 (or --pin).
 #include "bench/histogram.hpp"
+#include "bench/latency.hpp"
 #include "bench/options.hpp"
 #include "bench/report.hpp"
 #include "bench/target_file.hpp"
@@ -57,6 +58,7 @@ The plain liburing loop: qd I/Os in flight on one ring per thread, no runtime.
   --fixed-files / --no-fixed-files     registered file (default on)
   --plain-ring       no SINGLE_ISSUER/DEFER_TASKRUN/COOP_TASKRUN setup flags
   --async            set IOSQE_ASYNC (forces io-wq workers; to check CPU accounting)
+  --latency L        all (time every I/O), sample N (one I/O in N; default sample 64), off
   --pin / --no-pin   pin thread i to CPU i %% ncpu (default: when --threads > 1)
   --json             one JSON object instead of text
 )");
@@ -136,7 +138,8 @@ struct Slot {
 
 class Worker {
 public:
-    Worker(Shared& sh, unsigned index, WorkerResult& out) : sh_(sh), index_(index), out_(out) {}
+    Worker(Shared& sh, unsigned index, WorkerResult& out)
+        : sh_(sh), index_(index), out_(out), clock_(sh.opt->latency) {}
 
     void run() {
         const Options& o = *sh_.opt;
@@ -206,12 +209,13 @@ private:
         return true;
     }
 
-    void prep(unsigned slot, std::uint64_t now) noexcept {
+    // Prepare slot @slot's next I/O; @start: its LatencyClock start stamp (0: untimed).
+    void prep(unsigned slot, std::uint64_t start) noexcept {
         const Options& o = *sh_.opt;
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
         // The ring has at least qd entries and at most qd are ever queued.
         Slot& s = slots_[slot];
-        s.start_ns = now;
+        s.start_ns = start;
         if (o.rw == Workload::nop) {
             io_uring_prep_nop(sqe);
         } else {
@@ -254,7 +258,7 @@ private:
         std::uint64_t issued = 0;
         unsigned inflight = 0;
         for (unsigned i = 0; i < o.qd && issued < limit; ++i, ++issued, ++inflight) {
-            prep(i, t0);
+            prep(i, clock_.issue(t0));
         }
         bool stopping = false;
         while (inflight > 0) {
@@ -279,15 +283,14 @@ private:
                     }
                     stopping = true;
                 }
-                const std::uint64_t now = now_ns();
-                out_.latency.record(now - slots_[slot].start_ns);
+                const std::uint64_t now = clock_.done(slots_[slot].start_ns, out_.latency);
                 ++out_.ios;
                 --inflight;
-                if (!stopping && (issued >= limit || now >= deadline)) {
+                if (!stopping && (issued >= limit || (now != 0 && now >= deadline))) {
                     stopping = true;
                 }
                 if (!stopping) {
-                    prep(slot, now);
+                    prep(slot, clock_.issue(now));
                     ++issued;
                     ++inflight;
                 }
@@ -313,6 +316,7 @@ private:
     std::vector<Slot> slots_;
     std::unique_ptr<std::byte, FreeDeleter> buffers_;
     std::unique_ptr<OffsetGen> gen_;
+    LatencyClock clock_;
 };
 
 int run(const Options& o) {
