@@ -4,8 +4,10 @@
 # against the plain liburing loop run as the same number of pinned processes (issue 5,
 # "Scaling").
 #
-# For each N in THREADS: `bioring-bench --threads N --pin` (N reactors in one process,
-# reactor i pinned to CPU i) and N separate `uring-loop --threads 1` processes, process i
+# For each N in THREADS: `bioring-bench --threads N --pin` in each of its modes (N reactors
+# in one process, reactor i pinned to CPU i; method bioring-per-io: --mode per-io, one
+# request coroutine and one BioSet allocation per I/O, the headline; bioring-loop: --mode
+# loop, one coroutine per queue slot) and N separate `uring-loop --threads 1` processes, process i
 # pinned with taskset to the i-th CPU this script may use, started together, their IOPS
 # summed. uring-loop has no offset/range option, so each process reads its own file of SIZE
 # bytes; bioring-bench reads one file of SIZE x max(THREADS) bytes, which it splits into N
@@ -25,8 +27,11 @@
 # summary are POSIX awk. It runs unchanged from a bundle made by bench/bundle.sh (binaries in
 # BUILD_DIR/bench/; the bundle carries taskset and awk for a bare host).
 #
+# Every run times its I/Os as LATENCY says (--latency; default "sample 64": one I/O in 64).
+#
 # Environment: THREADS (1 2 4 ... up to nproc, and nproc), REPS (5), RUN_SECONDS (2),
 # QD (128), BS (4k), SIZE (1G per thread, a multiple of 1M), WORKLOADS ("randread nop"),
+# METHODS ("bioring-per-io bioring-loop uring"), LATENCY ("sample 64"; "all", "off"),
 # FILE_DIR (/dev/shm), BIORING_ARGS / URING_ARGS (extra options for each run), BENCH_LAUNCH
 # (a command prefix for the bench binaries, e.g. a dynamic loader),
 # RESULTS (the output folder; default ROOT/results/scaling-<UTC timestamp>, with
@@ -35,7 +40,7 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: bench/scaling.sh BUILD_DIR   (env: THREADS REPS RUN_SECONDS QD BS SIZE WORKLOADS FILE_DIR BIORING_ARGS URING_ARGS BENCH_LAUNCH RESULTS)" >&2
+    echo "usage: bench/scaling.sh BUILD_DIR   (env: THREADS REPS RUN_SECONDS QD BS SIZE WORKLOADS METHODS LATENCY FILE_DIR BIORING_ARGS URING_ARGS BENCH_LAUNCH RESULTS)" >&2
     exit 2
 }
 [[ $# -eq 1 && -d $1 ]] || usage
@@ -61,6 +66,8 @@ BS=${BS:-4k}
 SIZE_SET=${SIZE:-}
 SIZE=${SIZE:-1G}
 WORKLOADS=${WORKLOADS:-randread nop}
+METHODS=${METHODS:-bioring-per-io bioring-loop uring}
+LATENCY=${LATENCY:-sample 64}
 FILE_DIR=${FILE_DIR:-/dev/shm}
 read -r -a BIORING_X <<<"${BIORING_ARGS:-}"
 read -r -a URING_X <<<"${URING_ARGS:-}"
@@ -82,6 +89,14 @@ done
 for w in $WORKLOADS; do
     [[ $w == randread || $w == nop ]] || bad "WORKLOADS: '$w' is not randread or nop"
 done
+for m in $METHODS; do
+    [[ $m == bioring-per-io || $m == bioring-loop || $m == uring ]] ||
+        bad "METHODS: '$m' is not bioring-per-io, bioring-loop or uring"
+done
+[[ -n ${METHODS// /} ]] || bad "METHODS is empty"
+read -r -a LAT <<<"$LATENCY"
+[[ ${LAT[*]} == all || ${LAT[*]} == off || (${#LAT[@]} -eq 2 && ${LAT[0]} == sample && ${LAT[1]} =~ ^[1-9][0-9]*$) ]] ||
+    bad "LATENCY='$LATENCY': expected all, off or 'sample N'"
 # SIZE in bytes: a whole number of MiB, so that dd fills it in 1 MiB blocks.
 [[ ${SIZE,,} =~ ^([0-9]+)([kmgt]?)$ ]] || bad "SIZE must look like 512M or 1G, not '$SIZE'"
 case ${BASH_REMATCH[2]} in
@@ -239,15 +254,15 @@ record() {
         "$method" "$rw" "$n" "$rep" "$QD" "$ios" "$secs" "$iops" "$cpu" "$procs" >>"$OUT/runs.jsonl"
 }
 
-# bioring-bench: one process, N pinned reactors.
+# bioring-bench: one process, N pinned reactors, in mode per-io or loop.
 run_bioring() {
-    local rw=$1 n=$2 rep=$3
-    local cmd=("${LAUNCH[@]}" "$BIN/bioring-bench" --rw "$rw" --bs "$BS" --qd "$QD" --threads "$n" --pin
-               --seconds "$RUNSEC" --json)
+    local mode=$1 rw=$2 n=$3 rep=$4
+    local cmd=("${LAUNCH[@]}" "$BIN/bioring-bench" --mode "$mode" --rw "$rw" --bs "$BS" --qd "$QD"
+               --threads "$n" --pin --seconds "$RUNSEC" --latency "${LAT[@]}" --json)
     [[ $rw != nop ]] && cmd+=(--file "$BIG" --fixed-files)
     cmd+=("${BIORING_X[@]}")
     if ! "${LAUNCH[@]}" "$RUSAGE" "$WORK/ru.json" "${cmd[@]}" >"$WORK/out.json" 2>"$WORK/err.txt"; then
-        fail_run "bioring-bench $rw threads=$n" "$WORK/err.txt"
+        fail_run "bioring-bench --mode $mode $rw threads=$n" "$WORK/err.txt"
         return 0
     fi
     [[ -n $BACKEND ]] || BACKEND=$(jstr "$WORK/out.json" backend)
@@ -256,7 +271,7 @@ run_bioring() {
     secs=$(jnum "$WORK/out.json" seconds)
     iops=$(jnum "$WORK/out.json" iops)
     cpu=$(cpu_of "$WORK/ru.json")
-    record bioring "$rw" "$n" "$rep" "$ios" "$secs" "$iops" "$cpu" \
+    record "bioring-$mode" "$rw" "$n" "$rep" "$ios" "$secs" "$iops" "$cpu" \
         "[{\"cpu\":\"$( ((n == 1)) && echo 0 || echo "0-$((n - 1))")\",\"ios\":$ios,\"iops\":$iops,\"cpu_s\":$cpu}]"
 }
 
@@ -267,7 +282,7 @@ run_uring() {
     for ((i = 0; i < n; i++)); do
         cpu=${CPUS[i % ${#CPUS[@]}]}
         local cmd=(taskset -c "$cpu" "${LAUNCH[@]}" "$BIN/uring-loop" --rw "$rw" --bs "$BS" --qd "$QD"
-                   --threads 1 --no-pin --seconds "$RUNSEC" --json)
+                   --threads 1 --no-pin --seconds "$RUNSEC" --latency "${LAT[@]}" --json)
         [[ $rw != nop ]] && cmd+=(--file "$(slot_file "$i")")
         cmd+=("${URING_X[@]}")
         "${LAUNCH[@]}" "$RUSAGE" "$WORK/ru.$i.json" "${cmd[@]}" >"$WORK/out.$i.json" 2>"$WORK/err.$i.txt" &
@@ -298,18 +313,23 @@ FAILED=0
 : >"$OUT/runs.jsonl"
 nthreads=$(wc -w <<<"$THREADS")
 nwork=$(wc -w <<<"$WORKLOADS")
-total=$((REPS * nthreads * nwork * 2))
-echo "scaling.sh: $REPS repetitions x $((nthreads * nwork * 2)) runs of ${RUNSEC}s, interleaved (about $(awk -v t="$total" -v s="$RUNSEC" 'BEGIN { printf "%.0f", t * (s + 0.2) }') s); results in $OUT" >&2
+nmeth=$(wc -w <<<"$METHODS")
+total=$((REPS * nthreads * nwork * nmeth))
+echo "scaling.sh: $REPS repetitions x $((nthreads * nwork * nmeth)) runs of ${RUNSEC}s, interleaved (about $(awk -v t="$total" -v s="$RUNSEC" 'BEGIN { printf "%.0f", t * (s + 0.2) }') s); results in $OUT" >&2
 k=0
 for ((rep = 1; rep <= REPS; rep++)); do
     for rw in $WORKLOADS; do
         for n in $THREADS; do
-            for method in bioring uring; do
+            for method in $METHODS; do
                 k=$((k + 1))
                 if [[ -t 2 ]]; then
-                    printf '\r  run %d/%d: rep %d %-8s threads=%-3s %-8s' "$k" "$total" "$rep" "$rw" "$n" "$method" >&2
+                    printf '\r  run %d/%d: rep %d %-8s threads=%-3s %-14s' "$k" "$total" "$rep" "$rw" "$n" "$method" >&2
                 fi
-                "run_$method" "$rw" "$n" "$rep"
+                case $method in
+                bioring-per-io) run_bioring per-io "$rw" "$n" "$rep" ;;
+                bioring-loop) run_bioring loop "$rw" "$n" "$rep" ;;
+                uring) run_uring "$rw" "$n" "$rep" ;;
+                esac
             done
         done
     done
@@ -318,13 +338,13 @@ done
 [[ -t 2 ]] && printf '\n' >&2
 
 {
-    echo "# bench/scaling.sh  THREADS='$THREADS' REPS=$REPS RUN_SECONDS=$RUNSEC QD=$QD BS=$BS SIZE=$SIZE/thread WORKLOADS='$WORKLOADS' FILE_DIR=$FILE_DIR"
+    echo "# bench/scaling.sh  THREADS='$THREADS' REPS=$REPS RUN_SECONDS=$RUNSEC QD=$QD BS=$BS SIZE=$SIZE/thread WORKLOADS='$WORKLOADS' METHODS='$METHODS' LATENCY='$LATENCY' FILE_DIR=$FILE_DIR"
     echo "# $(uname -sr), $CORES CPUs (usable: ${CPUS[*]}), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
     echo "# bioring-bench backend: ${BACKEND:-?}; binaries started by: ${BENCH_LAUNCH:-the system loader}"
     for note in "${NOTES[@]}"; do echo "# note: $note"; done
-    echo "# medians; bioring = bioring-bench --threads N --pin (one process); uring = N pinned uring-loop processes, IOPS summed"
+    echo "# medians; bioring-per-io / bioring-loop = bioring-bench --mode per-io / loop --threads N --pin (one process); uring = N pinned uring-loop processes, IOPS summed; all with --latency $LATENCY"
     echo "# CPU = user+sys of every process (all threads, io-wq included) per I/O; kIOPS/core = I/Os per CPU-second / 1000"
-    echo "# eff = IOPS at N / (N x IOPS at 1), same method; x uring/core = bioring kIOPS/core / uring kIOPS/core"
+    echo "# eff = IOPS at N / (N x IOPS at 1), same method; x uring/core = the method's kIOPS/core / uring kIOPS/core"
 } >"$OUT/header.txt"
 
 # The summary, in POSIX awk (mawk, gawk and busybox run it): medians per (rw, N, method).
@@ -362,40 +382,42 @@ function median(list,   n, a, i, j, t) {
     nt[num("threads")] = 1
 }
 END {
-    printf "%-9s %4s  %-8s %12s %10s %11s %6s %13s %3s\n", "rw", "N", "method", "IOPS", "CPU ns/IO", "kIOPS/core", "eff", "x uring/core", "n"
+    printf "%-9s %4s  %-14s %12s %10s %11s %6s %13s %3s\n", "rw", "N", "method", "IOPS", "CPU ns/IO", "kIOPS/core", "eff", "x uring/core", "n"
     nw = split(order, ws, " ")
     # threads in ascending order
     m = 0
     for (t in nt) ts[++m] = t + 0
     for (i = 2; i <= m; i++) { v = ts[i]; for (j = i - 1; j >= 1 && ts[j] > v; j--) ts[j + 1] = ts[j]; ts[j + 1] = v }
-    split("bioring uring", ms, " ")
+    nm = split(methods, ms, " ")
     for (w = 1; w <= nw; w++) {
         rw = ws[w]
         for (i = 1; i <= m; i++) {
             t = ts[i]
-            for (q = 1; q <= 2; q++) {
+            for (q = 1; q <= nm; q++) {
                 k = rw SUBSEP t SUBSEP ms[q]
                 if (!(k in runs)) continue
                 mi = median(iops[k]); mn = median(ns[k]); mk = median(kpc[k])
                 k1 = rw SUBSEP 1 SUBSEP ms[q]
                 eff = (k1 in runs) ? sprintf("%.2f", mi / (t * median(iops[k1]))) : "-"
                 ku = rw SUBSEP t SUBSEP "uring"
-                ratio = (ms[q] == "bioring" && (ku in runs) && mk != "" && median(kpc[ku]) > 0) ? sprintf("%.2f", mk / median(kpc[ku])) : ""
-                printf "%-9s %4d  %-8s %12.0f %10.0f %11s %6s %13s %3d\n", rw, t, ms[q], mi, mn, (mk == "" ? "-" : sprintf("%.1f", mk)), eff, ratio, runs[k]
+                ratio = (ms[q] != "uring" && (ku in runs) && mk != "" && median(kpc[ku]) > 0) ? sprintf("%.2f", mk / median(kpc[ku])) : ""
+                printf "%-9s %4d  %-14s %12.0f %10.0f %11s %6s %13s %3d\n", rw, t, ms[q], mi, mn, (mk == "" ? "-" : sprintf("%.1f", mk)), eff, ratio, runs[k]
                 printf "{\"rw\":\"%s\",\"threads\":%d,\"method\":\"%s\",\"runs\":%d,\"iops\":%.1f,\"cpu_ns_per_io\":%.2f,\"kiops_per_core\":%s,\"scaling_efficiency\":%s,\"per_core_vs_uring\":%s}\n", rw, t, ms[q], runs[k], mi, mn, (mk == "" ? "null" : sprintf("%.3f", mk)), (eff == "-" ? "null" : eff), (ratio == "" ? "null" : ratio) > points
-                if (ratio != "") last[rw] = sprintf("%s at N=%d: bioring per core = %sx uring-loop", rw, t, ratio)
+                if (ratio != "") last[rw, ms[q]] = sprintf("%s at N=%d: %s per core = %sx uring-loop", rw, t, ms[q], ratio)
             }
         }
         if (i > 1) print ""
     }
-    for (w = 1; w <= nw; w++) if (ws[w] in last) print last[ws[w]] (ws[w] == "randread" ? " (issue 5 target at 16 threads: >= 0.90x)" : "")
+    for (w = 1; w <= nw; w++)
+        for (q = 1; q <= nm; q++)
+            if ((ws[w], ms[q]) in last) print last[ws[w], ms[q]] (ws[w] == "randread" ? " (issue 5 target at 16 threads: >= 0.90x)" : "")
 }
 AWK
 )
 : >"$OUT/points.jsonl"
 {
     cat "$OUT/header.txt"
-    awk -v order="$WORKLOADS" -v points="$OUT/points.jsonl" "$SUMMARY" "$OUT/runs.jsonl"
+    awk -v order="$WORKLOADS" -v methods="$METHODS" -v points="$OUT/points.jsonl" "$SUMMARY" "$OUT/runs.jsonl"
 } >"$OUT/table.txt"
 cat "$OUT/table.txt"
 if [[ -z ${RESULTS:-} ]]; then

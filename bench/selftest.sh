@@ -145,13 +145,23 @@ cmp -s "$BIN/uring-loop" "$WORK/victim" || fail "bench-rusage overwrote a non-.j
 # same through a bundle made by bundle.sh (what a device machine runs).
 HERE=$(dirname "$(readlink -f "$0")")
 BUILD=$(dirname "$(readlink -f "$BIN")")
-scaling_ok() { # RESULTS_DIR: a table with both methods
-    grep -q ' bioring ' "$1/table.txt" && grep -q ' uring ' "$1/table.txt"
+scaling_ok() { # RESULTS_DIR: a table with all three methods
+    grep -q ' bioring-per-io ' "$1/table.txt" && grep -q ' bioring-loop ' "$1/table.txt" &&
+        grep -q ' uring ' "$1/table.txt"
 }
 THREADS=1 REPS=1 RUN_SECONDS=0.2 WORKLOADS=nop RESULTS=$WORK/scaling \
     "$HERE/scaling.sh" "$BUILD" >/dev/null 2>"$WORK/scaling.err" ||
     fail "scaling.sh failed: $(cat "$WORK/scaling.err")"
-scaling_ok "$WORK/scaling" || fail "scaling.sh wrote no table with both methods"
+scaling_ok "$WORK/scaling" || fail "scaling.sh wrote no table with all three methods"
+grep -q "LATENCY='sample 64'" "$WORK/scaling/table.txt" || fail "scaling.sh's table does not state --latency"
+st=0
+THREADS=1 REPS=1 RUN_SECONDS=0.2 WORKLOADS=nop LATENCY="sample 0" RESULTS=$WORK/scaling-bad \
+    "$HERE/scaling.sh" "$BUILD" >/dev/null 2>&1 || st=$?
+[[ $st == 2 ]] || fail "scaling.sh took LATENCY='sample 0' (status $st)"
+st=0
+THREADS=1 REPS=1 RUN_SECONDS=0.2 WORKLOADS=nop METHODS="bioring" RESULTS=$WORK/scaling-bad \
+    "$HERE/scaling.sh" "$BUILD" >/dev/null 2>&1 || st=$?
+[[ $st == 2 ]] || fail "scaling.sh took METHODS=bioring (status $st)"
 if ! grep -q '^BIORING_SANITIZE:[A-Z]*=.' "$BUILD/CMakeCache.txt"; then
     "$HERE/bundle.sh" "$BUILD" "$WORK/bundle" >/dev/null 2>"$WORK/bundle.err" ||
         fail "bundle.sh failed: $(cat "$WORK/bundle.err")"
