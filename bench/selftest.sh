@@ -171,6 +171,22 @@ if ! grep -q '^BIORING_SANITIZE:[A-Z]*=.' "$BUILD/CMakeCache.txt"; then
     scaling_ok "$WORK/bundle-scaling" || fail "bundle/run-scaling wrote no table"
 fi
 
+# nbd_compare.sh: bad settings are refused before anything starts; where nbdkit and fio's
+# nbd engine are installed, a short run against nbdkit alone makes a table.
+for bad in "REPS=0" "JOBS=x" "RWS=read" "TARGETS=tape" "SERVERS=bogus" "SIZE=1k" "CRYPT=2"; do
+    st=0
+    env "$bad" "$HERE/nbd_compare.sh" "$BUILD" >/dev/null 2>"$WORK/nbd.err" || st=$?
+    [[ $st == 2 ]] || fail "nbd_compare.sh took $bad (status $st)"
+done
+if command -v nbdkit >/dev/null && command -v nbdcopy >/dev/null && fio --enghelp 2>/dev/null | grep -qw nbd; then
+    SERVERS=nbdkit REPS=1 RUN_SECONDS=0.5 SIZE=8M TARGETS=shm RWS=randread JOBS=1 CRYPT=0 \
+        RESULTS=$WORK/nbd "$HERE/nbd_compare.sh" "$BUILD" >/dev/null 2>"$WORK/nbd.err" ||
+        fail "nbd_compare.sh failed: $(cat "$WORK/nbd.err")"
+    grep -qE '^/dev/shm +randread +1 nbdkit ' "$WORK/nbd/table.txt" &&
+        grep -qE '^copy +/dev/shm +out +nbdkit ' "$WORK/nbd/table.txt" ||
+        fail "nbd_compare.sh wrote no fio and nbdcopy rows for nbdkit"
+fi
+
 # profile.sh end to end, where perf can record here (a software clock: no PMU needed).
 if command -v perf >/dev/null && perf record -q -e cpu-clock -o "$WORK/probe.data" -- true \
     >/dev/null 2>&1; then
