@@ -39,6 +39,7 @@
 #include <bioring/runtime/task.hpp>
 #include <bioring/runtime/when_all.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <cerrno>
@@ -340,6 +341,21 @@ Task<void> slot_driver(BioSet&, Bench& b, Shard& sh, unsigned slot) {
     }
 }
 
+// The front pad the shard's BioSet needs so that one_request's frame fits in it: only the
+// compiler knows the frame's size, so one request is made (never started) from a probe set
+// whose pad is too small, and BioSet::alloc(size) takes its oversized path, which records
+// round_up(frame size, 64) in the Bio's front_pad. Without this a per-io request whose
+// frame outgrew a fixed pad would still be one allocation, but from the oversized cache
+// (no thread cache: a slower path than the one being measured).
+std::size_t request_frame_pad(Bench& b, Shard& sh) {
+    BioSet probe(0, 64);
+    Task<IoResult> t = one_request(probe, b, sh, nullptr);
+    if (!t || t.handle().promise().bio() == nullptr) {
+        throw std::runtime_error("cannot allocate a probe request frame");
+    }
+    return std::max<std::size_t>(t.handle().promise().bio()->front_pad, 64);
+}
+
 Task<void> shard_main(Bench& b, unsigned index) {
     const Options& o = b.o;
     Shard& sh = *b.shards[index];
@@ -383,8 +399,10 @@ Task<void> shard_main(Bench& b, unsigned index) {
             sh.buffers.resize(o.qd);
         }
         // Reserve of qd: per-io mode has at most qd request frames alive at once, so its
-        // allocations can always be served (forward progress even without memory).
-        sh.bioset = std::make_unique<BioSet>(o.qd, 512);
+        // allocations can always be served (forward progress even without memory). The pad
+        // holds a request frame (per-io) and a slot's loop or driver frame.
+        sh.bioset = std::make_unique<BioSet>(o.qd, std::max<std::size_t>(
+                                                       512, request_frame_pad(b, sh)));
         sh.limit = o.ios ? (o.ios + o.threads - 1) / o.threads : ~0ull;
         reqs.reserve(o.qd);
         for (unsigned i = 0; i < o.qd && sh.issued < sh.limit; ++i, ++sh.issued) {

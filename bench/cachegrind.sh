@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # cachegrind.sh BUILD_DIR: instructions and simulated L1 data-cache misses per NOP, for
-# bioring-bench and uring-loop — the exact counterpart of compare.sh's NOP rows, whose
+# bioring-bench in both modes (per-io: one request coroutine and one BioSet allocation per
+# NOP; loop: one coroutine per slot) and uring-loop — the exact counterpart of compare.sh's NOP rows, whose
 # timings move ±10-20 % on this shared machine while these counts do not move at all.
 #
 # Each figure is (run of N2 NOPs − run of N1 NOPs) / (N2 − N1), so start-up and teardown
@@ -14,12 +15,14 @@
 # bioring-bench runs with --same-thread: valgrind holds its lock across a blocking
 # io_uring_enter, so a reactor on a Runtime thread would deadlock against the main thread.
 #
+# Every run takes --latency LATENCY ("sample 64", as compare.sh's default; "all", "off").
+#
 # Environment: QDS ("32 128"), N1 (100000), N2 (300000), D1 (49152,12,64),
-# LL (2097152,16,64). Output: one line per QD and method.
+# LL (2097152,16,64), LATENCY ("sample 64"). Output: one line per QD and method.
 set -euo pipefail
 
 if [[ $# -ne 1 || ! -d $1 ]]; then
-    echo "usage: bench/cachegrind.sh BUILD_DIR   (env: QDS N1 N2 D1 LL)" >&2
+    echo "usage: bench/cachegrind.sh BUILD_DIR   (env: QDS N1 N2 D1 LL LATENCY)" >&2
     exit 2
 fi
 BIN=$(readlink -f "$1")/bench
@@ -28,6 +31,7 @@ N1=${N1:-100000}
 N2=${N2:-300000}
 D1=${D1:-49152,12,64}
 LL=${LL:-2097152,16,64}
+read -r -a LAT <<<"${LATENCY:-sample 64}"
 for need in bioring-bench uring-loop; do
     [[ -x $BIN/$need ]] || { echo "cachegrind.sh: $BIN/$need is missing: build the bench targets" >&2; exit 1; }
 done
@@ -62,11 +66,16 @@ print(total(r"I\s+refs"), total(r"D1\s+misses"))
 PY
 }
 
+echo "# --latency ${LAT[*]}"
 printf '%-4s %-14s %14s %16s\n' QD method instr/NOP "D1 misses/NOP"
 for qd in $QDS; do
-    for method in bioring-bench uring-loop; do
-        cmd=("$BIN/$method" --rw nop --qd "$qd")
-        [[ $method == bioring-bench ]] && cmd+=(--same-thread)
+    for method in bioring-per-io bioring-loop uring-loop; do
+        case $method in
+        bioring-per-io) cmd=("$BIN/bioring-bench" --mode per-io --same-thread) ;;
+        bioring-loop) cmd=("$BIN/bioring-bench" --mode loop --same-thread) ;;
+        uring-loop) cmd=("$BIN/uring-loop") ;;
+        esac
+        cmd+=(--rw nop --qd "$qd" --latency "${LAT[@]}")
         r1=$(counts "$N1" "${cmd[@]}")
         r2=$(counts "$N2" "${cmd[@]}")
         read -r i1 m1 <<<"$r1"
