@@ -19,9 +19,9 @@
 # /dev/shm (tmpfs: "shm") and on a file under BUILD_DIR (the ext4 work disk: "disk"); the
 # CPU-bound case ("cached"): 4 KiB buffered random reads at QD 32 and 128 of a file under
 # BUILD_DIR that is entirely in the page cache, where io_uring completes each read inline
-# in io_uring_enter and the runtime's own cost shows (the file is read through right before
-# every run, as this VM's memory manager evicts idle pages, and its page-cache residency is
-# recorded with fincore); NOPs at QD 1, 32, 128 for bioring-bench and uring-loop only (fio
+# in io_uring_enter and the runtime's own cost shows (the file is read through twice right
+# before every run, as this VM's memory manager evicts idle pages: see warm_cache; its
+# page-cache residency is recorded with fincore); NOPs at QD 1, 32, 128 for bioring-bench and uring-loop only (fio
 # has no io_uring NOP engine: its null engine never enters io_uring; Asio has no NOP).
 #
 # Latency (LATENCY): every tool but fio runs with the same --latency (bench/latency.hpp);
@@ -121,7 +121,12 @@ done
 
 # warm_cache FILE: read FILE through the page cache right before a "cached" run (this VM's
 # memory manager evicts idle pages); prints the share of its pages resident afterwards.
+# Twice: a page read once sits on the inactive LRU list, and the run's first access to it
+# would move it to the active list (folio_mark_accessed: a batch move under the LRU lock,
+# about 100 ns per read while it lasts) — a cost charged to whichever tool runs first.
+# Read twice, every page is active before every run, for every tool.
 warm_cache() {
+    dd if="$1" of=/dev/null bs=1M status=none
     dd if="$1" of=/dev/null bs=1M status=none
     if command -v fincore >/dev/null; then
         fincore --bytes --noheadings --output RES,SIZE "$1" |
@@ -208,7 +213,7 @@ printf '\n'
     echo "# $(uname -sr), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); started $STAMP, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "# latency: bioring-bench, uring-loop, asio-file-loop --latency $LATENCY; fio $([[ ${LAT[0]} == all ]] && echo "times every I/O (its default)" || echo "--gtod_reduce=1 (no per-I/O timestamps, no percentiles)")"
     [[ " $TARGETS " == *" disk "* || " $TARGETS " == *" cached "* ]] &&
-        echo "# disk/cached files in $BUILD: $(findmnt -n -o FSTYPE -T "$BUILD" 2>/dev/null || stat -f -c %T "$BUILD"); cached = buffered reads (--no-direct, fio --direct=0 --invalidate=0) of a file read through right before each run"
+        echo "# disk/cached files in $BUILD: $(findmnt -n -o FSTYPE -T "$BUILD" 2>/dev/null || stat -f -c %T "$BUILD"); cached = buffered reads (--no-direct, fio --direct=0 --invalidate=0) of a file read through twice right before each run"
 } >"$OUT/header.txt"
 python3 "$HERE/compare_summary.py" summarize "$OUT"
 ln -sfn "$STAMP" "$RESULTS/latest"

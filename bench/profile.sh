@@ -13,20 +13,25 @@
 # ns per I/O; the top symbols of each method follow.
 #
 # Workloads: 4 KiB O_DIRECT random reads on a file in /dev/shm at QD (32) for
-# bioring-bench, uring-loop, uring-loop --plain-ring (Asio's ring flags) and asio-file-loop;
-# NOPs at QD for bioring-bench and uring-loop. Environment: QD (32), RUN_SECONDS (2),
-# SIZE (256M), TOP (12 symbols per method).
+# bioring-bench (--mode per-io and loop), uring-loop, uring-loop --plain-ring (Asio's ring
+# flags) and asio-file-loop; 4 KiB buffered random reads of a page-cached file under
+# BUILD_DIR (compare.sh's CPU-bound case; read through right before each run) for
+# bioring-bench per-io, uring-loop and asio-file-loop; NOPs at QD for bioring-bench (both
+# modes) and uring-loop; every run with --latency LATENCY. Environment: QD (32), RUN_SECONDS (2), SIZE (256M), TOP (12
+# symbols per method), LATENCY ("sample 64"; "all", "off").
 set -euo pipefail
 
 if [[ $# -ne 1 || ! -d $1 ]]; then
-    echo "usage: bench/profile.sh BUILD_DIR   (env: QD RUN_SECONDS SIZE TOP)" >&2
+    echo "usage: bench/profile.sh BUILD_DIR   (env: QD RUN_SECONDS SIZE TOP LATENCY)" >&2
     exit 2
 fi
-BIN=$(readlink -f "$1")/bench
+BUILD=$(readlink -f "$1")
+BIN=$BUILD/bench
 QD=${QD:-32}
 RUNSEC=${RUN_SECONDS:-2}
 SIZE=${SIZE:-256M}
 TOP=${TOP:-12}
+read -r -a LAT <<<"${LATENCY:-sample 64}"
 for need in bioring-bench uring-loop asio-file-loop bench-rusage; do
     [[ -x $BIN/$need ]] || { echo "profile.sh: $BIN/$need is missing: build the bench targets" >&2; exit 1; }
 done
@@ -35,9 +40,15 @@ command -v python3 >/dev/null || { echo "profile.sh: python3 is needed" >&2; exi
 
 WORK=$(mktemp -d)
 FILE=/dev/shm/bioring-profile-$$.dat
-trap 'rm -rf "$WORK"; rm -f "$FILE"' EXIT
+CACHED=$BUILD/bioring-profile-cached-$$.dat
+trap 'rm -rf "$WORK"; rm -f "$FILE" "$CACHED"' EXIT
 trap 'exit 130' INT TERM
 head -c "$SIZE" /dev/urandom >"$FILE"
+head -c "$SIZE" /dev/urandom >"$CACHED"
+warm() { # into the page cache and onto its active list (twice: see compare.sh's warm_cache)
+    dd if="$CACHED" of=/dev/null bs=1M status=none
+    dd if="$CACHED" of=/dev/null bs=1M status=none
+}
 
 # prof NAME CMD...: one perf-recorded, rusage-wrapped run; its breakdown into WORK/NAME.json.
 prof() {
@@ -90,19 +101,29 @@ PY
 }
 
 echo "profile.sh: QD $QD, ${RUNSEC}s per run, perf cpu-clock at 4999 Hz" >&2
-R=(--qd "$QD" --seconds "$RUNSEC")
-prof bioring-randread "$BIN/bioring-bench" "${R[@]}" --file "$FILE" --fixed-files
+R=(--qd "$QD" --seconds "$RUNSEC" --latency "${LAT[@]}")
+echo "# --latency ${LAT[*]}"
+prof perio-randread "$BIN/bioring-bench" --mode per-io "${R[@]}" --file "$FILE" --fixed-files
+prof loop-randread "$BIN/bioring-bench" --mode loop "${R[@]}" --file "$FILE" --fixed-files
 prof uring-randread "$BIN/uring-loop" "${R[@]}" --file "$FILE"
 prof uring-plain-randread "$BIN/uring-loop" "${R[@]}" --file "$FILE" --plain-ring
 prof asio-randread "$BIN/asio-file-loop" "${R[@]}" --file "$FILE"
-prof bioring-nop "$BIN/bioring-bench" "${R[@]}" --rw nop
+warm
+prof perio-cached "$BIN/bioring-bench" --mode per-io "${R[@]}" --file "$CACHED" --fixed-files --no-direct
+warm
+prof uring-cached "$BIN/uring-loop" "${R[@]}" --file "$CACHED" --no-direct
+warm
+prof asio-cached "$BIN/asio-file-loop" "${R[@]}" --file "$CACHED" --no-direct
+prof perio-nop "$BIN/bioring-bench" --mode per-io "${R[@]}" --rw nop
+prof loop-nop "$BIN/bioring-bench" --mode loop "${R[@]}" --rw nop
 prof uring-nop "$BIN/uring-loop" "${R[@]}" --rw nop
 
 python3 - "$WORK" <<'PY'
 import json, sys
 work = sys.argv[1]
-names = ["bioring-randread", "uring-randread", "uring-plain-randread", "asio-randread",
-         "bioring-nop", "uring-nop"]
+names = ["perio-randread", "loop-randread", "uring-randread", "uring-plain-randread",
+         "asio-randread", "perio-cached", "uring-cached", "asio-cached", "perio-nop",
+         "loop-nop", "uring-nop"]
 recs = [json.load(open(f"{work}/{n}.json")) for n in names]
 cols = ["submitter/user", "submitter/clock", "submitter/kernel copy",
         "submitter/kernel other", "io-wq/kernel copy", "io-wq/kernel other"]
