@@ -303,27 +303,46 @@ Task<void> nop_loop(BioSet&, Shard& sh) {
     }
 }
 
-// per-io mode: the request coroutine of exactly one I/O.
-Task<IoResult> one_request(BioSet&, Bench& b, Shard& sh, void* buf) {
-    const Options& o = b.o;
+// per-io mode: the request coroutine of exactly one I/O, one coroutine per kind of I/O, so
+// that a request's frame holds the awaiter of the one operation it does and nothing else
+// (a NOP request carries no file awaiters, as the plain loop's NOP is only a NOP; a read
+// carries no write's). The first parameter picks the BioSet its frame comes from.
+Task<IoResult> nop_request(BioSet&) {
+    OpAwaiter nop(nop_operation());
+    co_return co_await nop;
+}
+
+Task<IoResult> read_request(BioSet&, DirectFile& file, void* buf, std::uint64_t len,
+                            std::uint64_t off) {
+    co_return co_await file.read(buf, len, off);
+}
+
+Task<IoResult> write_request(BioSet&, DirectFile& file, void* buf, std::uint64_t len,
+                             std::uint64_t off) {
+    co_return co_await file.write(buf, len, off);
+}
+
+/// A new (not yet started) request for the shard's next I/O, its frame from @bs: the
+/// offset and, for randrw, the direction are drawn here, once per I/O.
+inline Task<IoResult> next_request(BioSet& bs, const Options& o, Shard& sh, void* buf) {
     if (o.rw == Workload::nop) {
-        OpAwaiter nop(nop_operation());
-        co_return co_await nop;
+        return nop_request(bs);
     }
     const std::uint64_t off = sh.gen->next();
     if (draw_write(o, sh)) {
-        co_return co_await sh.file.write(buf, o.bs, off);
+        return write_request(bs, sh.file, buf, o.bs, off);
     }
-    co_return co_await sh.file.read(buf, o.bs, off);
+    return read_request(bs, sh.file, buf, o.bs, off);
 }
 
 // per-io mode: the slot driver (one frame per slot) awaiting one new request per I/O.
 Task<void> slot_driver(BioSet&, Bench& b, Shard& sh, unsigned slot) {
+    const Options& o = b.o;
     void* buf = sh.buffers[slot].data;
-    const int expect = b.o.rw == Workload::nop ? 0 : static_cast<int>(b.o.bs);
+    const int expect = o.rw == Workload::nop ? 0 : static_cast<int>(o.bs);
     std::uint64_t start = sh.clock.issue(0);
     for (;;) {
-        Task<IoResult> req = one_request(*sh.bioset, b, sh, buf);
+        Task<IoResult> req = next_request(*sh.bioset, o, sh, buf);
         if (!req) {
             // Cannot happen with a reserve of qd objects and at most qd live requests.
             if (sh.error.empty()) {
@@ -341,19 +360,29 @@ Task<void> slot_driver(BioSet&, Bench& b, Shard& sh, unsigned slot) {
     }
 }
 
-// The front pad the shard's BioSet needs so that one_request's frame fits in it: only the
-// compiler knows the frame's size, so one request is made (never started) from a probe set
-// whose pad is too small, and BioSet::alloc(size) takes its oversized path, which records
-// round_up(frame size, 64) in the Bio's front_pad. Without this a per-io request whose
-// frame outgrew a fixed pad would still be one allocation, but from the oversized cache
-// (no thread cache: a slower path than the one being measured).
-std::size_t request_frame_pad(Bench& b, Shard& sh) {
+// The front pad the shard's BioSet needs so that every request frame of this workload fits
+// in it: only the compiler knows a frame's size, so one request of each kind the workload
+// issues is made (never started) from a probe set whose pad is too small, and
+// BioSet::alloc(size) takes its oversized path, which records round_up(frame size, 64) in
+// the Bio's front_pad. Without this a per-io request whose frame outgrew a fixed pad would
+// still be one allocation, but from the oversized cache (no thread cache: a slower path
+// than the one being measured).
+std::size_t request_frame_pad(const Options& o, Shard& sh) {
     BioSet probe(0, 64);
-    Task<IoResult> t = one_request(probe, b, sh, nullptr);
-    if (!t || t.handle().promise().bio() == nullptr) {
-        throw std::runtime_error("cannot allocate a probe request frame");
+    std::size_t pad = 64;
+    const auto measure = [&pad](Task<IoResult> t) {
+        if (!t || t.handle().promise().bio() == nullptr) {
+            throw std::runtime_error("cannot allocate a probe request frame");
+        }
+        pad = std::max<std::size_t>(pad, t.handle().promise().bio()->front_pad);
+    };
+    if (o.rw == Workload::nop) {
+        measure(nop_request(probe));
+    } else {
+        measure(read_request(probe, sh.file, nullptr, o.bs, 0));
+        measure(write_request(probe, sh.file, nullptr, o.bs, 0));
     }
-    return std::max<std::size_t>(t.handle().promise().bio()->front_pad, 64);
+    return pad;
 }
 
 Task<void> shard_main(Bench& b, unsigned index) {
@@ -402,7 +431,7 @@ Task<void> shard_main(Bench& b, unsigned index) {
         // allocations can always be served (forward progress even without memory). The pad
         // holds a request frame (per-io) and a slot's loop or driver frame.
         sh.bioset = std::make_unique<BioSet>(o.qd, std::max<std::size_t>(
-                                                       512, request_frame_pad(b, sh)));
+                                                       512, request_frame_pad(o, sh)));
         sh.limit = o.ios ? (o.ios + o.threads - 1) / o.threads : ~0ull;
         reqs.reserve(o.qd);
         for (unsigned i = 0; i < o.qd && sh.issued < sh.limit; ++i, ++sh.issued) {
