@@ -208,12 +208,12 @@ def plot(folder, points):
     panels = [t for t in ("shm", "disk", "cached", "-") if any(p["target"] == t for p in points)]
     if not panels:
         return
-    script = [f"set terminal pngcairo size {520 * len(panels)},440 noenhanced font ',10'",
+    script = [f"set terminal pngcairo size {520 * len(panels)},480 noenhanced font ',10'",
               f"set output '{folder / 'kiops_per_core.png'}'",
               f"set multiplot layout 1,{len(panels)} title 'kIOPS per core (I/Os per CPU-second) "
               f"vs queue depth, medians'",
               "set logscale x 2", "set xlabel 'queue depth'", "set ylabel 'kIOPS per core'",
-              "set grid", "set key top left", "set yrange [0:*]"]
+              "set grid", "set key below", "set yrange [0:*]"]
     for t in panels:
         title = TARGET_NAMES[t] + (" 4 KiB randread" if t != "-" else "")
         if t == "cached":
