@@ -86,7 +86,7 @@ Per-core throughput of bioring: qd request coroutines per reactor thread.
   --direct / --no-direct               O_DIRECT (default on)
   --fixed-buffers / --no-fixed-buffers buffers from the registered BufferPool (default on)
   --fixed-files / --no-fixed-files     register the file with each ring (default off)
-  --backend B        uring or asio (sets BIORING_BACKEND before the runtime starts)
+  --backend B        uring or asio (ReactorOptions::backend; BIORING_BACKEND overrides it)
   --mode M           loop (default: one coroutine per slot, looping) or per-io (one
                      request coroutine, one BioSet allocation, per I/O)
   --pin / --no-pin   pin reactor i to CPU i (default: when --threads > 1)
@@ -484,9 +484,6 @@ Task<void> shard_main(Bench& b, unsigned index) {
 }
 
 int run(const Options& o) {
-    if (!o.backend.empty()) {
-        ::setenv("BIORING_BACKEND", o.backend.c_str(), 1);
-    }
     std::string path = o.file;
     OwnedFile owned;
     if (o.rw != Workload::nop) {
@@ -537,6 +534,9 @@ int run(const Options& o) {
         ro.pin = o.pin == 1 || (o.pin == -1 && o.threads > 1);
         ro.reactor.ring_entries = ring_entries_for(o.qd); // as uring-loop's ring
         ro.reactor.register_buffers = o.fixed_buffers;
+        ro.reactor.backend = o.backend == "asio"    ? BackendChoice::asio
+                             : o.backend == "uring" ? BackendChoice::uring
+                                                    : BackendChoice::automatic;
         if (o.same_thread) {
             Reactor reactor(ro.reactor);
             sync_wait(shard_main(b, 0));
