@@ -2,7 +2,9 @@
 // bioring-wal bench: group commit. Per reactor, one log file and N producer coroutines
 // that each append one record at a time and co_await its durability; one writer coroutine
 // per reactor packs the pending records into 4 KiB blocks (apps/wal/log_format.hpp),
-// writes them and syncs, then wakes exactly the producers whose records are now durable.
+// makes them durable in one round trip — write -> fdatasync as one linked chain
+// (io/link.hpp), or one RWF_DSYNC write — then wakes exactly the producers whose records
+// are now durable.
 //
 // HAND-OFF. Producers and their writer share one reactor thread, so the pending queue is an
 // intrusive singly linked list of the producers' own Slot objects (no lock, no heap call per
@@ -31,6 +33,8 @@
 #include "bench/histogram.hpp"
 
 #include <bioring/io/direct_file.hpp>
+#include <bioring/io/link.hpp>
+#include <bioring/io/write_flags.hpp>
 #include <bioring/runtime/event.hpp>
 #include <bioring/runtime/runtime.hpp>
 #include <bioring/runtime/task.hpp>
@@ -66,8 +70,9 @@ const char* const bench_usage =
     "  --record-size B   payload bytes per record, 1..4040 (default 128)\n"
     "  --seconds S       how long producers append, 1..86400 (default 5); --ms for less\n"
     "  --ms M            as --seconds, in milliseconds, 1..86400000\n"
-    "  --sync MODE       fdatasync: write, then fdatasync (default); dsync: RWF_DSYNC\n"
-    "                    writes (FUA); none: no sync (acknowledged = written)\n"
+    "  --sync MODE       fdatasync: write -> fdatasync as one linked chain (default);\n"
+    "                    dsync: RWF_DSYNC writes (FUA); none: no sync (acknowledged =\n"
+    "                    written to the file, not durable)\n"
     "  --batch-blocks K  most 4 KiB blocks per write, 1..4096 (default 512)\n"
     "  --acked           also record the highest acknowledged sequence number of each log\n"
     "                    in DIR/wal-<i>.acked (synced after each batch; for crash tests)\n"
@@ -219,28 +224,6 @@ Task<void> producer(Log* log)
     }
 }
 
-/// Write @len bytes at @off and make them durable as @m says.
-/// Returns: 0, or -errno (a short write counts as -ENOSPC: the device took no more).
-Task<int> commit(DirectFile& f, const unsigned char* buf, std::size_t len, std::uint64_t off,
-                 SyncMode m)
-{
-    // TODO(h-fileops): one linked write -> fdatasync chain, and RWF_DSYNC for dsync.
-    IoResult w = co_await f.write(buf, len, off);
-    if (w.res < 0) {
-        co_return w.res;
-    }
-    if (static_cast<std::size_t>(w.res) != len) {
-        co_return -ENOSPC;
-    }
-    if (m != SyncMode::none) {
-        IoResult s = co_await f.fdatasync();
-        if (s.res < 0) {
-            co_return s.res;
-        }
-    }
-    co_return 0;
-}
-
 /// Record the acknowledged sequence number @seq in the side file (see the header comment).
 Task<int> write_acked(DirectFile& f, unsigned char* buf, std::uint64_t seq)
 {
@@ -248,11 +231,13 @@ Task<int> write_acked(DirectFile& f, unsigned char* buf, std::uint64_t seq)
     std::memcpy(buf, &seq, 8);
     const std::uint32_t crc = crc32c(buf, 8);
     std::memcpy(buf + 8, &crc, 4);
-    IoResult w = co_await f.write(buf, 16, 0);
+    auto [w, s] = co_await link(f.write_step(buf, 16, 0), f.fdatasync_step());
     if (w.res < 0) {
         co_return w.res;
     }
-    IoResult s = co_await f.fdatasync();
+    if (w.res != 16) {
+        co_return -EIO; // 16 bytes into the page cache do not come back short
+    }
     co_return s.res < 0 ? s.res : 0;
 }
 
@@ -341,13 +326,47 @@ Task<void> writer(Log* log)
         last->next = nullptr;
         const std::size_t nblocks = packer.finish();
         const std::uint64_t last_seq = last->seq;
-        const int r = co_await commit(*log->file, buf.get(), nblocks * block_size,
-                                      next_block * block_size, o.sync);
+        // COMMIT: one round trip. fdatasync: write -> fdatasync as one linked chain; dsync:
+        // one RWF_DSYNC write; none: a plain write. Awaited here, in the writer's frame: no
+        // allocation per batch.
+        DirectFile& f = *log->file;
+        const std::size_t len = nblocks * block_size;
+        const std::uint64_t off = next_block * block_size;
+        int r = 0;
+        std::size_t done = 0; // bytes written, when a chain's write came back short
+        if (o.sync == SyncMode::fdatasync) {
+            auto [w, sy] = co_await link(f.write_step(buf.get(), len, off), f.fdatasync_step());
+            if (w.res < 0) {
+                r = w.res;
+            } else if (static_cast<std::size_t>(w.res) < len) {
+                done = static_cast<std::size_t>(w.res); // a short write ends the chain
+            } else if (sy.res < 0) {
+                r = sy.res;
+            }
+        } else {
+            IoResult w = co_await f.write(buf.get(), len, off,
+                                          o.sync == SyncMode::dsync ? WriteFlags::dsync
+                                                                    : WriteFlags::none);
+            r = w.res < 0 ? w.res : 0; // a plain write resubmits short transfers itself
+        }
+        if (r == 0 && done != 0) {
+            // The rest of a short chained write, then the sync, in two steps (rare: a
+            // filesystem running out of room; the write then usually fails with -ENOSPC).
+            IoResult w = co_await f.write(buf.get() + done, len - done, off + done);
+            r = w.res < 0 ? w.res : 0;
+            if (r == 0) {
+                IoResult sy = co_await f.fdatasync();
+                r = sy.res < 0 ? sy.res : 0;
+            }
+        }
         if (r != 0) {
             log->error = r;
-            log->error_what = format("'%s': %s at offset %llu: %s", log->file->path().c_str(),
-                                     o.sync == SyncMode::none ? "write" : "write + sync",
-                                     static_cast<unsigned long long>(next_block * block_size),
+            log->error_what = format("'%s': %s of %zu bytes at offset %llu: %s",
+                                     log->file->path().c_str(),
+                                     o.sync == SyncMode::fdatasync ? "write + fdatasync"
+                                     : o.sync == SyncMode::dsync   ? "RWF_DSYNC write"
+                                                                   : "write",
+                                     len, static_cast<unsigned long long>(off),
                                      std::strerror(-r));
             fail_all(log, first, r);
             continue;
