@@ -121,7 +121,8 @@ BlockInfo check_block(const unsigned char* blk, std::size_t len, std::uint64_t i
         return bi;
     }
     if (get<std::uint32_t>(blk) != block_magic) {
-        bi.reason = get<std::uint64_t>(blk) == 0 ? "unwritten block (zeros)" : "bad block magic";
+        bi.zero = blk[0] == 0 && std::memcmp(blk, blk + 1, block_size - 1) == 0;
+        bi.reason = bi.zero ? "unwritten block (zeros)" : "bad block magic";
         return bi;
     }
     if (get<std::uint64_t>(blk + 8) != index) {

@@ -29,7 +29,9 @@
 // was in flight. Otherwise block T was damaged after it had been written: DAMAGE, reported
 // at the offset of the first record in T that fails its own check (or T's offset when its
 // records are intact and the header or padding is not). Corruption inside the last write
-// cannot be told from a torn write and is reported as a torn tail.
+// cannot be told from a torn write and is reported as a torn tail. When every block from T
+// to the end is all zeros (space preallocated with --prealloc and not yet used), the log is
+// CLEAN, not torn.
 //
 // The payload of record seq is a pure function of seq (fill_payload), so verify checks the
 // bytes themselves too.
@@ -85,6 +87,7 @@ private:
 struct BlockInfo {
     bool valid_alone = false;   ///< magic, block_seq and CRC right
     bool valid = false;         ///< and every record right (seq continuity across blocks aside)
+    bool zero = false;          ///< all 4096 bytes are zero (never written, or preallocated)
     std::uint64_t batch_start = 0;
     std::uint64_t first_seq = 0, last_seq = 0; ///< of its records (valid only)
     std::uint32_t records = 0;

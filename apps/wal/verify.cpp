@@ -116,6 +116,7 @@ struct Verdict {
     bool torn = false, damaged = false;
     std::uint64_t tail_offset = 0;   ///< where the valid log ends (torn or damaged)
     std::uint64_t damage_offset = 0; ///< first damaged byte range start (damaged only)
+    std::uint64_t unused = 0;        ///< zero bytes after a clean log (preallocated space)
     const char* reason = "";
 };
 
@@ -142,6 +143,14 @@ Verdict judge(const FileCheck& fc)
     }
     v.tail_offset = t * block_size;
     const BlockInfo& bad = fc.blocks[t];
+    bool all_zero = true;
+    for (std::uint64_t j = t; j < n && all_zero; ++j) {
+        all_zero = fc.blocks[j].zero;
+    }
+    if (all_zero) {
+        v.unused = fc.size - v.tail_offset; // preallocated, never used: clean
+        return v;
+    }
     v.reason = bad.valid ? "record sequence numbers do not continue the previous block"
                          : bad.reason;
     for (std::uint64_t j = t + 1; j < n; ++j) {
@@ -234,12 +243,13 @@ int verify_main(int argc, char** argv)
         }
         if (o.json) {
             std::printf("{\"file\":%s,\"size\":%llu,\"records\":%llu,\"last_seq\":%llu,"
-                        "\"valid_blocks\":%llu,\"state\":\"%s\",\"tail_offset\":%llu,"
+                        "\"valid_blocks\":%llu,\"unused_bytes\":%llu,\"state\":\"%s\","
+                        "\"tail_offset\":%llu,"
                         "\"damage_offset\":%s,\"reason\":%s}\n",
                         json_string(name).c_str(), ull(fc.size), ull(v.records),
-                        ull(v.last_seq), ull(v.valid_blocks),
+                        ull(v.last_seq), ull(v.valid_blocks), ull(v.unused),
                         v.damaged ? "damaged" : v.torn ? "torn-tail" : "clean",
-                        ull(v.torn || v.damaged ? v.tail_offset : fc.size),
+                        ull(v.torn || v.damaged || v.unused ? v.tail_offset : fc.size),
                         v.damaged ? std::to_string(v.damage_offset).c_str() : "null",
                         json_string(v.reason).c_str());
             continue;
@@ -247,6 +257,11 @@ int verify_main(int argc, char** argv)
         std::printf("%s: %llu records, last durable seq %llu, %llu valid blocks of %llu bytes\n",
                     name.c_str(), ull(v.records), ull(v.last_seq), ull(v.valid_blocks),
                     ull(fc.size));
+        if (v.unused > 0) {
+            std::printf("%s: the log ends at offset %llu; %llu bytes of unused (zero) space "
+                        "follow\n",
+                        name.c_str(), ull(v.tail_offset), ull(v.unused));
+        }
         if (v.torn) {
             std::printf("%s: torn tail at offset %llu (%llu bytes after it not valid: %s); "
                         "expected after a crash\n",

@@ -31,9 +31,12 @@ TEST_CASE("wal crash: kill -9 at random moments loses nothing acknowledged (24 r
         CAPTURE(where);
         CAPTURE(sync);
         Scratch d(where);
+        // Every fourth run overwrites preallocated zeros instead of appending.
+        const char* prealloc = run % 4 == 1 ? "4M" : "0";
+        CAPTURE(prealloc);
         Proc p({wal_exe, "bench", d.path.string(), "--seconds", "60", "--threads", "2",
                 "--producers", "32", "--record-size", std::to_string(64 + run * 97 % 900),
-                "--sync", sync, "--acked"},
+                "--sync", sync, "--prealloc", prealloc, "--acked"},
                d.path);
         const int ms = std::uniform_int_distribution<int>(150, 450)(rng);
         std::this_thread::sleep_for(std::chrono::milliseconds(ms));
