@@ -5,7 +5,8 @@
 #   1. a 256 MiB random file and a 64-byte key in /dev/shm
 #   2. bioring-crypt encrypt, then decrypt; the round trip must be byte-exact (cmp) and the
 #      ciphertext must differ from the plaintext
-#   3. bioring-copy --verify; the copy must be byte-exact
+#   3. bioring-copy --verify; the copy must be byte-exact; bioring-wal bench (64 producers,
+#      group commit) then verify of its log
 #   4. bioring-bench: 4 KiB O_DIRECT random reads at QD 32 and NOPs at QD 32, each next to
 #      uring-loop (the plain liburing loop) doing the same work
 # then a summary. Everything it creates is removed at exit. Exit status: 0 when every step
@@ -23,6 +24,7 @@ SECS=${DEMO_SECONDS:-2}
 STRICT=${DEMO_STRICT:-0}
 COPY=$BUILD/apps/bioring-copy
 CRYPT=$BUILD/apps/bioring-crypt
+WAL=$BUILD/apps/bioring-wal
 BENCH=$BUILD/bench/bioring-bench
 LOOP=$BUILD/bench/uring-loop
 
@@ -83,6 +85,15 @@ if have "$COPY"; then
     rm -f "$WORK/data.copy"
 else
     skip "copy --verify" "$COPY"
+fi
+
+if have "$WAL"; then
+    mkdir -p "$WORK/wal"
+    step "wal bench" "$WAL" bench "$WORK/wal" --producers 64 --seconds "$SECS"
+    step "wal verify" "$WAL" verify "$WORK/wal/wal-0.log"
+    rm -rf "$WORK/wal"
+else
+    skip "wal bench + verify" "$WAL"
 fi
 
 # bench_pair RW QD: bioring-bench and uring-loop on the same work; one line each + ratio.
