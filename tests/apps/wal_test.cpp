@@ -135,7 +135,7 @@ TEST_CASE("wal: bench then verify, every sync mode, on tmpfs and ext4")
     }
 }
 
-TEST_CASE("wal: --prealloc: commits overwrite zeros; verify reports the unused space, clean")
+TEST_CASE("wal: --prealloc: commits overwrite zeros, verify calls the unused space clean")
 {
     Scratch d("ext4");
     const std::string j = bench_json(d, {"--prealloc", "64M", "--producers", "8"});
