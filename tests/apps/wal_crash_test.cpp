@@ -22,6 +22,8 @@
 
 using namespace wal_test;
 
+TEST_SUITE("apps") {
+
 TEST_CASE("wal crash: kill -9 at random moments loses nothing acknowledged (24 runs)")
 {
     std::mt19937 rng(static_cast<unsigned>(::getpid()));
@@ -84,3 +86,5 @@ TEST_CASE("wal crash: kill -9 at random moments loses nothing acknowledged (24 r
     MESSAGE(runs_with_acks << " logs had acknowledged records; " << torn << " had a torn tail");
     CHECK(runs_with_acks >= 40); // all but the early kills' logs had acknowledgements
 }
+
+} // TEST_SUITE

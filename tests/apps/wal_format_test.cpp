@@ -13,7 +13,9 @@
 
 using namespace bioring::apps::wal;
 
-TEST_CASE("crc32c matches the RFC 3720 B.4 test vectors, in hardware and by table")
+TEST_SUITE("apps") {
+
+TEST_CASE("wal crc32c matches the RFC 3720 B.4 test vectors in hardware and by table")
 {
     unsigned char buf[48];
     struct Vec {
@@ -48,7 +50,7 @@ TEST_CASE("crc32c matches the RFC 3720 B.4 test vectors, in hardware and by tabl
     MESSAGE("crc32c uses " << (crc32c_hardware() ? "SSE4.2" : "the table"));
 }
 
-TEST_CASE("crc32c extends across pieces and agrees with the table at every length and offset")
+TEST_CASE("wal crc32c extends across pieces and agrees with the table at every length and offset")
 {
     std::mt19937 rng(7);
     std::vector<unsigned char> data(1000);
@@ -95,7 +97,7 @@ Packed pack(std::uint64_t first_block, std::uint64_t first_seq, std::size_t n, s
 
 } // namespace
 
-TEST_CASE("packed blocks check out: positions, counts, contiguous sequence numbers")
+TEST_CASE("wal format: packed blocks check out (positions and counts and contiguous sequence numbers)")
 {
     for (std::uint32_t len : {1u, 100u, 128u, 1000u, static_cast<unsigned>(max_payload)}) {
         CAPTURE(len);
@@ -120,7 +122,7 @@ TEST_CASE("packed blocks check out: positions, counts, contiguous sequence numbe
     }
 }
 
-TEST_CASE("a full batch buffer refuses the next record and keeps what it has")
+TEST_CASE("wal format: a full batch buffer refuses the next record and keeps what it has")
 {
     Packed p;
     p.mem.resize(2 * block_size);
@@ -137,7 +139,7 @@ TEST_CASE("a full batch buffer refuses the next record and keeps what it has")
     CHECK(check_block(p.mem.data() + block_size, block_size, 1).last_seq == 2);
 }
 
-TEST_CASE("damage is located at the record that holds it, or at the block for header damage")
+TEST_CASE("wal format: damage is located at the record that holds it or at the block for header damage")
 {
     const std::uint32_t len = 128;
     const std::size_t rec = record_header_size + len;
@@ -173,7 +175,7 @@ TEST_CASE("damage is located at the record that holds it, or at the block for he
     CHECK(std::string(bi.reason) == "unwritten block (zeros)");
 }
 
-TEST_CASE("payloads are a function of the sequence number")
+TEST_CASE("wal format: payloads are a function of the sequence number")
 {
     unsigned char a[100], b[100];
     fill_payload(42, a, sizeof a);
@@ -182,3 +184,5 @@ TEST_CASE("payloads are a function of the sequence number")
     fill_payload(43, b, sizeof b);
     CHECK(std::memcmp(a, b, sizeof a) != 0);
 }
+
+} // TEST_SUITE

@@ -11,6 +11,8 @@
 using namespace wal_test;
 namespace fmt = bioring::apps::wal;
 
+TEST_SUITE("apps") {
+
 namespace {
 
 // A short bench run in @d; returns its JSON line.
@@ -34,7 +36,7 @@ void flip_byte(const fs::path& p, std::uint64_t off)
 
 } // namespace
 
-TEST_CASE("wal: --help, and bad command lines exit 2 with a message")
+TEST_CASE("wal: --help works and bad command lines exit 2 with a message")
 {
     Scratch d("shm");
     Result h = wal({"--help"}, d.path);
@@ -80,7 +82,7 @@ TEST_CASE("wal: --help, and bad command lines exit 2 with a message")
     CHECK_FALSE(fs::exists(d / "wal-0.log"));
 }
 
-TEST_CASE("wal: a directory that does not exist, is a file or is not writable: exit 1")
+TEST_CASE("wal: a directory that does not exist or is a file or is not writable: exit 1")
 {
     Scratch d("shm");
     write_file(d / "plain", "x");
@@ -98,7 +100,7 @@ TEST_CASE("wal: a directory that does not exist, is a file or is not writable: e
     CHECK(contains(r.err, (d / "nope.log").string()));
 }
 
-TEST_CASE("wal: bench then verify, every sync mode, on tmpfs and ext4")
+TEST_CASE("wal: bench then verify in every sync mode on tmpfs and ext4")
 {
     for (const char* where : {"shm", "ext4"}) {
         for (const char* sync : {"fdatasync", "dsync", "none"}) {
@@ -135,7 +137,7 @@ TEST_CASE("wal: bench then verify, every sync mode, on tmpfs and ext4")
     }
 }
 
-TEST_CASE("wal: --prealloc: commits overwrite zeros, verify calls the unused space clean")
+TEST_CASE("wal: --prealloc commits overwrite zeros and verify calls the unused space clean")
 {
     Scratch d("ext4");
     const std::string j = bench_json(d, {"--prealloc", "64M", "--producers", "8"});
@@ -158,7 +160,7 @@ TEST_CASE("wal: --prealloc: commits overwrite zeros, verify calls the unused spa
     CHECK(json_number(v.out, "last_seq") == records);
 }
 
-TEST_CASE("wal: a full file system: the error is reported, lost records are not acknowledged")
+TEST_CASE("wal: on a full file system the error is reported and lost records are not acknowledged")
 {
     Scratch d("ext4");
     fs::create_directory(d / "small");
@@ -194,7 +196,7 @@ TEST_CASE("wal: a full file system: the error is reported, lost records are not 
     CHECK(read_acked(dir / "wal-0.acked") >= 0);
 }
 
-TEST_CASE("wal verify: a flipped byte in the middle is damage, at the exact record offset")
+TEST_CASE("wal verify: a flipped byte in the middle is damage at the exact record offset")
 {
     Scratch d("shm");
     bench_json(d, {"--producers", "8"});
@@ -225,7 +227,7 @@ TEST_CASE("wal verify: a flipped byte in the middle is damage, at the exact reco
     CHECK(json_number(v.out, "damage_offset") == static_cast<long long>(block));
 }
 
-TEST_CASE("wal verify: a truncated log is a torn tail: exit 0, reported")
+TEST_CASE("wal verify: a truncated log is a torn tail (exit 0 and reported)")
 {
     Scratch d("ext4");
     bench_json(d, {"--producers", "8"});
@@ -254,3 +256,5 @@ TEST_CASE("wal verify: a truncated log is a torn tail: exit 0, reported")
     CHECK(json_state(v.out) == "clean");
     CHECK(json_number(v.out, "last_seq") == 0);
 }
+
+} // TEST_SUITE
