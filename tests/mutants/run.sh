@@ -51,19 +51,32 @@ cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBIORING_BUILD_BENCH=OFF
       -DBIORING_TEST_TIMEOUT="${BIORING_MUTANT_TIMEOUT:-60}" >/dev/null
 echo "mutants: building the unmutated tree in $BUILD"
 cmake --build "$BUILD" -j "$JOBS" >/dev/null
+# Every test, in ctest's numbering: "<number> <executable>" per line.
+ctest --test-dir "$BUILD" --show-only=json-v1 | python3 -c '
+import json, os, sys
+for i, t in enumerate(json.load(sys.stdin).get("tests", []), 1):
+    print(i, os.path.basename(t["command"][0]))' >"$WORK/tests"
 fi
 
-# ctest arguments selecting a mutant's tests: "all", "R:<name regex>" or a label regex.
+
+# ctest arguments selecting a mutant's tests: "all", "F:<regex on test executable names>"
+# (every case of those test files), "R:<regex on test names>" or a label regex.
 select_args() {
     case $1 in
         all) printf '%s\0' -L 'alloc|runtime|io|apps|reliability' ;;
         R:*) printf '%s\0' -R "${1#R:}" ;;
+        F:*)
+            local nums
+            nums=$(awk -v re="^(${1#F:})$" '$2 ~ re { print $1 }' "$WORK/tests" | paste -sd,)
+            [[ -n $nums ]] || return 0
+            printf '%s\0' -I "${nums%%,*},${nums%%,*},1,$nums" ;;
         *) printf '%s\0' -L "$1" ;;
     esac
 }
 
 # The build targets (test executables) behind a selection.
 targets_of() {
+    (($#)) || return 0
     ctest --test-dir "$BUILD" --show-only=json-v1 "$@" | python3 -c '
 import json, os, sys
 seen = []
