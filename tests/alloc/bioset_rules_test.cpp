@@ -166,4 +166,43 @@ TEST_CASE("bioset waiter queued after a cancelled tail waiter is still woken") {
     }
 }
 
+TEST_CASE("bioset reserve object freed once the reserve is full again skips the thread cache") {
+    InjectorGuard guard;
+    constexpr std::size_t pool = 2;
+    BioSet bs(pool, 35 * 64);
+    SlabCache* cache = bs.cache();
+    std::vector<Bio*> ordinary;
+    for (std::size_t i = 0; i < pool; ++i) {
+        ordinary.push_back(bs.alloc());
+        REQUIRE(ordinary.back() != nullptr);
+    }
+    FailureInjector::fail_always();
+    std::vector<Bio*> held = exhaust(bs);
+    FailureInjector::off();
+    std::vector<Bio*> reserve;
+    for (Bio* b : held) {
+        if ((b->alloc_flags & BioSet::flag_reserve) != 0) {
+            reserve.push_back(b);
+        }
+    }
+    REQUIRE(reserve.size() == pool);
+    for (Bio* b : ordinary) {
+        bs.free(b); // refills the reserve
+    }
+    REQUIRE(bs.stats().reserve_nr == pool);
+
+    // Reserve full, no waiter: a reserve object still frees to the depot, where a starving
+    // set finds it, never into this thread's magazine.
+    const std::uint32_t cached0 = cache->this_thread_stats().cached;
+    const std::uint64_t uncached0 = bs.stats().uncached_frees;
+    bs.free(reserve[0]);
+    CHECK(cache->this_thread_stats().cached == cached0);
+    CHECK(bs.stats().uncached_frees == uncached0 + 1);
+    for (Bio* b : held) {
+        if (b != reserve[0]) {
+            bs.free(b);
+        }
+    }
+}
+
 } // TEST_SUITE
