@@ -138,4 +138,47 @@ TEST_CASE("O_DIRECT on ext4 with a 512-byte alignment accepts 512-byte offsets a
     }());
 }
 
+TEST_CASE("a short O_DIRECT write stopping off the offset alignment but on the memory one fails on a 4096-byte-sector device")
+{
+    // On a loop device with 4096-byte sectors the memory alignment (the queue's DMA
+    // alignment, 512) is finer than the offset alignment: a short count that keeps the buffer
+    // aligned but not the offset must still end the write with EIO, not resubmit a remainder
+    // the kernel would refuse.
+    if (::geteuid() != 0) {
+        BIORING_SKIP("loop devices need root");
+    }
+    TempPath backing(build_tree_dir(), "loop");
+    {
+        const int fd = ::open(backing.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        REQUIRE(fd >= 0);
+        REQUIRE(::ftruncate(fd, 1 << 20) == 0);
+        ::close(fd);
+    }
+    LoopDevice loop(backing.str(), 4096);
+    if (!loop.ok()) {
+        BIORING_SKIP("losetup could not attach a loop device here");
+    }
+    OpenOptions o;
+    o.write = true;
+    auto f = open_or_skip(loop.path(), o);
+    if (!f) {
+        return;
+    }
+    const std::size_t off_a = f->offset_alignment();
+    const std::size_t mem_a = f->memory_alignment();
+    if (mem_a * 2 > off_a) {
+        BIORING_SKIP("this filesystem's memory alignment (" + std::to_string(mem_a) +
+                     ") is not finer than its offset alignment (" + std::to_string(off_a) + ")");
+    }
+    sync_wait([&]() -> Task<void> {
+        AlignedBuffer b(8192);
+        const int cut = static_cast<int>(off_a / 2); // a multiple of mem_a, not of off_a
+        CompletionTap tap([cut](const Operation&, int res, int n) { return n == 0 ? cut : res; });
+        const IoResult w = co_await f->write(b.data, 8192, 0);
+        CHECK(w.res == -EIO);
+        CHECK(names("off the " + std::to_string(off_a) + "-byte alignment"));
+        CHECK(tap.transfers().size() == 1); // no remainder was submitted
+    }());
+}
+
 } // TEST_SUITE
