@@ -28,6 +28,8 @@ while (($#)); do
     esac
 done
 WORK=${BIORING_MUTANTS_DIR:-$ROOT/build-mutants}
+# --check works on its own copy, so it can run beside a full run.
+((CHECK)) && WORK=$WORK/check
 SRC=$WORK/src
 BUILD=$WORK/build
 JOBS=${JOBS:-$(nproc)}
@@ -36,6 +38,8 @@ export CMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER:-ccache}
 # 1. The scratch source: the tracked and untracked (not ignored) files of the tree. Files are
 # copied only when their content differs, so unchanged ones keep their timestamps.
 mkdir -p "$SRC"
+exec 9>"$WORK/lock"
+flock -n 9 || { echo "mutants: another run is using $WORK" >&2; exit 2; }
 (cd "$ROOT" && git ls-files -co --exclude-standard) | sort >"$WORK/files"
 while IFS= read -r f; do
     [[ -f $ROOT/$f ]] || continue
