@@ -8,6 +8,9 @@
 #include "tests/apps/app_support.hpp"
 #include "tests/support/loop_device.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 using namespace apps_test;
 using bioring::DirectFile;
 using bioring::apps::PipelineConfig;
@@ -62,6 +65,31 @@ TEST_CASE("verify finds a difference in the unaligned tail past the last O_DIREC
         CHECK(contains(r.error, "offset " + std::to_string(at)));
         CHECK(run_verify(a, a, cfg).ok);
     }
+}
+
+TEST_CASE("a source that ends before the size the run was given fails the copy")
+{
+    Scratch d("shm");
+    const std::string data = random_string((256 << 10) + 100, 84);
+    write_file(d / "src", data);
+    write_file(d / "dst", std::string());
+    DirectFile src = DirectFile::open((d / "src").string());
+    bioring::OpenOptions o;
+    o.write = true;
+    DirectFile dst = DirectFile::open((d / "dst").string(), o);
+    const int tail_fd = ::open((d / "dst").c_str(), O_RDWR | O_CLOEXEC);
+    REQUIRE(tail_fd >= 0);
+    PipelineConfig cfg;
+    cfg.size = data.size() + (128 << 10); // as if the source shrank after it was sized
+    cfg.block_size = 64 << 10;
+    cfg.queue_depth = 4;
+    cfg.tail_fd = tail_fd;
+    cfg.dst_name = (d / "dst").string();
+    auto r = bioring::apps::run_copy(src, dst, cfg);
+    ::close(tail_fd);
+    CHECK_FALSE(r.ok);
+    CAPTURE(r.error);
+    CHECK(contains(r.error, "ended at offset"));
 }
 
 } // TEST_SUITE
