@@ -77,7 +77,10 @@ TEST_CASE("a killed run's scratch directory, tmpfs mount and loop device are rem
         BIORING_SKIP("mounts and loop devices need root");
     }
     const pid_t gone = dead_pid();
-    const std::string root = build_tree_dir();
+    // Inside a live scratch directory of this process, so that no other test process's
+    // cleanup (which scans /dev/shm and the build tree) takes the fake leftovers first.
+    const std::string root = unique_name(build_tree_dir(), "cleanup");
+    fs::create_directories(root);
     const std::string stale = root + "/" + scratch_prefix + "cleanup." + std::to_string(gone) + ".0";
     const std::string live = unique_name(root, "cleanup");
     fs::create_directories(stale + "/mnt");
@@ -89,8 +92,7 @@ TEST_CASE("a killed run's scratch directory, tmpfs mount and loop device are rem
     // The leftovers of the "killed" run: a tmpfs inside its directory, a loop device over a
     // file in it (as tests/apps/copy_test.cpp and tests/io/block_device_test.cpp make them).
     if (::mount("tmpfs", (stale + "/mnt").c_str(), "tmpfs", 0, "size=1M") != 0) {
-        fs::remove_all(stale);
-        fs::remove_all(live);
+        fs::remove_all(root);
         BIORING_SKIP("cannot mount a tmpfs here");
     }
     {
@@ -128,6 +130,7 @@ TEST_CASE("a killed run's scratch directory, tmpfs mount and loop device are rem
     // The live run's directory is untouched.
     CHECK(fs::exists(live + "/file"));
     fs::remove_all(live);
+    fs::remove_all(root);
 }
 
 } // TEST_SUITE

@@ -5,9 +5,10 @@
 // Every such name is "bioring-test.<tag>.<pid>.<random>" (tag without dots), in /dev/shm
 // ($BIORING_TEST_DIR) or in the build tree. The pid tells whether the creator still runs: a
 // name whose pid is dead is stale. remove_stale() (run once per process, by the first
-// unique_name() call) detaches loop devices backed by a stale file, unmounts mounts below a
-// stale directory and removes the stale entries. A live pid, even a reused one, is never
-// touched.
+// unique_name() call, over /dev/shm, $BIORING_TEST_DIR, the build tree and the working
+// directory) detaches loop devices backed by a file in a stale entry, unmounts mounts inside
+// one and removes the stale entries. Only direct children of the scanned directories are
+// judged, and a live pid, even a reused one, is never touched.
 #pragma once
 
 #include <sys/mount.h>
@@ -66,35 +67,57 @@ inline bool scratch_is_stale(const std::string& s)
     return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
 
-/// Detach the loop devices, unmount the mounts and remove the entries of @dirs whose
-/// scratch name belongs to a dead process. Context: any test; best effort, never throws.
+/// Remove the entries of @dirs (direct children only) whose scratch name belongs to a dead
+/// process: first detach the loop devices backed by a file in or at such an entry and
+/// unmount the mounts inside it. Context: any test; best effort, never throws.
 inline void remove_stale(const std::vector<std::string>& dirs)
 {
     namespace fs = std::filesystem;
-    // Loop devices first: their backing file may sit inside a stale directory.
+    std::vector<std::string> stale;
+    for (const auto& d : dirs) {
+        std::error_code ec;
+        for (fs::directory_iterator it(d, ec), end; !ec && it != end; it.increment(ec)) {
+            const std::string name = it->path().filename().string();
+            if (name.rfind(scratch_prefix, 0) == 0 && scratch_is_stale(name)) {
+                stale.push_back(it->path().string());
+            }
+        }
+    }
+    if (stale.empty()) {
+        return;
+    }
+    const auto inside = [&](const std::string& p) {
+        for (const auto& s : stale) {
+            if (p == s || p.rfind(s + "/", 0) == 0) {
+                return true;
+            }
+        }
+        return false;
+    };
     if (::geteuid() == 0) {
+        // Loop devices first: their backing file may sit inside a stale directory.
         if (FILE* p = ::popen("losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null",
                               "r")) {
             char line[4096];
-            std::vector<std::string> stale;
+            std::vector<std::string> devs;
             while (std::fgets(line, sizeof line, p) != nullptr) {
                 std::istringstream in(line);
                 std::string dev, back;
                 in >> dev >> back;
-                if (!dev.empty() && scratch_is_stale(back)) {
-                    stale.push_back(dev);
+                if (!dev.empty() && inside(back)) {
+                    devs.push_back(dev);
                 }
             }
             ::pclose(p);
-            for (const auto& dev : stale) {
+            for (const auto& dev : devs) {
                 (void)!std::system(("losetup -d " + dev + " 2>/dev/null").c_str());
             }
         }
-        // Mounts below a stale directory, deepest first.
+        // Mounts inside a stale directory, deepest first.
         std::ifstream mounts("/proc/self/mounts");
         std::vector<std::string> points;
         for (std::string src, point, rest; mounts >> src >> point && std::getline(mounts, rest);) {
-            if (point.find(scratch_prefix) != std::string::npos && scratch_is_stale(point)) {
+            if (inside(point)) {
                 points.push_back(point);
             }
         }
@@ -102,15 +125,9 @@ inline void remove_stale(const std::vector<std::string>& dirs)
             ::umount2(it->c_str(), MNT_DETACH);
         }
     }
-    for (const auto& d : dirs) {
-        std::error_code ec;
-        for (fs::directory_iterator it(d, ec), end; !ec && it != end; it.increment(ec)) {
-            const std::string name = it->path().filename().string();
-            if (name.rfind(scratch_prefix, 0) == 0 && scratch_is_stale(name)) {
-                std::error_code rm;
-                fs::remove_all(it->path(), rm);
-            }
-        }
+    for (const auto& s : stale) {
+        std::error_code rm;
+        fs::remove_all(s, rm);
     }
 }
 
