@@ -8,6 +8,7 @@
 #include <bioring/alloc/detail/poison.hpp>
 #include <bioring/alloc/detail/slab_cache.hpp>
 #include <bioring/alloc/slab_registry.hpp>
+#include "tests/support/skip.hpp"
 
 #include <doctest/doctest.h>
 
@@ -29,7 +30,7 @@ namespace {
 bool skip_without_asan()
 {
     if (!detail::asan_poisoning) {
-        std::printf("BIORING-SKIP: not an ASan build: free objects are not poisoned\n");
+        bioring::test::print_skip("not an ASan build: free objects are not poisoned");
         return true;
     }
     return false;

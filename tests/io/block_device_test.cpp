@@ -9,6 +9,8 @@
 #include <bioring/runtime/task.hpp>
 #include "tests/io/io_support.hpp"
 #include "tests/io/tmp_file.hpp"
+#include "tests/support/loop_device.hpp"
+#include "tests/support/skip.hpp"
 
 #include <doctest/doctest.h>
 
@@ -26,44 +28,6 @@ namespace {
 
 constexpr std::uint64_t backing_size = 64u << 20;
 
-// A loop device attached for the test's duration.
-class LoopDevice {
-public:
-    explicit LoopDevice(const std::string& backing)
-    {
-        const std::string cmd = "losetup --find --show -b 4096 " + backing + " 2>/dev/null";
-        FILE* p = ::popen(cmd.c_str(), "r");
-        if (p == nullptr) {
-            return;
-        }
-        char line[256] = {};
-        if (std::fgets(line, sizeof line, p) != nullptr) {
-            device_ = line;
-            while (!device_.empty() && (device_.back() == '\n' || device_.back() == ' ')) {
-                device_.pop_back();
-            }
-        }
-        if (::pclose(p) != 0) {
-            device_.clear();
-        }
-    }
-    ~LoopDevice()
-    {
-        if (!device_.empty()) {
-            const std::string cmd = "losetup -d " + device_ + " 2>/dev/null";
-            (void)!std::system(cmd.c_str());
-        }
-    }
-    LoopDevice(const LoopDevice&) = delete;
-    LoopDevice& operator=(const LoopDevice&) = delete;
-
-    bool ok() const { return !device_.empty(); }
-    const std::string& path() const { return device_; }
-
-private:
-    std::string device_;
-};
-
 } // namespace
 
 TEST_SUITE("io")
@@ -72,8 +36,7 @@ TEST_SUITE("io")
 TEST_CASE("a loop device opens as a block device with its size and logical block size")
 {
     if (::geteuid() != 0) {
-        skip("loop devices need root");
-        return;
+        BIORING_SKIP("loop devices need root");
     }
     TempPath backing(build_tree_dir(), "loop");
     {
@@ -82,10 +45,9 @@ TEST_CASE("a loop device opens as a block device with its size and logical block
         REQUIRE(::ftruncate(fd, static_cast<off_t>(backing_size)) == 0); // sparse
         ::close(fd);
     }
-    LoopDevice loop(backing.str());
+    LoopDevice loop(backing.str(), 4096);
     if (!loop.ok()) {
-        skip("losetup could not attach a loop device here");
-        return;
+        BIORING_SKIP("losetup could not attach a loop device here");
     }
     OpenOptions o;
     o.write = true;

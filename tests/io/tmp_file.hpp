@@ -3,39 +3,22 @@
 //
 // O_DIRECT files live under $BIORING_TEST_DIR (default /dev/shm, tmpfs: O_DIRECT accepted,
 // no DIO alignment reported) or, for the ext4 cases, next to the test binary in the build
-// tree (/work/main/build-*/ is ext4: statx reports a 512-byte DIO alignment). Never /tmp.
+// tree (ext4 here: statx reports a 512-byte DIO alignment). Never /tmp. The name is a
+// scratch name (tests/support/scratch.hpp): a file a killed run left is removed by the next.
 #pragma once
 
-#include <unistd.h>
+#include "tests/support/scratch.hpp"
 
-#include <atomic>
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
 namespace bioring::test {
 
-/// $BIORING_TEST_DIR, or /dev/shm.
-inline std::string test_dir()
-{
-    const char* dir = std::getenv("BIORING_TEST_DIR");
-    return dir != nullptr && *dir != '\0' ? dir : "/dev/shm";
-}
-
-/// The directory holding the running test binary (the build tree: ext4 here).
-inline std::string build_tree_dir()
-{
-    return std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
-}
-
 class TempPath {
 public:
     explicit TempPath(const std::string& dir = test_dir(), const std::string& tag = "io")
+        : path_(unique_name(dir, tag) + ".tmp")
     {
-        static std::atomic<unsigned> seq{0};
-        path_ = dir + "/bioring-" + tag + "-" + std::to_string(::getpid()) + "-" +
-                std::to_string(seq.fetch_add(1)) + ".tmp";
         std::filesystem::remove(path_);
     }
     ~TempPath()

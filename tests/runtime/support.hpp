@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Shared helpers of the runtime tests: a counted-lifetime object, a handle-capturing
-// awaiter, the registry's slab allocation count, and the BIORING-SKIP convention.
+// awaiter, the registry's slab allocation count; the skip marker (tests/support/skip.hpp).
 #pragma once
 
 #include <bioring/alloc/slab_registry.hpp>
+#include "tests/support/skip.hpp"
 
 #include <atomic>
 #include <coroutine>
@@ -48,7 +49,5 @@ struct HandleAddress {
     }
     void* await_resume() const noexcept { return addr; }
 };
-
-inline void skip(const char* why) { std::printf("BIORING-SKIP: %s\n", why); }
 
 } // namespace bioring::test
