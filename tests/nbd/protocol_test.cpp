@@ -206,7 +206,7 @@ TEST_CASE("meta-context payloads: every query is bounds-checked before use")
     CHECK(parse_meta_request(bad, r) == rep_err_too_big);
 }
 
-TEST_CASE("negotiation: GO answers INFO_EXPORT and the block sizes asked for, then ACK")
+TEST_CASE("negotiation: GO answers INFO_EXPORT and the block sizes asked for and ACK")
 {
     const ExportInfo e = export_info();
     Negotiator n(e);
@@ -242,7 +242,7 @@ TEST_CASE("negotiation: GO answers INFO_EXPORT and the block sizes asked for, th
     CHECK(r[1].type == rep_ack);
 }
 
-TEST_CASE("negotiation: unknown export, unknown option and malformed payloads keep it going")
+TEST_CASE("negotiation: unknown export and unknown option and malformed payloads keep it going")
 {
     const ExportInfo e = export_info();
     Negotiator n(e);
@@ -288,7 +288,7 @@ TEST_CASE("negotiation: LIST names the export; ABORT acknowledges and closes")
     CHECK(replies(n.out())[0].type == rep_ack);
 }
 
-TEST_CASE("negotiation: EXPORT_NAME answers size and flags, with the zeroes unless NO_ZEROES")
+TEST_CASE("negotiation: EXPORT_NAME answers size and flags with the zeroes unless NO_ZEROES")
 {
     const ExportInfo e = export_info();
     Negotiator n(e);
@@ -386,7 +386,7 @@ TEST_CASE("requests are checked against the export before anything is done")
     CHECK(check_request({0, cmd_read, 1, 0, 512}, e, false, false) == 0);
 }
 
-TEST_CASE("structured reply chunks: data, hole, block status, error, done")
+TEST_CASE("structured reply chunks: data and hole and block status and error and done")
 {
     std::array<std::byte, 256> b{};
     REQUIRE(build_offset_data(b, 0, 7, 4096, 512) == 28);
