@@ -12,10 +12,9 @@
 #include "apps/common/driver.hpp"
 #include "apps/common/pipeline.hpp"
 #include "apps/common/safe_output.hpp"
+#include "apps/crypt/key_file.hpp"
 #include "apps/crypt/xts.hpp"
 #include <bioring/io/direct_file.hpp>
-
-#include <openssl/crypto.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -152,53 +151,6 @@ Options parse(int argc, char** argv, bool* help)
     return o;
 }
 
-// The key, wiped from memory when it goes out of scope.
-struct Key {
-    std::vector<std::byte> bytes;
-    ~Key() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
-};
-
-void read_key(const Options& o, Key& key)
-{
-    const std::size_t need = o.key_bits / 8;
-    int fd = ::open(o.key_file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        throw std::system_error(errno, std::system_category(),
-                                "cannot open key file '" + o.key_file + "'");
-    }
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || S_ISFIFO(st.st_mode)) {
-        ::close(fd);
-        throw UsageError("key file '" + o.key_file + "' is not a file");
-    }
-    key.bytes.resize(need);
-    std::size_t got = 0;
-    while (got < need) {
-        ssize_t n = ::pread(fd, key.bytes.data() + got, need - got,
-                            static_cast<off_t>(o.keyfile_offset + got));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            throw std::system_error(err, std::system_category(),
-                                    "cannot read key file '" + o.key_file + "'");
-        }
-        if (n == 0) {
-            break;
-        }
-        got += static_cast<std::size_t>(n);
-    }
-    ::close(fd);
-    if (got < need) {
-        throw UsageError("key file '" + o.key_file + "' is too short: --key-size " +
-                         std::to_string(o.key_bits) + " needs " + std::to_string(need) +
-                         " bytes at offset " + std::to_string(o.keyfile_offset) + ", it has " +
-                         std::to_string(got));
-    }
-}
-
 int run(int argc, char** argv)
 {
     bool help = false;
@@ -207,8 +159,8 @@ int run(int argc, char** argv)
         std::fputs(usage_text, stdout);
         return 0;
     }
-    Key key;
-    read_key(o, key);
+    KeyBytes key;
+    read_key_file(o.key_file, o.key_bits, o.keyfile_offset, key);
     std::vector<XtsCipher> ciphers;
     ciphers.reserve(o.threads);
     try {

@@ -6,21 +6,16 @@
 
 namespace bioring::apps::nbd {
 
-std::size_t frame_pad(Task<IoResult> t) noexcept {
-    const Bio* bio = t ? t.handle().promise().bio() : nullptr;
-    return bio != nullptr ? bio->front_pad : 0;
-}
-
-BioSet& BlockDevice::probe_set() {
+BioSet& Layer::probe_set() {
     static BioSet probe(0, 64);
     return probe;
 }
 
-void BlockDevice::init_bioset(std::size_t front_pad, std::size_t pool_size) {
+void Layer::init_bioset(std::size_t front_pad, std::size_t pool_size) {
     bioset_ = std::make_unique<BioSet>(pool_size, front_pad);
 }
 
-std::string stats_table(std::span<BlockDevice* const> layers) {
+std::string stats_table(std::span<Layer* const> layers) {
     std::string out;
     char line[256];
     std::snprintf(line, sizeof line, "%-6s %7s %7s %12s %7s %10s %8s %9s %9s %8s\n", "# layer",
@@ -29,7 +24,7 @@ std::string stats_table(std::span<BlockDevice* const> layers) {
     out += line;
     const std::uint64_t client =
         layers.empty() ? 0 : layers[0]->stats().requests.load(std::memory_order_relaxed);
-    for (BlockDevice* d : layers) {
+    for (Layer* d : layers) {
         const LayerStats& s = d->stats();
         const BioSetStats b = d->bioset().stats();
         const std::uint64_t req = s.requests.load(std::memory_order_relaxed);

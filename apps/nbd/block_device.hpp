@@ -61,15 +61,41 @@ private:
 /// The front pad a coroutine frame needs: @t's frame was built (not started) in a set whose
 /// pad is smaller than any frame, so it came from an oversized cache whose pad is the
 /// frame's size rounded up to 64. Destroys @t. Context: any thread.
-std::size_t frame_pad(Task<IoResult> t) noexcept;
+template <class T>
+std::size_t frame_pad(Task<T> t) noexcept {
+    const Bio* bio = t ? t.handle().promise().bio() : nullptr;
+    return bio != nullptr ? bio->front_pad : 0;
+}
 
-class BlockDevice {
+/// What every layer has: a name, its own BioSet (padded to its request frames) and its
+/// request accounting.
+class Layer {
 public:
     /// @name for reports. The derived layer calls init_bioset() in its constructor.
-    explicit BlockDevice(std::string name) : name_(std::move(name)) {}
-    virtual ~BlockDevice() = default;
-    BlockDevice(const BlockDevice&) = delete;
-    BlockDevice& operator=(const BlockDevice&) = delete;
+    explicit Layer(std::string name) : name_(std::move(name)) {}
+    virtual ~Layer() = default;
+    Layer(const Layer&) = delete;
+    Layer& operator=(const Layer&) = delete;
+
+    const std::string& name() const noexcept { return name_; }
+    BioSet& bioset() noexcept { return *bioset_; }
+    LayerStats& stats() noexcept { return stats_; }
+
+protected:
+    /// Create the layer's BioSet: @front_pad from frame_pad() of each of the layer's
+    /// request coroutines (the compiler decides frame sizes), @pool_size reserve objects.
+    void init_bioset(std::size_t front_pad, std::size_t pool_size);
+    /// A set to build probe frames in (frame_pad()): every frame is oversized there.
+    static BioSet& probe_set();
+
+    std::string name_;
+    std::unique_ptr<BioSet> bioset_;
+    LayerStats stats_;
+};
+
+class BlockDevice : public Layer {
+public:
+    using Layer::Layer;
 
     /// Bytes exported.
     virtual std::uint64_t size() const noexcept = 0;
@@ -79,6 +105,9 @@ public:
     virtual bool can_trim() const noexcept = 0;
     /// Whether zero(fast = true) can ever succeed.
     virtual bool can_fast_zero() const noexcept = 0;
+    /// Whether block_status() can report a hole now (else everything is data and the
+    /// front end does not ask before a read).
+    virtual bool may_have_holes() const noexcept = 0;
 
     /// Read @len bytes at @off into @buf (any alignment).
     virtual Task<IoResult> read(std::byte* buf, std::uint32_t len, std::uint64_t off) = 0;
@@ -100,20 +129,6 @@ public:
     virtual Task<IoResult> block_status(std::uint64_t off, std::uint32_t len,
                                         std::span<Extent> out) = 0;
 
-    const std::string& name() const noexcept { return name_; }
-    BioSet& bioset() noexcept { return *bioset_; }
-    LayerStats& stats() noexcept { return stats_; }
-
-protected:
-    /// Create the layer's BioSet: @front_pad from frame_pad() of each of the layer's
-    /// request coroutines (the compiler decides frame sizes), @pool_size reserve objects.
-    void init_bioset(std::size_t front_pad, std::size_t pool_size);
-    /// A set to build probe frames in (frame_pad()): every frame is oversized there.
-    static BioSet& probe_set();
-
-    std::string name_;
-    std::unique_ptr<BioSet> bioset_;
-    LayerStats stats_;
 };
 
 /// A slabinfo-style table, one line per layer (top first): object size, objects in use,
@@ -121,6 +136,6 @@ protected:
 /// layer's requests), frames that came from elsewhere (must be 0), and the BioSet's
 /// reserve hits, oversized allocations and failures.
 /// Context: any thread; allocates.
-std::string stats_table(std::span<BlockDevice* const> layers);
+std::string stats_table(std::span<Layer* const> layers);
 
 } // namespace bioring::apps::nbd

@@ -41,6 +41,7 @@ public:
     }
     bool can_trim() const noexcept override { return false; }
     bool can_fast_zero() const noexcept override { return false; }
+    bool may_have_holes() const noexcept override { return false; }
 
     Task<IoResult> read(std::byte* buf, std::uint32_t len, std::uint64_t off) override {
         return do_read(*bioset_, buf, len, off);

@@ -37,6 +37,9 @@ public:
     std::uint32_t alignment() const noexcept override { return align_; }
     bool can_trim() const noexcept override { return !read_only_; }
     bool can_fast_zero() const noexcept override { return !read_only_; }
+    bool may_have_holes() const noexcept override {
+        return maybe_sparse_.load(std::memory_order_relaxed);
+    }
     /// Bytes of the file past size() (not exported; see the header comment).
     std::uint64_t dropped_tail() const noexcept { return dropped_; }
     const DirectFile& file() const noexcept { return file_; }

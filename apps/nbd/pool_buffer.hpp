@@ -16,6 +16,12 @@ public:
     /// Take a buffer of at least @bytes (<= BufferPool::max_buffer) from the global pool.
     /// Context: any thread; no heap call once the pool's thread cache is warm.
     explicit PoolBuffer(std::size_t bytes) noexcept : b_(BufferPool::global().alloc(bytes)) {}
+    /// Take ownership of @b (a buffer of BufferPool::global()).
+    static PoolBuffer adopt(Buffer b) noexcept {
+        PoolBuffer p;
+        p.b_ = b;
+        return p;
+    }
     PoolBuffer(PoolBuffer&& o) noexcept : b_(std::exchange(o.b_, Buffer{})) {}
     PoolBuffer& operator=(PoolBuffer&& o) noexcept {
         if (this != &o) {

@@ -258,7 +258,7 @@ TEST_CASE("crypt layer: the backing file holds what bioring-crypt stores at both
             CHECK(f.stats().foreign.load() == 0);
             CHECK(c.bioset().stats().oversized == 0);
             CHECK(f.bioset().stats().oversized == 0);
-            BlockDevice* layers[] = {&c, &f};
+            Layer* layers[] = {&c, &f};
             const std::string table = stats_table(layers);
             CHECK(table.find("crypt") != std::string::npos);
             CHECK(table.find("file") != std::string::npos);

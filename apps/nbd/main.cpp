@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: MIT
+// bioring-nbd [options] FILE|DEVICE: serve a file or block device over the NBD protocol.
+//
+// The stack, top to bottom: the NBD front end (nbd_front.hpp), optionally the dm-crypt
+// plain aes-xts-plain64 layer (crypt_layer.hpp, --crypt), and the O_DIRECT file layer
+// (file_layer.hpp), each with its own BioSet. Reactor 0 accepts; connections are handed to
+// the reactors in turn. The process runs in the foreground: SIGINT/SIGTERM stop accepting,
+// let every request already read finish and be answered, flush, and exit 0; SIGUSR1
+// prints the per-layer allocation table (as --stats does at exit).
+// Exit status: 0 stopped by a signal, 1 setup or runtime failure, 2 usage error.
+#include "apps/common/args.hpp"
+#include "apps/common/driver.hpp"
+#include "apps/common/safe_output.hpp"
+#include "apps/crypt/key_file.hpp"
+#include "apps/nbd/crypt_layer.hpp"
+#include "apps/nbd/file_layer.hpp"
+#include "apps/nbd/nbd_front.hpp"
+
+#include <bioring/io/listener.hpp>
+#include <bioring/runtime/runtime.hpp>
+#include <bioring/runtime/sleep.hpp>
+#include <bioring/runtime/spawn.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <pthread.h>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <unistd.h>
+
+using namespace bioring;
+using namespace bioring::apps;
+using namespace bioring::apps::nbd;
+
+namespace {
+
+constexpr const char* prog = "bioring-nbd";
+
+constexpr const char* usage_text =
+    "usage: bioring-nbd [options] (--socket PATH | --listen HOST:PORT) FILE|DEVICE\n"
+    "Serve FILE or DEVICE over the NBD protocol (fixed newstyle) until SIGINT or SIGTERM.\n"
+    "\n"
+    "options:\n"
+    "  --socket PATH         listen on a Unix socket created with mode 0600\n"
+    "  --listen HOST:PORT    listen on TCP (\"[::1]:10809\" for IPv6)\n"
+    "  --export NAME         the export's name (default: empty; the empty name always works)\n"
+    "  --read-only           refuse writes (EPERM); the file is opened read-only\n"
+    "  --threads N           reactor threads, 1..256 (default: one per core)\n"
+    "  --max-requests N      requests in flight per connection, 1..4096 (default 64)\n"
+    "  --stats               print the per-layer allocation table at exit (SIGUSR1: now)\n"
+    "  --crypt SPEC          encrypt as dm-crypt plain mode; SPEC is aes-xts-plain64\n"
+    "  --key-file FILE       raw key bytes (never hashed); required with --crypt\n"
+    "  --key-size BITS       512 (AES-256-XTS, default) or 256 (AES-128-XTS)\n"
+    "  --keyfile-offset N    skip N bytes at the start of the key file (default 0)\n"
+    "  --sector-size N       512 (default) or 4096 bytes per XTS data unit\n"
+    "  --skip N              IV offset in 512-byte sectors, as cryptsetup --skip (default 0)\n"
+    "  --iv-large-sectors    count IVs in sector-size units\n"
+    "  --offset BYTES        the encrypted data starts BYTES into FILE (a multiple of the\n"
+    "                        sector size; default 0)\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "The crypt options match bioring-crypt's and cryptsetup open --type plain's.\n"
+    "exit status: 0 stopped by SIGINT/SIGTERM, 1 failure, 2 usage or key error\n";
+
+struct Options {
+    std::string socket_path, listen, export_name, file;
+    bool read_only = false;
+    bool stats = false;
+    unsigned threads = 0;
+    unsigned max_requests = 64;
+    bool crypt = false;
+    std::string key_file;
+    unsigned key_bits = 512;
+    std::uint64_t keyfile_offset = 0;
+    SectorFormat fmt;
+    std::uint64_t offset = 0;
+    bool crypt_option = false; ///< a crypt-only option was given
+};
+
+Options parse(int argc, char** argv, bool* help)
+{
+    Options o;
+    ArgParser p;
+    auto nonempty = [](std::string_view v, const char* what) {
+        if (v.empty()) {
+            throw UsageError(std::string(what) + ": empty value");
+        }
+        return std::string(v);
+    };
+    p.value("socket", [&](std::string_view v) { o.socket_path = nonempty(v, "--socket"); });
+    p.value("listen", [&](std::string_view v) { o.listen = nonempty(v, "--listen"); });
+    p.value("export", [&](std::string_view v) {
+        if (v.size() > max_string) {
+            throw UsageError("--export: a name of at most " + std::to_string(max_string) +
+                             " bytes");
+        }
+        o.export_name = v;
+    });
+    p.flag("read-only", &o.read_only);
+    p.flag("stats", &o.stats);
+    p.value("threads", [&](std::string_view v) {
+        o.threads = static_cast<unsigned>(parse_uint(v, "--threads", 1, 256));
+    });
+    p.value("max-requests", [&](std::string_view v) {
+        o.max_requests = static_cast<unsigned>(parse_uint(v, "--max-requests", 1, 4096));
+    });
+    p.value("crypt", [&](std::string_view v) {
+        if (v != "aes-xts-plain64") {
+            throw UsageError("--crypt '" + std::string(v) +
+                             "' is not supported (only aes-xts-plain64)");
+        }
+        o.crypt = true;
+    });
+    p.value("key-file", [&](std::string_view v) {
+        o.key_file = nonempty(v, "--key-file");
+        o.crypt_option = true;
+    });
+    p.value("key-size", [&](std::string_view v) {
+        o.key_bits = static_cast<unsigned>(parse_uint(v, "--key-size", 0, 1u << 20));
+        if (o.key_bits != 512 && o.key_bits != 256) {
+            throw UsageError("--key-size must be 512 (AES-256-XTS) or 256 (AES-128-XTS), not " +
+                             std::string(v));
+        }
+        o.crypt_option = true;
+    });
+    p.value("keyfile-offset", [&](std::string_view v) {
+        o.keyfile_offset = parse_size(v, "--keyfile-offset");
+        o.crypt_option = true;
+    });
+    p.value("sector-size", [&](std::string_view v) {
+        o.fmt.sector_size =
+            static_cast<std::uint32_t>(parse_uint(v, "--sector-size", 0, 1u << 20));
+        if (o.fmt.sector_size != 512 && o.fmt.sector_size != 4096) {
+            throw UsageError("--sector-size must be 512 or 4096, not " + std::string(v));
+        }
+        o.crypt_option = true;
+    });
+    p.value("skip", [&](std::string_view v) {
+        o.fmt.skip = parse_uint(v, "--skip", 0, UINT64_MAX);
+        o.crypt_option = true;
+    });
+    bool iv_large = false;
+    p.flag("iv-large-sectors", &iv_large);
+    p.value("offset", [&](std::string_view v) {
+        o.offset = parse_size(v, "--offset");
+        o.crypt_option = true;
+    });
+    auto pos = p.parse(argc, argv, help);
+    if (*help) {
+        return o;
+    }
+    o.fmt.iv_large_sectors = iv_large;
+    if (iv_large) {
+        o.crypt_option = true;
+    }
+    if (pos.empty()) {
+        throw UsageError("missing FILE or DEVICE");
+    }
+    if (pos.size() > 1) {
+        throw UsageError("too many arguments (one FILE or DEVICE)");
+    }
+    o.file = pos[0];
+    if (o.file.empty()) {
+        throw UsageError("empty file name");
+    }
+    if (o.socket_path.empty() == o.listen.empty()) {
+        throw UsageError("give exactly one of --socket PATH and --listen HOST:PORT");
+    }
+    if (o.crypt_option && !o.crypt) {
+        throw UsageError("--key-file, --key-size, --keyfile-offset, --sector-size, --skip, "
+                         "--iv-large-sectors and --offset need --crypt aes-xts-plain64");
+    }
+    if (o.crypt) {
+        if (o.key_file.empty()) {
+            throw UsageError("--crypt needs --key-file");
+        }
+        if (std::string why = validate(o.fmt); !why.empty()) {
+            throw UsageError(why);
+        }
+        if (o.offset % o.fmt.sector_size != 0) {
+            throw UsageError("--offset " + std::to_string(o.offset) +
+                             " is not a multiple of the sector size " +
+                             std::to_string(o.fmt.sector_size));
+        }
+    }
+    if (o.threads == 0) {
+        o.threads = std::max(1u, std::thread::hardware_concurrency());
+    }
+    return o;
+}
+
+Task<void> nothing()
+{
+    co_return;
+}
+
+Task<void> connection(NbdFront& front, Runtime& rt, Socket s, unsigned shard,
+                      std::stop_token stop)
+{
+    co_await rt.switch_to(shard);
+    co_await front.serve(std::move(s), stop);
+}
+
+// Reactor 0: accept until stop, handing connections to the reactors in turn. A transient
+// accept failure (out of descriptors or memory) is reported and retried after a pause.
+Task<void> accept_loop(Listener& l, NbdFront& front, Runtime& rt, std::stop_token stop)
+{
+    unsigned next = 0;
+    while (!stop.stop_requested()) {
+        Result<Socket> s = co_await l.accept(IoOptions{{}, stop});
+        if (!s) {
+            if (stop.stop_requested() || s.error() == std::errc::operation_canceled) {
+                break;
+            }
+            std::fprintf(stderr, "%s: accept on %s: %s (retrying)\n", prog,
+                         l.address().to_string().c_str(), s.error().message().c_str());
+            co_await sleep_for(std::chrono::milliseconds(100));
+            continue;
+        }
+        front.begin_connection();
+        spawn(connection(front, rt, std::move(*s), next++ % rt.size(), stop));
+    }
+}
+
+std::string describe(const Options& o, const BlockDevice& top)
+{
+    std::string d = "'" + o.file + "' (" + std::to_string(top.size()) + " bytes";
+    if (o.crypt) {
+        d += ", aes-xts-plain64, " + std::to_string(o.fmt.sector_size) + "-byte sectors";
+        if (o.offset != 0) {
+            d += ", data at offset " + std::to_string(o.offset);
+        }
+    }
+    if (o.read_only) {
+        d += ", read-only";
+    }
+    return d + ")";
+}
+
+int run(int argc, char** argv)
+{
+    bool help = false;
+    Options o = parse(argc, argv, &help);
+    if (help) {
+        std::fputs(usage_text, stdout);
+        return 0;
+    }
+    KeyBytes key;
+    if (o.crypt) {
+        read_key_file(o.key_file, o.key_bits, o.keyfile_offset, key);
+    }
+    SocketAddress addr;
+    {
+        Result<SocketAddress> a = o.listen.empty() ? SocketAddress::unix_path(o.socket_path)
+                                                   : SocketAddress::parse(o.listen);
+        if (!a) {
+            throw UsageError(std::string(last_error_message()));
+        }
+        addr = *a;
+    }
+
+    check_source(o.file);
+    OpenOptions oo;
+    oo.write = !o.read_only;
+    FileLayer file(open_file(prog, o.file, oo), o.read_only);
+    if (file.dropped_tail() != 0) {
+        std::fprintf(stderr,
+                     "%s: warning: '%s' is not a multiple of its %u-byte O_DIRECT block: its "
+                     "last %llu bytes are not exported\n",
+                     prog, o.file.c_str(), file.alignment(),
+                     static_cast<unsigned long long>(file.dropped_tail()));
+    }
+    if (file.size() == 0) {
+        throw std::runtime_error("'" + o.file + "' has nothing to export (" +
+                                 std::to_string(file.size()) + " usable bytes)");
+    }
+    std::unique_ptr<CryptLayer> crypt;
+    if (o.crypt) {
+        try {
+            crypt = std::make_unique<CryptLayer>(file, key.bytes, o.fmt, o.offset,
+                                                 o.max_requests);
+        } catch (const std::invalid_argument& e) {
+            throw UsageError(std::string("--crypt: ") + e.what());
+        }
+    }
+    BlockDevice& top = crypt ? static_cast<BlockDevice&>(*crypt) : file;
+    FrontOptions fo;
+    fo.export_name = o.export_name;
+    fo.read_only = o.read_only;
+    fo.max_requests = o.max_requests;
+    NbdFront front(top, fo);
+
+    ListenOptions lo;
+    lo.unix_mode = 0600;
+    Listener listener = Listener::listen(addr, lo);
+
+    // Signals are taken by sigwait() here; every reactor thread inherits the mask.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) {
+        sigaddset(&sigs, s);
+    }
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+    RuntimeOptions ro;
+    ro.threads = o.threads;
+    Runtime rt(ro);
+    std::printf("%s: serving %s as export '%s' on %s (%u threads, %u requests per "
+                "connection)\n",
+                prog, describe(o, top).c_str(), o.export_name.c_str(),
+                listener.address().to_string().c_str(), rt.size(), o.max_requests);
+    std::fflush(stdout);
+
+    Layer* layers_all[] = {&front, crypt.get(), &file};
+    std::vector<Layer*> layers;
+    for (Layer* l : layers_all) {
+        if (l != nullptr) {
+            layers.push_back(l);
+        }
+    }
+    std::stop_source stop;
+    std::exception_ptr accept_error;
+    std::thread acceptor([&] {
+        try {
+            rt.run_on_all([&](unsigned shard) -> Task<void> {
+                return shard == 0 ? accept_loop(listener, front, rt, stop.get_token())
+                                  : nothing();
+            });
+        } catch (...) {
+            accept_error = std::current_exception();
+            ::kill(::getpid(), SIGTERM); // wake the sigwait below
+        }
+    });
+    int sig = 0;
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGUSR1) {
+            std::fprintf(stderr, "%s", stats_table(layers).c_str());
+            continue;
+        }
+        break;
+    }
+    stop.request_stop();
+    acceptor.join();
+    front.wait_idle(); // every request read has been answered
+    IoResult flushed{0};
+    rt.run_on_all([&](unsigned shard) -> Task<void> {
+        if (shard != 0) {
+            return nothing();
+        }
+        return [](BlockDevice& d, IoResult& out) -> Task<void> {
+            out = co_await d.flush();
+        }(top, flushed);
+    });
+    rt.shutdown();
+    listener.close();
+    if (o.stats) {
+        std::fprintf(stderr, "%s", stats_table(layers).c_str());
+    }
+    if (accept_error) {
+        std::rethrow_exception(accept_error);
+    }
+    if (!flushed) {
+        throw std::system_error(-flushed.res, std::system_category(),
+                                "flush of '" + o.file + "' at exit failed");
+    }
+    std::fprintf(stderr, "%s: stopped by signal %d; data flushed\n", prog, sig);
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    return driver_main(prog, run, argc, argv);
+}

@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: MIT
+// NbdFront (nbd_front.hpp): negotiation, the request reader, and the request coroutines.
+#include "apps/nbd/nbd_front.hpp"
+
+#include "apps/nbd/pool_buffer.hpp"
+
+#include <bioring/io/error_message.hpp>
+#include <bioring/runtime/spawn.hpp>
+#include <bioring/runtime/this_bio.hpp>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+namespace bioring::apps::nbd {
+
+namespace {
+
+/// A client gets this long for each step of the handshake (a peer that connects and
+/// says nothing must not hold a connection forever).
+constexpr std::chrono::seconds handshake_timeout{30};
+
+/// Most extents a READ is split into (holes as OFFSET_HOLE chunks); the rest is data.
+constexpr std::size_t read_extents = 8;
+/// Most extents in one BLOCK_STATUS reply.
+constexpr std::size_t status_extents = 32;
+
+/// Resume @h from the reactor loop (not inside the caller's stack).
+void resume_later(std::coroutine_handle<> h) noexcept {
+    try {
+        Reactor::current()->post(h);
+    } catch (...) {
+        h.resume(); // no memory to grow the ready queue: resume inline instead
+    }
+}
+
+} // namespace
+
+// Per-connection state; everything here is touched by the connection's reactor only.
+struct NbdFront::Connection {
+    Connection(NbdFront& f, Socket s, unsigned slots) noexcept
+        : front(f), sock(std::move(s)), neg(f.info_), free_slots(slots) {}
+
+    NbdFront& front;
+    Socket sock;
+    Negotiator neg;
+
+    // Request slots (--max-requests): the reader waits for one before reading a header.
+    unsigned free_slots;
+    std::coroutine_handle<> reader{};
+    struct SlotAwaiter {
+        Connection& c;
+        bool await_ready() noexcept {
+            if (c.free_slots > 0) {
+                --c.free_slots;
+                return true;
+            }
+            return false;
+        }
+        void await_suspend(std::coroutine_handle<> h) noexcept { c.reader = h; }
+        void await_resume() const noexcept {}
+    };
+    void release_slot() noexcept {
+        if (reader) { // hand the slot straight to the waiting reader
+            resume_later(std::exchange(reader, {}));
+        } else {
+            ++free_slots;
+        }
+    }
+
+    // The write lock: one reply on the socket at a time, FIFO.
+    struct WriteLock {
+        Connection& c;
+        WriteLock* next = nullptr;
+        std::coroutine_handle<> h{};
+        bool await_ready() noexcept {
+            if (!c.writing) {
+                c.writing = true;
+                return true;
+            }
+            return false;
+        }
+        void await_suspend(std::coroutine_handle<> handle) noexcept {
+            h = handle;
+            (c.wq_tail != nullptr ? c.wq_tail->next : c.wq_head) = this;
+            c.wq_tail = this;
+        }
+        void await_resume() const noexcept {}
+    };
+    bool writing = false;
+    WriteLock* wq_head = nullptr;
+    WriteLock* wq_tail = nullptr;
+    void unlock_write() noexcept {
+        if (WriteLock* w = wq_head) { // ownership passes to the next writer
+            wq_head = w->next;
+            if (wq_head == nullptr) {
+                wq_tail = nullptr;
+            }
+            resume_later(w->h);
+        } else {
+            writing = false;
+        }
+    }
+
+    // Requests in flight, and the reader waiting for them to finish before it closes.
+    unsigned inflight = 0;
+    std::coroutine_handle<> drainer{};
+    struct DrainAwaiter {
+        Connection& c;
+        bool await_ready() const noexcept { return c.inflight == 0; }
+        void await_suspend(std::coroutine_handle<> h) noexcept { c.drainer = h; }
+        void await_resume() const noexcept {}
+    };
+    void request_done() noexcept {
+        release_slot();
+        if (--inflight == 0 && drainer) {
+            resume_later(std::exchange(drainer, {}));
+        }
+    }
+
+    /// A failed send leaves the stream unusable: stop the reader too.
+    void broken() noexcept {
+        if (!dead) {
+            dead = true;
+            ::shutdown(sock.fd(), SHUT_RDWR);
+        }
+    }
+    bool dead = false;
+};
+
+NbdFront::NbdFront(BlockDevice& dev, FrontOptions o)
+    : Layer("nbd"), dev_(dev), opts_(std::move(o)) {
+    if (opts_.max_requests == 0) {
+        throw std::invalid_argument("max_requests must be at least 1");
+    }
+    if (opts_.max_block == 0 || opts_.max_block > BufferPool::max_buffer) {
+        throw std::invalid_argument("max_block must be 1.." +
+                                    std::to_string(BufferPool::max_buffer));
+    }
+    info_.name = opts_.export_name;
+    info_.description = opts_.description;
+    info_.size = dev_.size();
+    std::uint16_t f = tflag_has_flags | tflag_send_flush | tflag_send_fua | tflag_send_cache |
+                      tflag_can_multi_conn;
+    if (opts_.read_only) {
+        f |= tflag_read_only;
+    } else {
+        f |= tflag_send_write_zeroes;
+        if (dev_.can_trim()) {
+            f |= tflag_send_trim;
+        }
+        if (dev_.can_fast_zero()) {
+            f |= tflag_send_fast_zero;
+        }
+    }
+    info_.flags = f;
+    info_.min_block = dev_.alignment();
+    info_.preferred_block = std::max<std::uint32_t>(4096, dev_.alignment());
+    info_.max_block = opts_.max_block;
+
+    Connection probe(*this, Socket{}, 1);
+    init_bioset(frame_pad(do_request(probe_set(), probe, Request{}, Buffer{}, 0)),
+                opts_.max_requests);
+}
+
+NbdFront::~NbdFront() = default;
+
+unsigned NbdFront::connections() const noexcept {
+    std::lock_guard g(mu_);
+    return connections_;
+}
+
+void NbdFront::wait_idle() {
+    std::unique_lock g(mu_);
+    idle_.wait(g, [&] { return connections_ == 0; });
+}
+
+void NbdFront::connection_done() noexcept {
+    std::lock_guard g(mu_);
+    if (--connections_ == 0) {
+        idle_.notify_all();
+    }
+}
+
+void NbdFront::begin_connection() noexcept {
+    std::lock_guard g(mu_);
+    ++connections_;
+}
+
+Task<void> NbdFront::serve(Socket s, std::stop_token stop) {
+    auto c = std::make_unique<Connection>(*this, std::move(s), opts_.max_requests);
+    if (opts_.verbose) {
+        std::fprintf(stderr, "bioring-nbd: connection from %s\n", c->sock.name().c_str());
+    }
+    bool go = false;
+    try {
+        go = co_await handshake(*c, stop);
+    } catch (...) {
+        go = false;
+    }
+    if (go) {
+        co_await transmission(*c, stop);
+    }
+    co_await c->sock.close();
+    if (opts_.verbose) {
+        std::fprintf(stderr, "bioring-nbd: %s disconnected\n", c->sock.name().c_str());
+    }
+    c.reset();
+    connection_done();
+}
+
+Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
+    std::array<std::byte, handshake_size> hello;
+    build_handshake(hello);
+    IoOptions io{handshake_timeout, stop};
+    if ((co_await c.sock.send_all(hello.data(), hello.size(), io)).res !=
+        static_cast<int>(hello.size())) {
+        co_return false;
+    }
+    std::array<std::byte, 4> cf;
+    std::uint32_t flags = 0;
+    if ((co_await c.sock.recv_exact(cf.data(), cf.size(), io)).res != 4 ||
+        !parse_client_flags(cf, flags)) {
+        co_return false;
+    }
+    c.neg.set_client_flags(flags);
+    PoolBuffer data(max_option_length);
+    if (!data) {
+        co_return false;
+    }
+    for (;;) {
+        std::array<std::byte, option_header_size> hb;
+        OptionHeader h;
+        if ((co_await c.sock.recv_exact(hb.data(), hb.size(), io)).res !=
+                static_cast<int>(hb.size()) ||
+            !parse_option_header(hb, h)) {
+            co_return false;
+        }
+        Negotiator::Step step;
+        if (h.length > max_option_length) {
+            step = c.neg.too_long(h);
+        } else {
+            if (h.length > 0 && (co_await c.sock.recv_exact(data.data(), h.length, io)).res !=
+                                    static_cast<int>(h.length)) {
+                co_return false;
+            }
+            step = c.neg.handle(h, std::span<const std::byte>(data.data(), h.length));
+        }
+        const auto out = c.neg.out();
+        if (!out.empty() && (co_await c.sock.send_all(out.data(), out.size(), io)).res !=
+                                static_cast<int>(out.size())) {
+            co_return false;
+        }
+        if (step == Negotiator::Step::go) {
+            co_return true;
+        }
+        if (step == Negotiator::Step::close) {
+            co_return false;
+        }
+    }
+}
+
+Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
+    const bool structured = c.neg.structured();
+    const bool meta = c.neg.base_allocation_selected();
+    PoolBuffer discard;
+    for (;;) {
+        co_await Connection::SlotAwaiter{c};
+        std::array<std::byte, request_size> hb;
+        IoResult got = co_await c.sock.recv_exact(hb.data(), hb.size(), IoOptions{{}, stop});
+        Request r;
+        if (got.res != static_cast<int>(hb.size()) || !parse_request(hb, r) ||
+            r.type == cmd_disc) {
+            ++c.free_slots;
+            break; // EOF, error, stop, garbage, or the client's goodbye
+        }
+        std::uint32_t err = check_request(r, info_, structured, meta);
+        Buffer payload{};
+        if (r.type == cmd_write) {
+            if (err == 0) {
+                payload = BufferPool::global().alloc(r.length);
+                if (!payload) {
+                    err = err_nomem;
+                }
+            }
+            if (err == 0) {
+                got = co_await c.sock.recv_exact(payload.data, r.length);
+                if (got.res != static_cast<int>(r.length)) {
+                    BufferPool::global().free(payload);
+                    ++c.free_slots;
+                    break;
+                }
+            } else { // the payload of a refused write still has to leave the stream
+                if (!discard) {
+                    discard = PoolBuffer(BufferPool::max_buffer);
+                }
+                std::uint64_t left = r.length;
+                while (left > 0 && discard) {
+                    const std::size_t n = std::min<std::uint64_t>(left, discard.capacity());
+                    if ((co_await c.sock.recv_exact(discard.data(), n)).res !=
+                        static_cast<int>(n)) {
+                        break;
+                    }
+                    left -= n;
+                }
+                if (left > 0) {
+                    ++c.free_slots;
+                    break;
+                }
+            }
+        }
+        Task<void> t = do_request(*bioset_, c, r, payload, err);
+        while (!t) { // the set and the allocator are both dry: wait for a request to end
+            co_await detail::PoolWaiter(*bioset_);
+            t = do_request(*bioset_, c, r, payload, err);
+        }
+        ++c.inflight;
+        spawn(std::move(t));
+        if (c.dead) {
+            break;
+        }
+    }
+    co_await Connection::DrainAwaiter{c};
+}
+
+Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer payload_raw,
+                                std::uint32_t error) {
+    LayerRequest lr(stats_, co_await this_bio, bs);
+    PoolBuffer payload;
+    if (payload_raw) {
+        payload = PoolBuffer::adopt(payload_raw);
+    }
+    const bool structured = c.neg.structured();
+    // Reply headers: one per chunk (a READ has at most read_extents + 1 chunks).
+    std::array<std::byte, (read_extents + 1) * 32> hdr;
+    std::array<iovec, 2 * (read_extents + 1)> iov;
+    int niov = 0;
+    Extent ex[status_extents];
+
+    IoResult res{0};
+    if (error == 0) {
+        const bool fua = (r.flags & cmd_flag_fua) != 0;
+        switch (r.type) {
+        case cmd_read: {
+            payload = PoolBuffer(r.length);
+            if (!payload) {
+                res = IoResult{-ENOMEM};
+                break;
+            }
+            int n = 0;
+            if (structured && dev_.may_have_holes()) {
+                IoResult s = co_await dev_.block_status(
+                    r.offset, r.length, std::span<Extent>(ex, read_extents));
+                n = s.ok() ? s.res : 0;
+            }
+            res = co_await dev_.read(payload.data(), r.length, r.offset);
+            if (!res || !structured) {
+                break;
+            }
+            // Chunks: holes as OFFSET_HOLE, data as OFFSET_DATA, DONE on the last one.
+            std::uint64_t covered = 0;
+            for (int i = 0; i < n; ++i) {
+                covered += ex[i].length;
+            }
+            if (n == 0 || covered < r.length) {
+                ex[n++] = Extent{static_cast<std::uint32_t>(r.length - covered), 0};
+            }
+            std::uint64_t pos = 0;
+            std::byte* h = hdr.data();
+            for (int i = 0; i < n; ++i) {
+                const std::uint16_t flags = i + 1 == n ? reply_flag_done : 0;
+                const std::uint32_t len = ex[i].length;
+                if ((ex[i].flags & state_hole) != 0) {
+                    const std::size_t k = build_offset_hole(std::span<std::byte>(h, 32), flags,
+                                                            r.cookie, r.offset + pos, len);
+                    iov[niov++] = iovec{h, k};
+                    h += k;
+                } else {
+                    const std::size_t k = build_offset_data(std::span<std::byte>(h, 32), flags,
+                                                            r.cookie, r.offset + pos, len);
+                    iov[niov++] = iovec{h, k};
+                    iov[niov++] = iovec{payload.data() + pos, len};
+                    h += k;
+                }
+                pos += len;
+            }
+            break;
+        }
+        case cmd_write:
+            res = co_await dev_.write(payload.data(), r.length, r.offset, fua);
+            break;
+        case cmd_flush:
+            res = co_await dev_.flush();
+            break;
+        case cmd_trim:
+            res = co_await dev_.trim(r.offset, r.length);
+            if (res && fua) {
+                res = co_await dev_.flush();
+            }
+            break;
+        case cmd_write_zeroes:
+            res = co_await dev_.zero(r.offset, r.length, (r.flags & cmd_flag_no_hole) == 0,
+                                     (r.flags & cmd_flag_fast_zero) != 0);
+            if (res && fua) {
+                res = co_await dev_.flush();
+            }
+            break;
+        case cmd_cache:
+            // The server keeps no cache (O_DIRECT): there is nothing to populate, and the
+            // protocol lets a server without one acknowledge CACHE once it is validated.
+            break;
+        case cmd_block_status: {
+            const std::size_t want = (r.flags & cmd_flag_req_one) != 0 ? 1 : status_extents;
+            res = co_await dev_.block_status(r.offset, r.length,
+                                             std::span<Extent>(ex, want));
+            if (res) {
+                const std::size_t k =
+                    build_block_status(hdr, r.cookie, base_allocation_id,
+                                       std::span<const Extent>(ex, static_cast<std::size_t>(res.res)));
+                if (k == 0) {
+                    res = IoResult{-EIO};
+                } else {
+                    iov[niov++] = iovec{hdr.data(), k};
+                }
+            }
+            break;
+        }
+        default:
+            res = IoResult{-EINVAL};
+            break;
+        }
+        if (!res) {
+            error = error_from_errno(res.res);
+            niov = 0;
+        }
+    }
+    if (niov == 0) { // a simple reply (or an error chunk where one is required)
+        if (structured && (r.type == cmd_read || r.type == cmd_block_status) && error != 0) {
+            const std::size_t k = build_error_chunk(hdr, r.cookie, error,
+                                                    std::strerror(static_cast<int>(error)));
+            iov[niov++] = iovec{hdr.data(), k};
+        } else {
+            const std::size_t k = build_simple_reply(hdr, r.cookie, error);
+            iov[niov++] = iovec{hdr.data(), k};
+            if (error == 0 && r.type == cmd_read) {
+                iov[niov++] = iovec{payload.data(), r.length};
+            }
+        }
+    }
+    {
+        Connection::WriteLock lock{c};
+        co_await lock;
+        if (!c.dead) {
+            IoResult s = co_await c.sock.sendmsg_all(iov.data(), niov);
+            if (!s) {
+                c.broken();
+            }
+        }
+        c.unlock_write();
+    }
+    payload.reset();
+    c.request_done();
+}
+
+} // namespace bioring::apps::nbd

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+// NbdFront: the top layer of bioring-nbd, the NBD protocol on a connected socket over the
+// block device below.
+//
+// One connection = one reader coroutine (its frame and the Connection state are per
+// connection) and one coroutine per request, whose frame comes from this layer's BioSet
+// (one allocation per request; the payload is a BufferPool buffer, which the file layer
+// hands to the ring as a registered buffer). The reader takes a request slot before it
+// reads each header: with --max-requests in flight it stops reading (backpressure: the
+// client's sends block in TCP, and the server's memory stays bounded). Requests complete
+// in any order; each reply (header + payload, or all chunks of a structured read) is sent
+// under the connection's write lock by one sendmsg, so replies never interleave. A
+// connection lives on one reactor: its state needs no atomics.
+// Stop (the server's stop_token): the reader stops at the next header it waits for, the
+// requests already read finish and are answered, then the socket is closed.
+#pragma once
+
+#include "apps/nbd/block_device.hpp"
+#include "apps/nbd/protocol.hpp"
+
+#include <bioring/alloc/buffer_pool.hpp>
+#include <bioring/io/socket.hpp>
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <stop_token>
+#include <string>
+
+namespace bioring::apps::nbd {
+
+struct FrontOptions {
+    std::string export_name;      ///< the export's name (the empty name also reaches it)
+    std::string description;      ///< NBD_INFO_DESCRIPTION
+    bool read_only = false;
+    unsigned max_requests = 64;   ///< requests in flight per connection
+    std::uint32_t max_block = 1u << 20; ///< largest READ/WRITE payload (BufferPool::max_buffer)
+    bool verbose = false;         ///< log connections on stderr
+};
+
+class NbdFront final : public Layer {
+public:
+    /// Serve @dev (which must outlive this) as one export.
+    /// Context: any thread; allocates. Returns: throws std::invalid_argument for a bad
+    /// option (max_requests 0, max_block over BufferPool::max_buffer).
+    NbdFront(BlockDevice& dev, FrontOptions o);
+    ~NbdFront() override;
+
+    /// Count a connection about to be served (call before handing it to serve(), so that
+    /// wait_idle() cannot miss one in transit between reactors). Context: any thread.
+    void begin_connection() noexcept;
+    /// Serve one accepted connection (counted by begin_connection()) until the client
+    /// disconnects, a protocol error, or @stop; returns after every request it read has
+    /// been answered and the socket is closed. Context: a coroutine on the reactor the
+    /// connection belongs to.
+    Task<void> serve(Socket s, std::stop_token stop);
+
+    /// What the handshake advertises.
+    const ExportInfo& export_info() const noexcept { return info_; }
+    /// Connections being served now (any reactor).
+    unsigned connections() const noexcept;
+    /// Block until no connection is being served. Context: a non-reactor thread.
+    void wait_idle();
+
+private:
+    struct Connection;
+    Task<bool> handshake(Connection& c, std::stop_token stop);
+    Task<void> transmission(Connection& c, std::stop_token stop);
+    /// One request; @payload (a BufferPool buffer, owned from here on) holds WRITE data;
+    /// @error != 0: reply with it and do nothing else.
+    Task<void> do_request(BioSet& bs, Connection& c, Request r, Buffer payload,
+                          std::uint32_t error);
+    void connection_done() noexcept;
+
+    BlockDevice& dev_;
+    FrontOptions opts_;
+    ExportInfo info_;
+    mutable std::mutex mu_;
+    std::condition_variable idle_;
+    unsigned connections_ = 0;
+};
+
+} // namespace bioring::apps::nbd
