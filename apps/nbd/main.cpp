@@ -210,7 +210,9 @@ Task<void> accept_loop(Listener& l, NbdFront& front, Runtime& rt, std::stop_toke
 {
     unsigned next = 0;
     while (!stop.stop_requested()) {
-        Result<Socket> s = co_await l.accept(IoOptions{{}, stop});
+        IoOptions o; // named and moved in: see request_options() in nbd_front.cpp
+        o.stop = stop;
+        Result<Socket> s = co_await l.accept(std::move(o));
         if (!s) {
             if (stop.stop_requested() || s.error() == std::errc::operation_canceled) {
                 break;

@@ -31,6 +31,17 @@ constexpr std::size_t read_extents = 8;
 /// Most extents in one BLOCK_STATUS reply.
 constexpr std::size_t status_extents = 32;
 
+/// The options of one socket request. Requests always take a named IoOptions moved in: GCC
+/// 12 destroys a braced IoOptions temporary written inside a co_await operand twice, and
+/// its std::stop_token's reference count then underflows (seen under ASan).
+IoOptions request_options(const std::stop_token& stop,
+                          std::chrono::nanoseconds timeout = std::chrono::nanoseconds{0}) {
+    IoOptions o;
+    o.timeout = timeout;
+    o.stop = stop;
+    return o;
+}
+
 /// Resume @h from the reactor loop (not inside the caller's stack).
 void resume_later(std::coroutine_handle<> h) noexcept {
     try {
@@ -218,14 +229,15 @@ Task<void> NbdFront::serve(Socket s, std::stop_token stop) {
 Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
     std::array<std::byte, handshake_size> hello;
     build_handshake(hello);
-    IoOptions io{handshake_timeout, stop};
-    if ((co_await c.sock.send_all(hello.data(), hello.size(), io)).res !=
+    IoOptions io = request_options(stop, handshake_timeout);
+    if ((co_await c.sock.send_all(hello.data(), hello.size(), std::move(io))).res !=
         static_cast<int>(hello.size())) {
         co_return false;
     }
     std::array<std::byte, 4> cf;
     std::uint32_t flags = 0;
-    if ((co_await c.sock.recv_exact(cf.data(), cf.size(), io)).res != 4 ||
+    io = request_options(stop, handshake_timeout);
+    if ((co_await c.sock.recv_exact(cf.data(), cf.size(), std::move(io))).res != 4 ||
         !parse_client_flags(cf, flags)) {
         co_return false;
     }
@@ -237,7 +249,8 @@ Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
     for (;;) {
         std::array<std::byte, option_header_size> hb;
         OptionHeader h;
-        if ((co_await c.sock.recv_exact(hb.data(), hb.size(), io)).res !=
+        io = request_options(stop, handshake_timeout);
+        if ((co_await c.sock.recv_exact(hb.data(), hb.size(), std::move(io))).res !=
                 static_cast<int>(hb.size()) ||
             !parse_option_header(hb, h)) {
             co_return false;
@@ -246,14 +259,17 @@ Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
         if (h.length > max_option_length) {
             step = c.neg.too_long(h);
         } else {
-            if (h.length > 0 && (co_await c.sock.recv_exact(data.data(), h.length, io)).res !=
-                                    static_cast<int>(h.length)) {
+            io = request_options(stop, handshake_timeout);
+            if (h.length > 0 &&
+                (co_await c.sock.recv_exact(data.data(), h.length, std::move(io))).res !=
+                    static_cast<int>(h.length)) {
                 co_return false;
             }
             step = c.neg.handle(h, std::span<const std::byte>(data.data(), h.length));
         }
         const auto out = c.neg.out();
-        if (!out.empty() && (co_await c.sock.send_all(out.data(), out.size(), io)).res !=
+        io = request_options(stop, handshake_timeout);
+        if (!out.empty() && (co_await c.sock.send_all(out.data(), out.size(), std::move(io))).res !=
                                 static_cast<int>(out.size())) {
             co_return false;
         }
@@ -273,7 +289,8 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
     for (;;) {
         co_await Connection::SlotAwaiter{c};
         std::array<std::byte, request_size> hb;
-        IoResult got = co_await c.sock.recv_exact(hb.data(), hb.size(), IoOptions{{}, stop});
+        IoOptions o = request_options(stop);
+        IoResult got = co_await c.sock.recv_exact(hb.data(), hb.size(), std::move(o));
         Request r;
         if (got.res != static_cast<int>(hb.size()) || !parse_request(hb, r) ||
             r.type == cmd_disc) {
