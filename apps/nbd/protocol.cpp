@@ -319,6 +319,10 @@ std::uint32_t check_request(const Request& r, const ExportInfo& e, bool structur
                             bool base_allocation) noexcept {
     std::uint16_t allowed = cmd_flag_fua; // FUA is harmless on any command
     bool writes = false;
+    if ((e.flags & tflag_read_only) != 0 &&
+        (r.type == cmd_write || r.type == cmd_trim || r.type == cmd_write_zeroes)) {
+        return err_perm; // even where the command is not advertised
+    }
     bool payload = false;
     switch (r.type) {
     case cmd_read:

@@ -305,7 +305,8 @@ std::size_t build_request(std::span<std::byte> out, const Request& r) noexcept;
 /// Check a request against the export and the negotiated state.
 /// Returns: 0 when it may be served, else the NBD error to reply with: EINVAL (unknown
 /// command or flags, zero length where forbidden, beyond the end, BLOCK_STATUS without
-/// base:allocation, a command not advertised), EPERM (a write to a read-only export),
+/// base:allocation, a command not advertised), EPERM (WRITE, TRIM or WRITE_ZEROES on a
+/// read-only export, advertised or not),
 /// EOVERFLOW (a READ/WRITE over max_block), ENOTSUP (FAST_ZERO the export cannot honour
 /// is not decided here). The payload of a refused WRITE must still be consumed.
 std::uint32_t check_request(const Request& r, const ExportInfo& e, bool structured,

@@ -42,6 +42,10 @@ def expect_errno(want, fn, *args, **kw):
     try:
         fn(*args, **kw)
     except nbd.Error as e:
+        # libnbd 1.14 does not set errno for an option the server refused; it names the
+        # error in the message instead.
+        if e.errno != want and "(%s)" % errno.errorcode[want] in str(e):
+            return
         assert e.errno == want, "wanted %s, got %s (%s)" % (
             errno.errorcode[want], e.errno and errno.errorcode.get(e.errno), e)
         return
@@ -67,6 +71,7 @@ def case_negotiation():
     h.set_export_name(EXPORT)
     h.opt_list_meta_context(lambda name: ctxs.append(name))
     assert ctxs == ["base:allocation"], ctxs
+    h.add_meta_context("base:allocation")
     h.opt_info()
     size = h.get_size()
     h.opt_go()
@@ -154,16 +159,18 @@ def case_in_flight():
         data = bytes([b % 251]) * 65536
         want[b] = data
         cookies.append(h.aio_pwrite(data, b * 65536))
-    while any(not h.aio_command_completed(c) for c in [c for c in cookies if c]):
+    while h.aio_in_flight() > 0:
         h.poll(-1)
+    for c in cookies:
+        assert h.aio_command_completed(c)
     bufs = []
     for b in blocks:
         buf = nbd.Buffer(65536)
         bufs.append((b, buf, h.aio_pread(buf, b * 65536)))
-    pending = [c for (_, _, c) in bufs]
-    while pending:
+    while h.aio_in_flight() > 0:
         h.poll(-1)
-        pending = [c for c in pending if not h.aio_command_completed(c)]
+    for _, _, c in bufs:
+        assert h.aio_command_completed(c)
     for b, buf, _ in bufs:
         assert buf.to_bytearray() == want[b]
     h.shutdown()
@@ -311,15 +318,16 @@ def case_pipelined():
         reqs += struct.pack(">IHHQQI", 0x25609513, 0, 1, 5000, size, 4096) + b"w" * 4096
     s.sendall(reqs)
     seen = set()
-    for i in range(300):
+    want = set(range(1000, 1300)) | ({5000} if MODE == "plain" else set())
+    while seen != want:
         magic, err, cookie = struct.unpack(">IIQ", recv_all(s, 16))
-        assert magic == 0x67446698 and err == 0, (magic, err)
-        recv_all(s, 4096)
+        assert magic == 0x67446698 and cookie in want and cookie not in seen, (magic, cookie)
+        if cookie == 5000:
+            assert err == 28, err  # ENOSPC, and its payload was consumed
+        else:
+            assert err == 0, err
+            recv_all(s, 4096)
         seen.add(cookie)
-    assert seen == set(range(1000, 1300))
-    if MODE == "plain":
-        magic, err, cookie = struct.unpack(">IIQ", recv_all(s, 16))
-        assert (err, cookie) == (28, 5000), (err, cookie)  # ENOSPC
     s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 2, 0, 0, 0))  # DISC
     assert closed(s)
     s.close()

@@ -382,8 +382,10 @@ TEST_CASE("requests are checked against the export before anything is done")
     e.flags = static_cast<std::uint16_t>((e.flags | tflag_read_only) & ~tflag_send_trim);
     CHECK(check_request({0, cmd_write, 1, 0, 512}, e, false, false) == err_perm);
     CHECK(check_request({0, cmd_write_zeroes, 1, 0, 512}, e, false, false) == err_perm);
-    CHECK(check_request({0, cmd_trim, 1, 0, 512}, e, false, false) == err_inval);
+    CHECK(check_request({0, cmd_trim, 1, 0, 512}, e, false, false) == err_perm);
     CHECK(check_request({0, cmd_read, 1, 0, 512}, e, false, false) == 0);
+    e.flags = static_cast<std::uint16_t>(e.flags & ~tflag_read_only);
+    CHECK(check_request({0, cmd_trim, 1, 0, 512}, e, false, false) == err_inval);
 }
 
 TEST_CASE("structured reply chunks: data and hole and block status and error and done")
