@@ -2,7 +2,7 @@
 // CryptLayer (crypt_layer.hpp): XTS per sector between the front end and the device below.
 #include "apps/nbd/crypt_layer.hpp"
 
-#include "apps/nbd/pool_buffer.hpp"
+#include <bioring/alloc/buffer_pool.hpp>
 
 #include <bioring/runtime/this_bio.hpp>
 
@@ -109,7 +109,7 @@ Task<IoResult> CryptLayer::do_read(BioSet& bs, std::byte* buf, std::uint32_t len
         }
         co_return IoResult{c->dec.crypt_sectors(buf, buf, len, fmt_, off) ? 0 : -EIO};
     }
-    PoolBuffer b(bounce_size(len));
+    OwnedBuffer b = OwnedBuffer::alloc(bounce_size(len));
     if (!b) {
         co_return IoResult{-ENOMEM};
     }
@@ -147,7 +147,7 @@ Task<IoResult> CryptLayer::do_write(BioSet& bs, const std::byte* src, std::uint3
         co_return IoResult{-ENOSPC};
     }
     Ciphers* c = ciphers();
-    PoolBuffer b(bounce_size(len));
+    OwnedBuffer b = OwnedBuffer::alloc(bounce_size(len));
     if (c == nullptr || !b) {
         co_return IoResult{-ENOMEM};
     }

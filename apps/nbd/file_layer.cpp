@@ -3,7 +3,7 @@
 // read-modify-write under the range lock when not; fallocate for trim and zero.
 #include "apps/nbd/file_layer.hpp"
 
-#include "apps/nbd/pool_buffer.hpp"
+#include <bioring/alloc/buffer_pool.hpp>
 
 #include <bioring/runtime/this_bio.hpp>
 
@@ -72,7 +72,7 @@ Task<IoResult> FileLayer::do_read(BioSet& bs, std::byte* buf, std::uint32_t len,
         }
         co_return IoResult{0};
     }
-    PoolBuffer b(bounce_size(len));
+    OwnedBuffer b = OwnedBuffer::alloc(bounce_size(len));
     if (!b) {
         co_return IoResult{-ENOMEM};
     }
@@ -189,7 +189,7 @@ Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src,
     }
 
     if (n > 0) {
-        PoolBuffer b(bounce_size(todo[0].e - todo[0].b));
+        OwnedBuffer b = OwnedBuffer::alloc(bounce_size(todo[0].e - todo[0].b));
         if (!b) {
             co_return IoResult{-ENOMEM};
         }

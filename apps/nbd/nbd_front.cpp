@@ -2,7 +2,7 @@
 // NbdFront (nbd_front.hpp): negotiation, the request reader, and the request coroutines.
 #include "apps/nbd/nbd_front.hpp"
 
-#include "apps/nbd/pool_buffer.hpp"
+#include <bioring/alloc/buffer_pool.hpp>
 
 #include <bioring/io/error_message.hpp>
 #include <bioring/runtime/spawn.hpp>
@@ -242,7 +242,7 @@ Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
         co_return false;
     }
     c.neg.set_client_flags(flags);
-    PoolBuffer data(max_option_length);
+    OwnedBuffer data = OwnedBuffer::alloc(max_option_length);
     if (!data) {
         co_return false;
     }
@@ -285,7 +285,7 @@ Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
 Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
     const bool structured = c.neg.structured();
     const bool meta = c.neg.base_allocation_selected();
-    PoolBuffer discard;
+    OwnedBuffer discard;
     for (;;) {
         co_await Connection::SlotAwaiter{c};
         std::array<std::byte, request_size> hb;
@@ -315,7 +315,7 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
                 }
             } else { // the payload of a refused write still has to leave the stream
                 if (!discard) {
-                    discard = PoolBuffer(BufferPool::max_buffer);
+                    discard = OwnedBuffer::alloc(BufferPool::max_buffer);
                 }
                 std::uint64_t left = r.length;
                 while (left > 0 && discard) {
@@ -349,9 +349,9 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
 Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer payload_raw,
                                 std::uint32_t error) {
     LayerRequest lr(stats_, co_await this_bio, bs);
-    PoolBuffer payload;
+    OwnedBuffer payload;
     if (payload_raw) {
-        payload = PoolBuffer::adopt(payload_raw);
+        payload = OwnedBuffer(payload_raw, BufferPool::global());
     }
     const bool structured = c.neg.structured();
     // Reply headers: one per chunk (a READ has at most read_extents + 1 chunks).
@@ -365,7 +365,7 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
         const bool fua = (r.flags & cmd_flag_fua) != 0;
         switch (r.type) {
         case cmd_read: {
-            payload = PoolBuffer(r.length);
+            payload = OwnedBuffer::alloc(r.length);
             if (!payload) {
                 res = IoResult{-ENOMEM};
                 break;
