@@ -21,3 +21,7 @@ if(TARGET nbd_clients_test)
         set_target_properties(nbd_clients_test PROPERTIES EXCLUDE_FROM_ALL TRUE)
     endif()
 endif()
+# TEMPORARY (until io/ sockets land on main): the front end's test needs them.
+if(TARGET nbd_front_alloc_test AND NOT EXISTS ${PROJECT_SOURCE_DIR}/io/socket.hpp)
+    set_target_properties(nbd_front_alloc_test PROPERTIES EXCLUDE_FROM_ALL TRUE)
+endif()

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+// The NBD front end over a real socket pair: a raw client negotiates, then writes and
+// reads through the whole stack (front end, file layer); after warm-up no request makes a
+// heap call, and each takes exactly one frame from the front end's BioSet. The count comes
+// from malloc-family hooks in this binary; sanitizer builds own malloc (a skip there).
+#include "apps/nbd/file_layer.hpp"
+#include "apps/nbd/nbd_front.hpp"
+#include "tests/io/tmp_file.hpp"
+#include "tests/nbd/nbd_support.hpp"
+
+#include <bioring/alloc/buffer_pool.hpp>
+#include <bioring/io/socket.hpp>
+#include <bioring/runtime/reactor.hpp>
+#include <bioring/runtime/sync_wait.hpp>
+#include <bioring/runtime/when_all.hpp>
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+std::atomic<std::uint64_t> heap_calls{0};
+}
+
+#if !defined(BIORING_SANITIZED)
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+void __libc_free(void*);
+
+void* malloc(std::size_t n)
+{
+    heap_calls.fetch_add(1, std::memory_order_relaxed);
+    return __libc_malloc(n);
+}
+void* calloc(std::size_t a, std::size_t b)
+{
+    heap_calls.fetch_add(1, std::memory_order_relaxed);
+    return __libc_calloc(a, b);
+}
+void* realloc(void* p, std::size_t n)
+{
+    heap_calls.fetch_add(1, std::memory_order_relaxed);
+    return __libc_realloc(p, n);
+}
+void* memalign(std::size_t a, std::size_t n)
+{
+    heap_calls.fetch_add(1, std::memory_order_relaxed);
+    return __libc_memalign(a, n);
+}
+void* aligned_alloc(std::size_t a, std::size_t n)
+{
+    heap_calls.fetch_add(1, std::memory_order_relaxed);
+    return __libc_memalign(a, n);
+}
+int posix_memalign(void** out, std::size_t a, std::size_t n)
+{
+    heap_calls.fetch_add(1, std::memory_order_relaxed);
+    void* p = __libc_memalign(a, n);
+    if (p == nullptr) {
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+void free(void* p)
+{
+    __libc_free(p);
+}
+} // extern "C"
+#endif
+
+using namespace bioring;
+using namespace bioring::apps::nbd;
+
+namespace {
+
+struct Outcome {
+    int failures = 0;
+    std::uint64_t heap = 0;
+    std::uint64_t frames = 0;
+    int requests = 0;
+};
+
+// A raw NBD client on @s: GO on the default export, then @warm + @n rounds of a 64 KiB
+// WRITE and a READ of it, each awaited before the next; then DISC.
+Task<void> client(Socket& s, NbdFront& front, Buffer buf, int warm, int n, Outcome& out)
+{
+    std::array<std::byte, 512> b{};
+    auto fail = [&] { ++out.failures; };
+    if ((co_await s.recv_exact(b.data(), handshake_size)).res != int(handshake_size)) {
+        fail();
+        co_return;
+    }
+    put32(b.data(), flag_c_fixed_newstyle | flag_c_no_zeroes);
+    put64(b.data() + 4, ihave_opt);
+    put32(b.data() + 12, opt_go);
+    put32(b.data() + 16, 6);
+    put32(b.data() + 20, 0); // empty name
+    put16(b.data() + 24, 0); // no info requests
+    co_await s.send_all(b.data(), 26);
+    for (;;) { // INFO_EXPORT, then ACK
+        if ((co_await s.recv_exact(b.data(), option_reply_header_size)).res != 20) {
+            fail();
+            co_return;
+        }
+        const std::uint32_t type = get32(b.data() + 12), len = get32(b.data() + 16);
+        if (len > 0) {
+            co_await s.recv_exact(b.data() + 20, len);
+        }
+        if (type == rep_ack) {
+            break;
+        }
+    }
+    for (int i = 0; i < warm + n; ++i) {
+        if (i == warm) {
+            out.heap = heap_calls.load();
+            out.frames = front.stats().frames.load();
+        }
+        const std::uint64_t off = (i % 32) * 65536u;
+        std::memset(buf.data, i & 0xff, 65536);
+        iovec iov[2] = {{b.data(), request_size}, {buf.data, 65536}};
+        build_request(b, Request{0, cmd_write, std::uint64_t(i), off, 65536});
+        co_await s.sendmsg_all(iov, 2);
+        if ((co_await s.recv_exact(b.data(), simple_reply_size)).res != 16 || get32(b.data() + 4) != 0) {
+            fail();
+        }
+        build_request(b, Request{0, cmd_read, std::uint64_t(i), off, 65536});
+        co_await s.send_all(b.data(), request_size);
+        std::memset(buf.data, 0, 65536);
+        iov[0].iov_len = simple_reply_size;
+        if ((co_await s.recvmsg_exact(iov, 2)).res != 16 + 65536 || get32(b.data() + 4) != 0 ||
+            buf.data[65535] != std::byte(i & 0xff)) {
+            fail();
+        }
+    }
+    out.heap = heap_calls.load() - out.heap;
+    out.frames = front.stats().frames.load() - out.frames;
+    out.requests = 2 * n;
+    build_request(b, Request{0, cmd_disc, 0, 0, 0});
+    co_await s.send_all(b.data(), request_size);
+}
+
+} // namespace
+
+TEST_SUITE("nbd") {
+
+TEST_CASE("the NBD front end makes no heap call per request and one frame each")
+{
+#if defined(BIORING_SANITIZED)
+    MESSAGE("BIORING-SKIP: sanitizer builds replace malloc; the heap-call count runs in Release");
+    return;
+#else
+    Reactor reactor;
+    bioring::test::TempPath p(bioring::test::test_dir(), "nbd");
+    nbd_test::write_whole(p.str(), std::vector<std::byte>(4 << 20));
+    OpenOptions oo;
+    oo.write = true;
+    FileLayer file(DirectFile::open(p.str(), oo), false);
+    NbdFront front(file, FrontOptions{});
+    auto pair = Socket::pair();
+    REQUIRE(pair);
+    Buffer buf = BufferPool::global().alloc(65536);
+    REQUIRE(buf);
+    Outcome out;
+    std::stop_source stop;
+    front.begin_connection();
+    std::vector<Task<void>> ts;
+    ts.push_back(front.serve(std::move(pair->first), stop.get_token()));
+    ts.push_back(client(pair->second, front, buf, 200, 2000, out));
+    sync_wait(when_all(std::move(ts)));
+    BufferPool::global().free(buf);
+    CHECK(out.failures == 0);
+    MESSAGE("heap calls over ", out.requests, " requests: ", out.heap, "; front frames: ",
+            out.frames);
+    CHECK(out.heap == 0);
+    CHECK(out.frames == std::uint64_t(out.requests));
+    CHECK(front.connections() == 0);
+    CHECK(front.bioset().stats().oversized == 0);
+    CHECK(file.bioset().stats().oversized == 0);
+#endif
+}
+
+} // TEST_SUITE
