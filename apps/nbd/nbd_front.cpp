@@ -5,6 +5,8 @@
 #include <bioring/alloc/buffer_pool.hpp>
 
 #include <bioring/io/error_message.hpp>
+#include <bioring/runtime/mutex.hpp>
+#include <bioring/runtime/semaphore.hpp>
 #include <bioring/runtime/spawn.hpp>
 #include <bioring/runtime/this_bio.hpp>
 
@@ -55,69 +57,18 @@ void resume_later(std::coroutine_handle<> h) noexcept {
 
 // Per-connection state; everything here is touched by the connection's reactor only.
 struct NbdFront::Connection {
-    Connection(NbdFront& f, Socket s, unsigned slots) noexcept
-        : front(f), sock(std::move(s)), neg(f.info_), free_slots(slots) {}
+    Connection(NbdFront& f, Socket s, unsigned max_requests) noexcept
+        : front(f), sock(std::move(s)), neg(f.info_), slots(max_requests) {}
 
     NbdFront& front;
     Socket sock;
     Negotiator neg;
 
-    // Request slots (--max-requests): the reader waits for one before reading a header.
-    unsigned free_slots;
-    std::coroutine_handle<> reader{};
-    struct SlotAwaiter {
-        Connection& c;
-        bool await_ready() noexcept {
-            if (c.free_slots > 0) {
-                --c.free_slots;
-                return true;
-            }
-            return false;
-        }
-        void await_suspend(std::coroutine_handle<> h) noexcept { c.reader = h; }
-        void await_resume() const noexcept {}
-    };
-    void release_slot() noexcept {
-        if (reader) { // hand the slot straight to the waiting reader
-            resume_later(std::exchange(reader, {}));
-        } else {
-            ++free_slots;
-        }
-    }
-
-    // The write lock: one reply on the socket at a time, FIFO.
-    struct WriteLock {
-        Connection& c;
-        WriteLock* next = nullptr;
-        std::coroutine_handle<> h{};
-        bool await_ready() noexcept {
-            if (!c.writing) {
-                c.writing = true;
-                return true;
-            }
-            return false;
-        }
-        void await_suspend(std::coroutine_handle<> handle) noexcept {
-            h = handle;
-            (c.wq_tail != nullptr ? c.wq_tail->next : c.wq_head) = this;
-            c.wq_tail = this;
-        }
-        void await_resume() const noexcept {}
-    };
-    bool writing = false;
-    WriteLock* wq_head = nullptr;
-    WriteLock* wq_tail = nullptr;
-    void unlock_write() noexcept {
-        if (WriteLock* w = wq_head) { // ownership passes to the next writer
-            wq_head = w->next;
-            if (wq_head == nullptr) {
-                wq_tail = nullptr;
-            }
-            resume_later(w->h);
-        } else {
-            writing = false;
-        }
-    }
+    // Request slots (--max-requests): the reader takes a permit before it reads a header;
+    // the request gives it back when its reply is sent.
+    Semaphore slots;
+    // One reply on the socket at a time (FIFO hand-off).
+    Mutex write_mu;
 
     // Requests in flight, and the reader waiting for them to finish before it closes.
     unsigned inflight = 0;
@@ -129,7 +80,7 @@ struct NbdFront::Connection {
         void await_resume() const noexcept {}
     };
     void request_done() noexcept {
-        release_slot();
+        slots.release();
         if (--inflight == 0 && drainer) {
             resume_later(std::exchange(drainer, {}));
         }
@@ -287,14 +238,16 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
     const bool meta = c.neg.base_allocation_selected();
     OwnedBuffer discard;
     for (;;) {
-        co_await Connection::SlotAwaiter{c};
+        Permit slot = co_await c.slots.acquire(stop);
+        if (!slot) {
+            break; // stop was requested while every slot was busy
+        }
         std::array<std::byte, request_size> hb;
         IoOptions o = request_options(stop);
         IoResult got = co_await c.sock.recv_exact(hb.data(), hb.size(), std::move(o));
         Request r;
         if (got.res != static_cast<int>(hb.size()) || !parse_request(hb, r) ||
             r.type == cmd_disc) {
-            ++c.free_slots;
             break; // EOF, error, stop, garbage, or the client's goodbye
         }
         std::uint32_t err = check_request(r, info_, structured, meta);
@@ -310,7 +263,6 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
                 got = co_await c.sock.recv_exact(payload.data, r.length);
                 if (got.res != static_cast<int>(r.length)) {
                     BufferPool::global().free(payload);
-                    ++c.free_slots;
                     break;
                 }
             } else { // the payload of a refused write still has to leave the stream
@@ -327,7 +279,6 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
                     left -= n;
                 }
                 if (left > 0) {
-                    ++c.free_slots;
                     break;
                 }
             }
@@ -337,6 +288,7 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
             co_await detail::PoolWaiter(*bioset_);
             t = do_request(*bioset_, c, r, payload, err);
         }
+        slot.detach(); // the request gives it back (request_done)
         ++c.inflight;
         spawn(std::move(t));
         if (c.dead) {
@@ -471,15 +423,13 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
         }
     }
     {
-        Connection::WriteLock lock{c};
-        co_await lock;
+        MutexGuard lock = co_await c.write_mu.lock();
         if (!c.dead) {
             IoResult s = co_await c.sock.sendmsg_all(iov.data(), niov);
             if (!s) {
                 c.broken();
             }
         }
-        c.unlock_write();
     }
     payload.reset();
     c.request_done();

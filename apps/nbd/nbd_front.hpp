@@ -5,12 +5,13 @@
 // One connection = one reader coroutine (its frame and the Connection state are per
 // connection) and one coroutine per request, whose frame comes from this layer's BioSet
 // (one allocation per request; the payload is a BufferPool buffer, which the file layer
-// hands to the ring as a registered buffer). The reader takes a request slot before it
-// reads each header: with --max-requests in flight it stops reading (backpressure: the
-// client's sends block in TCP, and the server's memory stays bounded). Requests complete
-// in any order; each reply (header + payload, or all chunks of a structured read) is sent
-// under the connection's write lock by one sendmsg, so replies never interleave. A
-// connection lives on one reactor: its state needs no atomics.
+// hands to the ring as a registered buffer). The reader takes a permit of the
+// connection's Semaphore (--max-requests) before it reads each header and the request
+// returns it with its reply: with the bound in flight the reader stops reading
+// (backpressure: the client's sends wait in the socket, the server's memory stays
+// bounded). Requests complete in any order; each reply (header + payload, or all chunks
+// of a structured read) is one sendmsg under the connection's Mutex, so replies never
+// interleave. A connection lives on one reactor.
 // Stop (the server's stop_token): the reader stops at the next header it waits for, the
 // requests already read finish and are answered, then the socket is closed.
 #pragma once
