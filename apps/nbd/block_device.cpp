@@ -18,7 +18,7 @@ void Layer::init_bioset(std::size_t front_pad, std::size_t pool_size) {
 std::string stats_table(std::span<Layer* const> layers) {
     std::string out;
     char line[256];
-    std::snprintf(line, sizeof line, "%-6s %7s %7s %12s %7s %10s %8s %9s %9s %8s\n", "# layer",
+    std::snprintf(line, sizeof line, "%-7s %7s %7s %12s %7s %10s %8s %9s %9s %8s\n", "# layer",
                   "objsize", "in-use", "requests", "allocs", "per-req", "foreign", "reserve",
                   "oversized", "failed");
     out += line;

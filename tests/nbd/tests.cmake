@@ -17,11 +17,4 @@ endforeach()
 if(TARGET nbd_clients_test)
     target_compile_definitions(nbd_clients_test PRIVATE
         BIORING_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-    if(NOT TARGET bioring-nbd)
-        set_target_properties(nbd_clients_test PROPERTIES EXCLUDE_FROM_ALL TRUE)
-    endif()
-endif()
-# TEMPORARY (until io/ sockets land on main): the front end's test needs them.
-if(TARGET nbd_front_alloc_test AND NOT EXISTS ${PROJECT_SOURCE_DIR}/io/socket.hpp)
-    set_target_properties(nbd_front_alloc_test PROPERTIES EXCLUDE_FROM_ALL TRUE)
 endif()
