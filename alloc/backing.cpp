@@ -36,7 +36,8 @@ struct Backing {
 #ifndef BIORING_SANITIZED
         const char* env = std::getenv("BIORING_BACKING");
         if (env != nullptr && std::strcmp(env, "system") == 0) {
-            std::snprintf(name, sizeof name, "system (aligned_alloc + mmap; BIORING_BACKING=system)");
+            std::snprintf(name, sizeof name,
+                          "system (aligned_alloc + mmap; BIORING_BACKING=system)");
             return;
         }
         void* lib = ::dlopen("libmimalloc.so.2", RTLD_NOW | RTLD_LOCAL);
@@ -78,15 +79,17 @@ Backing& backing() noexcept {
 
 std::atomic<std::uint64_t> g_bytes{0};
 
-std::size_t round_up(std::size_t n, std::size_t a) noexcept { return (n + a - 1) & ~(a - 1); }
+std::size_t round_up(std::size_t n, std::size_t a) noexcept {
+    return (n + a - 1) & ~(a - 1);
+}
 
 void* map_aligned(std::size_t bytes, std::size_t align) noexcept {
     // Over-map by the alignment and trim both ends, so the result is aligned and every
     // remaining page belongs to this slab.
     const std::size_t len = round_up(bytes, 4096);
     const std::size_t extra = align > 4096 ? align : 0;
-    void* raw = ::mmap(nullptr, len + extra, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* raw =
+        ::mmap(nullptr, len + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) {
         return nullptr;
     }
@@ -138,8 +141,12 @@ void backing_free(void* p, std::size_t bytes, std::size_t /*align*/) noexcept {
     }
 }
 
-const char* backing_name() noexcept { return backing().name; }
+const char* backing_name() noexcept {
+    return backing().name;
+}
 
-std::uint64_t backing_bytes() noexcept { return g_bytes.load(std::memory_order_relaxed); }
+std::uint64_t backing_bytes() noexcept {
+    return g_bytes.load(std::memory_order_relaxed);
+}
 
 } // namespace bioring::detail

@@ -17,10 +17,10 @@ class SlabCache;
 
 struct alignas(64) Bio {
     // Owner bookkeeping: written by alloc/ when the object is handed out, read-only for users.
-    BioSet* set = nullptr;        ///< the bioset that allocated this Bio
-    SlabCache* cache = nullptr;   ///< the slab cache the object came from
-    std::uint32_t front_pad = 0;  ///< bytes from the start of the object to this Bio
-    std::uint32_t alloc_flags = 0;///< alloc/-private (e.g. "came from the reserve")
+    BioSet* set = nullptr;         ///< the bioset that allocated this Bio
+    SlabCache* cache = nullptr;    ///< the slab cache the object came from
+    std::uint32_t front_pad = 0;   ///< bytes from the start of the object to this Bio
+    std::uint32_t alloc_flags = 0; ///< alloc/-private (e.g. "came from the reserve")
 
     // Request side, never read by alloc/.
     void* frame = nullptr;        ///< the coroutine frame in the front region (runtime/), if any

@@ -13,7 +13,9 @@
 namespace bioring {
 
 namespace {
-constexpr std::size_t round_up64(std::size_t n) noexcept { return (n + 63) & ~std::size_t{63}; }
+constexpr std::size_t round_up64(std::size_t n) noexcept {
+    return (n + 63) & ~std::size_t{63};
+}
 } // namespace
 
 BioSet::BioSet(std::size_t pool_size, std::size_t front_pad)

@@ -104,8 +104,8 @@ public:
         }
         assert(bio->set == this && "Bio freed into a BioSet that did not allocate it");
         const std::uint32_t f = bio->alloc_flags;
-        if (((f & (flag_no_cache | flag_oversized)) | slow_.load(std::memory_order_relaxed)) ==
-            0) [[likely]] {
+        if (((f & (flag_no_cache | flag_oversized)) | slow_.load(std::memory_order_relaxed)) == 0)
+            [[likely]] {
             cache_->free_at(slot_, reinterpret_cast<char*>(bio) - front_pad_,
                             (f >> 8) != (detail::tls_slots.tid & tid_mask));
             return;
@@ -181,7 +181,7 @@ private:
     };
     static constexpr std::size_t oversized_slots = 16;
     std::array<Oversized, oversized_slots> oversized_{};
-    std::atomic<std::size_t> oversized_nr_{0};                  ///< published slots
+    std::atomic<std::size_t> oversized_nr_{0};                       ///< published slots
     std::vector<std::pair<std::size_t, SlabCache*>> oversized_more_; ///< under lock_
 
     std::atomic<std::uint64_t> reserve_hits_{0};

@@ -191,7 +191,8 @@ Buffer BufferPool::alloc(std::size_t bytes) noexcept {
         tc.nr[c] = n - 1;
         return tc.objs[c][n - 1];
     }
-    n = static_cast<std::uint32_t>(refill(c, tc.objs[c].data(), std::max<std::uint32_t>(1, cache_cap[c] / 2)));
+    n = static_cast<std::uint32_t>(
+        refill(c, tc.objs[c].data(), std::max<std::uint32_t>(1, cache_cap[c] / 2)));
     if (n == 0) {
         classes_[c].failures.fetch_add(1, std::memory_order_relaxed);
         return Buffer{};
@@ -206,8 +207,7 @@ void BufferPool::free(Buffer b) noexcept {
     }
     const std::size_t c = b.size_class;
     // The reserve is refilled first: a short reserve sends 256-page buffers to the pool.
-    const bool to_reserve =
-        c == big_class && reserve_short_.load(std::memory_order_relaxed) != 0;
+    const bool to_reserve = c == big_class && reserve_short_.load(std::memory_order_relaxed) != 0;
     if (to_reserve || BufferThreadCache::t_dead) [[unlikely]] {
         flush(&b, 1);
         return;

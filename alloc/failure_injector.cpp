@@ -33,11 +33,17 @@ void arm(unsigned mode, std::uint64_t param) noexcept {
 
 } // namespace
 
-void FailureInjector::fail_always() noexcept { arm(mode_always, 0); }
+void FailureInjector::fail_always() noexcept {
+    arm(mode_always, 0);
+}
 
-void FailureInjector::fail_every(std::uint64_t n) noexcept { arm(n == 0 ? mode_off : mode_every, n); }
+void FailureInjector::fail_every(std::uint64_t n) noexcept {
+    arm(n == 0 ? mode_off : mode_every, n);
+}
 
-void FailureInjector::fail_after_bytes(std::uint64_t n) noexcept { arm(mode_bytes, n); }
+void FailureInjector::fail_after_bytes(std::uint64_t n) noexcept {
+    arm(mode_bytes, n);
+}
 
 void FailureInjector::fail_nth(std::uint64_t k) noexcept {
     arm(k == 0 ? mode_off : mode_nth, k);
@@ -47,9 +53,13 @@ void FailureInjector::fail_from(std::uint64_t k) noexcept {
     arm(k == 0 ? mode_off : mode_from, k);
 }
 
-std::uint64_t FailureInjector::calls() noexcept { return g_calls.load(std::memory_order_relaxed); }
+std::uint64_t FailureInjector::calls() noexcept {
+    return g_calls.load(std::memory_order_relaxed);
+}
 
-void FailureInjector::off() noexcept { g_mode.store(mode_off, std::memory_order_relaxed); }
+void FailureInjector::off() noexcept {
+    g_mode.store(mode_off, std::memory_order_relaxed);
+}
 
 std::uint64_t FailureInjector::failures() noexcept {
     return g_failures.load(std::memory_order_relaxed);

@@ -24,10 +24,10 @@ struct alignas(64) Slab {
     SlabCache* cache;
     Slab* prev;
     Slab* next;
-    void* free;             ///< free objects, linked through their first word
-    std::uint32_t inuse;    ///< objects out of this slab
-    std::uint32_t carved;   ///< objects ever carved (lazy bump carving)
-    std::uint32_t list;     ///< which depot list holds it
+    void* free;           ///< free objects, linked through their first word
+    std::uint32_t inuse;  ///< objects out of this slab
+    std::uint32_t carved; ///< objects ever carved (lazy bump carving)
+    std::uint32_t list;   ///< which depot list holds it
 };
 static_assert(sizeof(Slab) == SlabCache::header_bytes);
 
@@ -126,8 +126,8 @@ using detail::Magazine;
 using detail::Slab;
 
 SlabCache::SlabCache(std::size_t object_size, std::uint32_t id)
-    : slot_(id < detail::fast_slots ? id : static_cast<std::uint32_t>(detail::fast_slots)),
-      id_(id), object_size_(object_size) {
+    : slot_(id < detail::fast_slots ? id : static_cast<std::uint32_t>(detail::fast_slots)), id_(id),
+      object_size_(object_size) {
     if (object_size == 0) {
         throw std::invalid_argument("SlabCache: object size 0 (must be 1.." +
                                     std::to_string(max_object_size) + " bytes)");

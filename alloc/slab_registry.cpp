@@ -91,9 +91,8 @@ std::string SlabRegistry::slabinfo() const {
     for (const SlabCacheStats& s : stats()) {
         std::snprintf(line, sizeof line,
                       "%-14s %9zu %9zu %9zu %9zu %7zu %5zu %11llu %9llu %9llu %9llu %8llu\n",
-                      s.name.c_str(), s.object_size, s.in_use, s.free_in_depot,
-                      s.in_thread_caches, s.slabs, s.refs,
-                      static_cast<unsigned long long>(s.allocations),
+                      s.name.c_str(), s.object_size, s.in_use, s.free_in_depot, s.in_thread_caches,
+                      s.slabs, s.refs, static_cast<unsigned long long>(s.allocations),
                       static_cast<unsigned long long>(s.refills),
                       static_cast<unsigned long long>(s.flushes),
                       static_cast<unsigned long long>(s.remote_frees),

@@ -48,9 +48,9 @@ struct ThreadCacheStats {
 /// A slab cache's totals, as slabinfo() prints them.
 struct SlabCacheStats {
     std::string name;
-    std::size_t object_size = 0;      ///< requested size
-    std::size_t stride = 0;           ///< object size rounded up to 64
-    std::size_t slab_bytes = 0;       ///< bytes per slab (a power of two)
+    std::size_t object_size = 0; ///< requested size
+    std::size_t stride = 0;      ///< object size rounded up to 64
+    std::size_t slab_bytes = 0;  ///< bytes per slab (a power of two)
     std::size_t objects_per_slab = 0;
     std::size_t in_use = 0;           ///< handed out to users (including bioset reserves)
     std::size_t free_in_depot = 0;    ///< free objects in the depot's slabs
@@ -63,7 +63,7 @@ struct SlabCacheStats {
     std::uint64_t refills = 0;
     std::uint64_t flushes = 0;
     std::uint64_t remote_frees = 0;
-    std::uint64_t reserve_hits = 0;   ///< BioSet reserve hits on objects of this cache
+    std::uint64_t reserve_hits = 0; ///< BioSet reserve hits on objects of this cache
     std::uint64_t slabs_created = 0;
     std::uint64_t slabs_released = 0;
     std::uint64_t backing_failures = 0; ///< slab requests the backing allocator refused
@@ -71,15 +71,15 @@ struct SlabCacheStats {
 
 /// A bioset's reserve (mempool) state and traffic.
 struct BioSetStats {
-    std::size_t reserve_nr = 0;      ///< objects in the reserve now
-    std::size_t pool_size = 0;       ///< the reserve's target
-    std::uint64_t reserve_hits = 0;  ///< allocations served by the reserve
+    std::size_t reserve_nr = 0;        ///< objects in the reserve now
+    std::size_t pool_size = 0;         ///< the reserve's target
+    std::uint64_t reserve_hits = 0;    ///< allocations served by the reserve
     std::uint64_t reserve_refills = 0; ///< frees that went into the reserve
-    std::uint64_t uncached_frees = 0;///< "don't rob": frees that bypassed the thread cache
-    std::uint64_t failures = 0;      ///< allocations that returned nullptr
-    std::uint64_t waits = 0;         ///< waiters queued
-    std::uint64_t wakes = 0;         ///< waiters woken by a free
-    std::uint64_t oversized = 0;     ///< allocations from an oversized cache
+    std::uint64_t uncached_frees = 0;  ///< "don't rob": frees that bypassed the thread cache
+    std::uint64_t failures = 0;        ///< allocations that returned nullptr
+    std::uint64_t waits = 0;           ///< waiters queued
+    std::uint64_t wakes = 0;           ///< waiters woken by a free
+    std::uint64_t oversized = 0;       ///< allocations from an oversized cache
 };
 
 } // namespace bioring

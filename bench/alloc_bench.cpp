@@ -249,10 +249,14 @@ void cross(benchmark::State& state, Kind k) {
 
 const char* kind_name(Kind k) {
     switch (k) {
-    case Kind::bioset: return "bioset";
-    case Kind::glibc: return "glibc";
-    case Kind::mimalloc: return "mimalloc";
-    case Kind::asio: return "asio";
+    case Kind::bioset:
+        return "bioset";
+    case Kind::glibc:
+        return "glibc";
+    case Kind::mimalloc:
+        return "mimalloc";
+    case Kind::asio:
+        return "asio";
     }
     return "?";
 }
@@ -287,7 +291,8 @@ public:
 
 int main(int argc, char** argv) {
     if (mimalloc().malloc == nullptr) {
-        std::fprintf(stderr, "alloc_bench: libmimalloc.so.2 not found (apt-get install libmimalloc2.0)\n");
+        std::fprintf(stderr,
+                     "alloc_bench: libmimalloc.so.2 not found (apt-get install libmimalloc2.0)\n");
         return 1;
     }
     const std::pair<const char*, void (*)(benchmark::State&, Kind)> shapes[] = {
@@ -331,7 +336,8 @@ int main(int argc, char** argv) {
 
     for (const char* stat : {"median", "min"}) {
         std::printf("\nns per alloc+free pair (%s of repetitions; CPU time for pair/burst64, "
-                    "wall time for cross); ratio = bioset / mimalloc\n", stat);
+                    "wall time for cross); ratio = bioset / mimalloc\n",
+                    stat);
         std::printf("%-8s %6s %9s %9s %9s %9s %8s\n", "shape", "bytes", "bioset", "glibc",
                     "mimalloc", "asio", "ratio");
         const auto& table = reporter.ns[stat];

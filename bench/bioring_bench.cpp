@@ -227,8 +227,8 @@ struct Bench {
     std::vector<std::unique_ptr<Shard>> shards;
 
     Bench(const Options& opt, std::string p)
-        : o(opt), path(std::move(p)), barrier(static_cast<std::ptrdiff_t>(opt.threads),
-                                              PhaseStep{&phase}) {
+        : o(opt), path(std::move(p)),
+          barrier(static_cast<std::ptrdiff_t>(opt.threads), PhaseStep{&phase}) {
         phase.seconds = opt.seconds;
     }
 };
@@ -404,8 +404,8 @@ Task<void> shard_main(Bench& b, unsigned index) {
                 sh.fixed_file = sh.file.register_fixed();
             }
             const std::uint64_t range = sh.file.size() / o.threads;
-            sh.gen = std::make_unique<OffsetGen>(range * index, range / o.bs, o.bs,
-                                                 is_random(o.rw), 0x1234567ull * (index + 1));
+            sh.gen = std::make_unique<OffsetGen>(range * index, range / o.bs, o.bs, is_random(o.rw),
+                                                 0x1234567ull * (index + 1));
             for (unsigned i = 0; i < o.qd; ++i) {
                 Buffer buf;
                 if (o.fixed_buffers) {
@@ -430,8 +430,8 @@ Task<void> shard_main(Bench& b, unsigned index) {
         // Reserve of qd: per-io mode has at most qd request frames alive at once, so its
         // allocations can always be served (forward progress even without memory). The pad
         // holds a request frame (per-io) and a slot's loop or driver frame.
-        sh.bioset = std::make_unique<BioSet>(o.qd, std::max<std::size_t>(
-                                                       512, request_frame_pad(o, sh)));
+        sh.bioset =
+            std::make_unique<BioSet>(o.qd, std::max<std::size_t>(512, request_frame_pad(o, sh)));
         sh.limit = o.ios ? (o.ios + o.threads - 1) / o.threads : ~0ull;
         reqs.reserve(o.qd);
         for (unsigned i = 0; i < o.qd && sh.issued < sh.limit; ++i, ++sh.issued) {
@@ -443,8 +443,7 @@ Task<void> shard_main(Bench& b, unsigned index) {
                 reqs.push_back(request_loop(*sh.bioset, b, sh, i));
             }
             if (!reqs.back()) {
-                throw std::runtime_error("cannot allocate request coroutine " +
-                                         std::to_string(i));
+                throw std::runtime_error("cannot allocate request coroutine " + std::to_string(i));
             }
         }
     } catch (const std::exception& e) {
@@ -592,5 +591,6 @@ int run(const Options& o) {
 } // namespace
 
 int main(int argc, char** argv) {
-    return run_main("bioring-bench", [&] { return run(parse(argc, argv)); }, remove_owned_file);
+    return run_main(
+        "bioring-bench", [&] { return run(parse(argc, argv)); }, remove_owned_file);
 }

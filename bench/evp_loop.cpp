@@ -34,16 +34,16 @@ struct Opts {
     bool full_init = false;
 };
 
-[[noreturn]] void usage(const char* why)
-{
-    std::fprintf(stderr, "evp-loop: %s\nusage: evp-loop [--sector-size 512|4096] "
-                         "[--seconds S] [--threads N] [--buffer-kib K] [--full-init]\n", why);
+[[noreturn]] void usage(const char* why) {
+    std::fprintf(stderr,
+                 "evp-loop: %s\nusage: evp-loop [--sector-size 512|4096] "
+                 "[--seconds S] [--threads N] [--buffer-kib K] [--full-init]\n",
+                 why);
     std::exit(2);
 }
 
 // Encrypts its buffer over and over for opt.seconds; returns the bytes done.
-std::uint64_t loop(const Opts& o, std::atomic<bool>& go, int* failed)
-{
+std::uint64_t loop(const Opts& o, std::atomic<bool>& go, int* failed) {
     unsigned char key[64];
     for (int i = 0; i < 64; ++i) {
         key[i] = static_cast<unsigned char>(i * 7 + 1);
@@ -53,7 +53,8 @@ std::uint64_t loop(const Opts& o, std::atomic<bool>& go, int* failed)
         buf[i] = static_cast<unsigned char>(i * 131);
     }
     EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-    if (ctx == nullptr || EVP_CipherInit_ex(ctx, EVP_aes_256_xts(), nullptr, key, nullptr, 1) != 1) {
+    if (ctx == nullptr ||
+        EVP_CipherInit_ex(ctx, EVP_aes_256_xts(), nullptr, key, nullptr, 1) != 1) {
         *failed = 1;
         return 0;
     }
@@ -68,12 +69,12 @@ std::uint64_t loop(const Opts& o, std::atomic<bool>& go, int* failed)
             for (int i = 0; i < 8; ++i) {
                 iv[i] = static_cast<unsigned char>(s >> (8 * i));
             }
-            int ok = o.full_init
-                         ? EVP_CipherInit_ex(ctx, EVP_aes_256_xts(), nullptr, key, iv, 1)
-                         : EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, iv, -1);
+            int ok = o.full_init ? EVP_CipherInit_ex(ctx, EVP_aes_256_xts(), nullptr, key, iv, 1)
+                                 : EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, iv, -1);
             int outl = 0;
-            if (ok != 1 || EVP_CipherUpdate(ctx, buf.data() + off, &outl, buf.data() + off,
-                                             static_cast<int>(o.sector)) != 1 ||
+            if (ok != 1 ||
+                EVP_CipherUpdate(ctx, buf.data() + off, &outl, buf.data() + off,
+                                 static_cast<int>(o.sector)) != 1 ||
                 static_cast<std::size_t>(outl) != o.sector) {
                 *failed = 1;
                 EVP_CIPHER_CTX_free(ctx);
@@ -88,8 +89,7 @@ std::uint64_t loop(const Opts& o, std::atomic<bool>& go, int* failed)
 
 } // namespace
 
-int main(int argc, char** argv)
-{
+int main(int argc, char** argv) {
     Opts o;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -137,7 +137,8 @@ int main(int argc, char** argv)
     for (auto& t : ts) {
         t.join();
     }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::uint64_t total = 0;
     for (unsigned t = 0; t < o.threads; ++t) {
         if (failed[t] != 0) {
@@ -147,8 +148,9 @@ int main(int argc, char** argv)
         total += bytes[t];
     }
     std::printf("{\"threads\":%u,\"sector_size\":%zu,\"full_init\":%s,\"bytes\":%llu,"
-                "\"seconds\":%.3f,\"gbps\":%.3f}\n", o.threads, o.sector,
-                o.full_init ? "true" : "false", static_cast<unsigned long long>(total), secs,
+                "\"seconds\":%.3f,\"gbps\":%.3f}\n",
+                o.threads, o.sector, o.full_init ? "true" : "false",
+                static_cast<unsigned long long>(total), secs,
                 static_cast<double>(total) / secs / 1e9);
     return 0;
 }

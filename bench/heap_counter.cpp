@@ -43,15 +43,25 @@ namespace {
 // the sanitizer's malloc (glibc's heap would be freed by the sanitizer's free). Other
 // builds go straight to glibc, below the malloc replacements at the end of this file.
 #if defined(BIORING_SANITIZED)
-void* raw_alloc(std::size_t n) noexcept { return std::malloc(n); }
+void* raw_alloc(std::size_t n) noexcept {
+    return std::malloc(n);
+}
 void* raw_aligned(std::size_t al, std::size_t n) noexcept {
     return std::aligned_alloc(al, (n + al - 1) / al * al);
 }
-void raw_free(void* p) noexcept { std::free(p); }
+void raw_free(void* p) noexcept {
+    std::free(p);
+}
 #else
-void* raw_alloc(std::size_t n) noexcept { return __libc_malloc(n); }
-void* raw_aligned(std::size_t al, std::size_t n) noexcept { return __libc_memalign(al, n); }
-void raw_free(void* p) noexcept { __libc_free(p); }
+void* raw_alloc(std::size_t n) noexcept {
+    return __libc_malloc(n);
+}
+void* raw_aligned(std::size_t al, std::size_t n) noexcept {
+    return __libc_memalign(al, n);
+}
+void raw_free(void* p) noexcept {
+    __libc_free(p);
+}
 #endif
 
 void* counted_alloc(std::size_t n) {
@@ -81,8 +91,12 @@ void counted_free(void* p) noexcept {
 
 } // namespace
 
-void* operator new(std::size_t n) { return counted_alloc(n); }
-void* operator new[](std::size_t n) { return counted_alloc(n); }
+void* operator new(std::size_t n) {
+    return counted_alloc(n);
+}
+void* operator new[](std::size_t n) {
+    return counted_alloc(n);
+}
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
     ++tl_heap_calls;
     return raw_alloc(n == 0 ? 1 : n);
@@ -91,8 +105,12 @@ void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
     ++tl_heap_calls;
     return raw_alloc(n == 0 ? 1 : n);
 }
-void* operator new(std::size_t n, std::align_val_t al) { return counted_aligned(n, al); }
-void* operator new[](std::size_t n, std::align_val_t al) { return counted_aligned(n, al); }
+void* operator new(std::size_t n, std::align_val_t al) {
+    return counted_aligned(n, al);
+}
+void* operator new[](std::size_t n, std::align_val_t al) {
+    return counted_aligned(n, al);
+}
 void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
     ++tl_heap_calls;
     return raw_aligned(static_cast<std::size_t>(al), n == 0 ? 1 : n);
@@ -101,16 +119,36 @@ void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) 
     ++tl_heap_calls;
     return raw_aligned(static_cast<std::size_t>(al), n == 0 ? 1 : n);
 }
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete(void* p) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+    counted_free(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+    counted_free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+    counted_free(p);
+}
 
 #if !defined(BIORING_SANITIZED)
 // The C allocator, so that malloc from C code and libraries linked into the binary counts

@@ -47,8 +47,10 @@ int main() {
     }
     check(h->count() == 100000, "count", h->count(), 100000);
     check(h->max() == 100000, "max is exact", h->max(), 100000);
-    const struct { double q; std::uint64_t exact; } cases[] = {
-        {0.5, 50000}, {0.9, 90000}, {0.99, 99000}, {0.999, 99900}, {1.0, 100000}};
+    const struct {
+        double q;
+        std::uint64_t exact;
+    } cases[] = {{0.5, 50000}, {0.9, 90000}, {0.99, 99000}, {0.999, 99900}, {1.0, 100000}};
     for (const auto& c : cases) {
         const std::uint64_t p = h->percentile(c.q);
         check(p >= c.exact && p <= c.exact + c.exact / 64 + 1, "percentile within 1/64", p,
@@ -59,8 +61,10 @@ int main() {
     // merge() adds counts and keeps the larger max.
     auto a = std::make_unique<LatencyHistogram>();
     auto b = std::make_unique<LatencyHistogram>();
-    for (int i = 0; i < 900; ++i) a->record(1000);
-    for (int i = 0; i < 100; ++i) b->record(5000000);
+    for (int i = 0; i < 900; ++i)
+        a->record(1000);
+    for (int i = 0; i < 100; ++i)
+        b->record(5000000);
     a->merge(*b);
     check(a->count() == 1000, "merged count", a->count(), 1000);
     check(a->max() == 5000000, "merged max", a->max(), 5000000);

@@ -33,9 +33,12 @@ struct LatencyMode {
     /// Returns: "all", "sample N" or "off": the spelling --latency takes.
     std::string describe() const {
         switch (kind) {
-        case Kind::all: return "all";
-        case Kind::sample: return "sample " + std::to_string(every);
-        case Kind::off: return "off";
+        case Kind::all:
+            return "all";
+        case Kind::sample:
+            return "sample " + std::to_string(every);
+        case Kind::off:
+            return "off";
         }
         return "?";
     }

@@ -209,8 +209,7 @@ LatencyMode parse_latency(const std::string& kind, ArgReader& a) {
         const std::uint64_t n = parse_uint(a.second_value("sample"), "--latency sample");
         if (n == 0 || n > LatencyMode::max_every) {
             throw UsageError("--latency sample N: N must be 1.." +
-                             std::to_string(LatencyMode::max_every) + ", got " +
-                             std::to_string(n));
+                             std::to_string(LatencyMode::max_every) + ", got " + std::to_string(n));
         }
         m.every = static_cast<std::uint32_t>(n);
     } else {

@@ -55,7 +55,7 @@ struct Report {
     /// Free-form notes printed in text mode and as "notes" in JSON.
     std::vector<std::string> notes;
 
-    void set(const std::string& key, const std::string& text);   ///< a string value
+    void set(const std::string& key, const std::string& text); ///< a string value
     void set(const std::string& key, std::uint64_t number);
     void set(const std::string& key, double number);
     void set_bool(const std::string& key, bool value);

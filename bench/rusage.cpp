@@ -38,8 +38,10 @@ int main(int argc, char** argv) {
     // OUT is overwritten: a forgotten OUT would make the command's own path the output.
     const std::size_t n = std::strlen(argv[1]);
     if (n < 5 || std::strcmp(argv[1] + n - 5, ".json") != 0) {
-        std::fprintf(stderr, "bench-rusage: OUT '%s' must end in .json (it is overwritten)\n"
-                             "usage: bench-rusage OUT.json command [args...]\n", argv[1]);
+        std::fprintf(stderr,
+                     "bench-rusage: OUT '%s' must end in .json (it is overwritten)\n"
+                     "usage: bench-rusage OUT.json command [args...]\n",
+                     argv[1]);
         return 2;
     }
     const double t0 = mono();

@@ -94,9 +94,8 @@ TargetFile::~TargetFile() {
     }
 }
 
-void check_workload(std::uint64_t size, std::uint64_t bs, std::uint64_t qd,
-                    std::uint64_t threads, std::uint32_t alignment, bool direct,
-                    const std::string& path) {
+void check_workload(std::uint64_t size, std::uint64_t bs, std::uint64_t qd, std::uint64_t threads,
+                    std::uint32_t alignment, bool direct, const std::string& path) {
     if (qd == 0) {
         throw UsageError("--qd must be at least 1");
     }
@@ -107,13 +106,15 @@ void check_workload(std::uint64_t size, std::uint64_t bs, std::uint64_t qd,
         throw UsageError("--bs must be at least 1 byte");
     }
     if (direct && bs % alignment != 0) {
-        throw UsageError("--bs " + std::to_string(bs) + " is not a multiple of the O_DIRECT "
-                         "alignment of " + path + " (" + std::to_string(alignment) + " bytes)");
+        throw UsageError("--bs " + std::to_string(bs) +
+                         " is not a multiple of the O_DIRECT "
+                         "alignment of " +
+                         path + " (" + std::to_string(alignment) + " bytes)");
     }
     if (size / threads < bs) {
         throw UsageError(path + " is too small: " + std::to_string(size) + " bytes cannot give " +
-                         std::to_string(threads) + " thread(s) one block of " +
-                         std::to_string(bs) + " bytes each");
+                         std::to_string(threads) + " thread(s) one block of " + std::to_string(bs) +
+                         " bytes each");
     }
 }
 

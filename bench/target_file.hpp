@@ -47,9 +47,8 @@ std::uint32_t dio_alignment(int fd, bool block_device) noexcept;
 /// Check a workload against a file: bs > 0 and a multiple of @alignment (when direct), qd
 /// > 0, threads > 0, and each thread's range (size / threads) holds at least one block.
 /// Throws UsageError with a message naming the failing value.
-void check_workload(std::uint64_t size, std::uint64_t bs, std::uint64_t qd,
-                    std::uint64_t threads, std::uint32_t alignment, bool direct,
-                    const std::string& path);
+void check_workload(std::uint64_t size, std::uint64_t bs, std::uint64_t qd, std::uint64_t threads,
+                    std::uint32_t alignment, bool direct, const std::string& path);
 
 /// Create (or replace) @path of @size bytes filled with pseudo-random data, written in
 /// large chunks with ordinary writes, then fsync'd. Throws std::system_error.

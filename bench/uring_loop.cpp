@@ -276,10 +276,10 @@ private:
                 const auto slot = static_cast<unsigned>(io_uring_cqe_get_data64(cqe));
                 if (cqe->res != expect) {
                     if (out_.error.empty()) {
-                        out_.error = cqe->res < 0
-                                         ? std::string("I/O failed: ") + std::strerror(-cqe->res)
-                                         : "short transfer of " + std::to_string(cqe->res) +
-                                               " bytes";
+                        out_.error =
+                            cqe->res < 0
+                                ? std::string("I/O failed: ") + std::strerror(-cqe->res)
+                                : "short transfer of " + std::to_string(cqe->res) + " bytes";
                     }
                     stopping = true;
                 }

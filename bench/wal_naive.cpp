@@ -29,8 +29,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace wal = bioring::apps::wal;
 
-[[noreturn]] void usage(const char* why)
-{
+[[noreturn]] void usage(const char* why) {
     std::fprintf(stderr,
                  "wal-naive: %s\n"
                  "usage: wal-naive DIR [--threads N (1..4096, default 256)] [--record-size B "
@@ -40,8 +39,7 @@ namespace wal = bioring::apps::wal;
 }
 
 unsigned long long number(const char* s, unsigned long long lo, unsigned long long hi,
-                          const char* what)
-{
+                          const char* what) {
     char* end = nullptr;
     errno = 0;
     const unsigned long long v = std::strtoull(s, &end, 10);
@@ -53,8 +51,7 @@ unsigned long long number(const char* s, unsigned long long lo, unsigned long lo
 
 } // namespace
 
-int main(int argc, char** argv)
-{
+int main(int argc, char** argv) {
     std::string dir;
     unsigned threads = 256;
     unsigned record_size = 128;
@@ -71,7 +68,8 @@ int main(int argc, char** argv)
         if (a == "--threads") {
             threads = static_cast<unsigned>(number(val(), 1, 4096, "--threads"));
         } else if (a == "--record-size") {
-            record_size = static_cast<unsigned>(number(val(), 1, wal::max_payload, "--record-size"));
+            record_size =
+                static_cast<unsigned>(number(val(), 1, wal::max_payload, "--record-size"));
         } else if (a == "--seconds") {
             seconds = static_cast<unsigned>(number(val(), 1, 3600, "--seconds"));
         } else if (a == "--json") {
@@ -105,7 +103,8 @@ int main(int argc, char** argv)
                 const std::uint64_t n = next.fetch_add(1);
                 wal::encode_record(n + 1, record_size, rec.data());
                 const Clock::time_point t0 = Clock::now();
-                const ssize_t w = ::pwrite(fd, rec.data(), rec_len, static_cast<off_t>(n * rec_len));
+                const ssize_t w =
+                    ::pwrite(fd, rec.data(), rec_len, static_cast<off_t>(n * rec_len));
                 if (w != static_cast<ssize_t>(rec_len)) {
                     error = w < 0 ? errno : EIO;
                     break;

@@ -16,24 +16,36 @@ enum class Workload { randread, randwrite, read, write, randrw, nop };
 
 /// Parse a --rw value. Throws UsageError listing the accepted names.
 inline Workload parse_workload(std::string_view s) {
-    if (s == "randread") return Workload::randread;
-    if (s == "randwrite") return Workload::randwrite;
-    if (s == "read") return Workload::read;
-    if (s == "write") return Workload::write;
-    if (s == "randrw") return Workload::randrw;
-    if (s == "nop") return Workload::nop;
+    if (s == "randread")
+        return Workload::randread;
+    if (s == "randwrite")
+        return Workload::randwrite;
+    if (s == "read")
+        return Workload::read;
+    if (s == "write")
+        return Workload::write;
+    if (s == "randrw")
+        return Workload::randrw;
+    if (s == "nop")
+        return Workload::nop;
     throw UsageError("unknown workload --rw '" + std::string(s) +
                      "' (expected randread, randwrite, read, write, randrw or nop)");
 }
 
 inline const char* workload_name(Workload w) noexcept {
     switch (w) {
-    case Workload::randread: return "randread";
-    case Workload::randwrite: return "randwrite";
-    case Workload::read: return "read";
-    case Workload::write: return "write";
-    case Workload::randrw: return "randrw";
-    case Workload::nop: return "nop";
+    case Workload::randread:
+        return "randread";
+    case Workload::randwrite:
+        return "randwrite";
+    case Workload::read:
+        return "read";
+    case Workload::write:
+        return "write";
+    case Workload::randrw:
+        return "randrw";
+    case Workload::nop:
+        return "nop";
     }
     return "?";
 }
@@ -56,8 +68,8 @@ public:
     std::uint64_t next() noexcept {
         std::uint64_t block;
         if (random_) {
-            block = static_cast<std::uint64_t>(
-                (static_cast<unsigned __int128>(rand()) * blocks_) >> 64);
+            block = static_cast<std::uint64_t>((static_cast<unsigned __int128>(rand()) * blocks_) >>
+                                               64);
         } else {
             block = seq_++;
             if (seq_ == blocks_) {

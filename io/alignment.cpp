@@ -42,15 +42,13 @@ struct RawStatx {
 static_assert(offsetof(RawStatx, dio_mem_align) == 0x98, "kernel struct statx layout");
 static_assert(sizeof(RawStatx) == 0x100, "kernel struct statx size");
 
-bool is_power_of_two(std::uint64_t v) noexcept
-{
+bool is_power_of_two(std::uint64_t v) noexcept {
     return v != 0 && (v & (v - 1)) == 0;
 }
 
 // Logical block size of the device behind a regular file, from sysfs; 0 if unknown
 // (tmpfs, overlay and other device-less filesystems have no queue directory).
-std::uint32_t sysfs_logical_block_size(std::uint32_t major, std::uint32_t minor) noexcept
-{
+std::uint32_t sysfs_logical_block_size(std::uint32_t major, std::uint32_t minor) noexcept {
     if (major == 0) {
         return 0;
     }
@@ -79,8 +77,7 @@ std::uint32_t sysfs_logical_block_size(std::uint32_t major, std::uint32_t minor)
 
 } // namespace
 
-const char* alignment_source_name(DioAlignment::Source s) noexcept
-{
+const char* alignment_source_name(DioAlignment::Source s) noexcept {
     switch (s) {
     case DioAlignment::Source::statx:
         return "statx";
@@ -94,8 +91,7 @@ const char* alignment_source_name(DioAlignment::Source s) noexcept
 
 namespace detail {
 
-DioAlignment probe_alignment(int fd, bool block_device) noexcept
-{
+DioAlignment probe_alignment(int fd, bool block_device) noexcept {
     DioAlignment a;
     RawStatx stx{};
     const long rc = ::syscall(SYS_statx, fd, "", AT_EMPTY_PATH, statx_dioalign, &stx);
@@ -124,8 +120,7 @@ DioAlignment probe_alignment(int fd, bool block_device) noexcept
 }
 
 int check_transfer(const FileState& f, const char* op_name, const void* buf, std::size_t len,
-                   std::uint64_t offset) noexcept
-{
+                   std::uint64_t offset) noexcept {
     if (len > max_transfer) {
         set_error_message("bioring: %s of %zu bytes at offset %llu: length exceeds the %zu-byte "
                           "limit of one request (file %s)",
@@ -163,8 +158,7 @@ int check_transfer(const FileState& f, const char* op_name, const void* buf, std
 }
 
 int check_vector(const FileState& f, const char* op_name, const iovec* iov, int iovcnt,
-                 std::uint64_t offset, std::size_t& total) noexcept
-{
+                 std::uint64_t offset, std::size_t& total) noexcept {
     total = 0;
     if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt > 0 && iov == nullptr)) {
         set_error_message("bioring: %s at offset %llu: %d segments, must be 0 to %d (file %s)",

@@ -8,16 +8,14 @@
 
 namespace bioring {
 
-bool CloseOp::await_ready() noexcept
-{
+bool CloseOp::await_ready() noexcept {
     if (file_->fd < 0) {
         return ready_with(0);
     }
     return false;
 }
 
-bool CloseOp::await_suspend(std::coroutine_handle<> waiter) noexcept
-{
+bool CloseOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     const int fd = file_->fd;
     Reactor* const here = Reactor::current();
     if (file_->fixed_on(here)) {
@@ -42,8 +40,7 @@ bool CloseOp::await_suspend(std::coroutine_handle<> waiter) noexcept
     return start();
 }
 
-void CloseOp::on_complete(Operation* op, int res) noexcept
-{
+void CloseOp::on_complete(Operation* op, int res) noexcept {
     auto* self = static_cast<CloseOp*>(op);
     self->finish(res == -EINTR ? 0 : res);
 }

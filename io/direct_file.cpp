@@ -22,8 +22,7 @@ namespace {
 
 // The O_* flags as "O_RDWR|O_DIRECT|..." into @out (no allocation: used on error paths of
 // noexcept awaiters).
-void describe_flags(int flags, char (&out)[64]) noexcept
-{
+void describe_flags(int flags, char (&out)[64]) noexcept {
     std::snprintf(out, sizeof out, "%s%s%s%s%s%s",
                   (flags & O_ACCMODE) == O_RDWR ? "O_RDWR" : "O_RDONLY",
                   (flags & O_DIRECT) ? "|O_DIRECT" : "", (flags & O_DSYNC) ? "|O_DSYNC" : "",
@@ -31,8 +30,7 @@ void describe_flags(int flags, char (&out)[64]) noexcept
                   (flags & O_EXCL) ? "|O_EXCL" : "");
 }
 
-std::string open_error_text(const std::string& path, int flags, const char* why)
-{
+std::string open_error_text(const std::string& path, int flags, const char* why) {
     char fl[64];
     describe_flags(flags, fl);
     std::string what = "bioring: open " + path + " (" + fl + ")";
@@ -44,15 +42,13 @@ std::string open_error_text(const std::string& path, int flags, const char* why)
 }
 
 /// The per-thread message for a failed open_async.
-void set_open_message(const std::string& path, int flags, const char* why) noexcept
-{
+void set_open_message(const std::string& path, int flags, const char* why) noexcept {
     char fl[64];
     describe_flags(flags, fl);
     detail::set_error_message("bioring: open %s (%s): %s", path.c_str(), fl, why);
 }
 
-[[noreturn]] void throw_open_error(int err, const std::string& path, int flags, const char* why)
-{
+[[noreturn]] void throw_open_error(int err, const std::string& path, int flags, const char* why) {
     throw std::system_error(err, std::system_category(), open_error_text(path, flags, why));
 }
 
@@ -60,8 +56,7 @@ void set_open_message(const std::string& path, int flags, const char* why) noexc
 
 namespace detail {
 
-int open_flags(const OpenOptions& o) noexcept
-{
+int open_flags(const OpenOptions& o) noexcept {
     int flags = O_CLOEXEC | (o.write ? O_RDWR : O_RDONLY);
     flags |= o.direct ? O_DIRECT : 0;
     flags |= o.dsync ? O_DSYNC : 0;
@@ -73,10 +68,9 @@ int open_flags(const OpenOptions& o) noexcept
 
 } // namespace detail
 
-int DirectFile::adopt(DirectFile& f, int fd, bool direct, const char*& why) noexcept
-{
+int DirectFile::adopt(DirectFile& f, int fd, bool direct, const char*& why) noexcept {
     why = nullptr;
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) != 0) {
         why = "fstat failed";
         return errno;
@@ -94,8 +88,7 @@ int DirectFile::adopt(DirectFile& f, int fd, bool direct, const char*& why) noex
     return 0;
 }
 
-DirectFile DirectFile::open(const std::string& path, const OpenOptions& o)
-{
+DirectFile DirectFile::open(const std::string& path, const OpenOptions& o) {
     const int flags = detail::open_flags(o);
     if (o.truncate && !o.write) {
         throw_open_error(EINVAL, path, flags, "truncate requires write");
@@ -116,13 +109,11 @@ DirectFile DirectFile::open(const std::string& path, const OpenOptions& o)
     return f;
 }
 
-OpenOp DirectFile::open_async(std::string path, const OpenOptions& o, IoOptions io)
-{
+OpenOp DirectFile::open_async(std::string path, const OpenOptions& o, IoOptions io) {
     return OpenOp(std::move(path), detail::open_flags(o), o.mode, o.direct, std::move(io));
 }
 
-bool OpenOp::await_ready() noexcept
-{
+bool OpenOp::await_ready() noexcept {
     if ((flags_ & O_TRUNC) != 0 && (flags_ & O_ACCMODE) == O_RDONLY) {
         set_open_message(path_, flags_, "truncate requires write");
         return ready_with(-EINVAL);
@@ -130,8 +121,7 @@ bool OpenOp::await_ready() noexcept
     return false;
 }
 
-bool OpenOp::await_suspend(std::coroutine_handle<> waiter) noexcept
-{
+bool OpenOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     if (!attach(waiter)) {
         return false;
     }
@@ -145,8 +135,7 @@ bool OpenOp::await_suspend(std::coroutine_handle<> waiter) noexcept
     return start();
 }
 
-void OpenOp::on_complete(Operation* op, int res) noexcept
-{
+void OpenOp::on_complete(Operation* op, int res) noexcept {
     auto* self = static_cast<OpenOp*>(op);
     if (res < 0 && self->retry_transient(res, "open")) {
         return;
@@ -154,8 +143,7 @@ void OpenOp::on_complete(Operation* op, int res) noexcept
     self->finish(res);
 }
 
-OpenResult OpenOp::await_resume() noexcept
-{
+OpenResult OpenOp::await_resume() noexcept {
     const int res = IoOp::await_resume().res;
     if (res < 0) {
         const int err = -res;
@@ -187,8 +175,7 @@ OpenResult OpenOp::await_resume() noexcept
 }
 
 LinkStep DirectFile::step(Operation op, const char* name, std::uint64_t expect,
-                          int error) const noexcept
-{
+                          int error) const noexcept {
     op.fd = state_.fd;
     if (state_.fd < 0) {
         detail::set_error_message("bioring: linked %s on a closed file (%s)", name,
@@ -199,8 +186,7 @@ LinkStep DirectFile::step(Operation op, const char* name, std::uint64_t expect,
 }
 
 LinkStep DirectFile::write_step(const void* buf, std::size_t len, std::uint64_t offset,
-                                WriteFlags flags) const noexcept
-{
+                                WriteFlags flags) const noexcept {
     const auto fl = static_cast<std::uint32_t>(flags);
     Operation op;
     op.code = fl != 0 ? OpCode::write_flags : OpCode::write;
@@ -222,8 +208,7 @@ LinkStep DirectFile::write_step(const void* buf, std::size_t len, std::uint64_t 
     return step(op, "write", len, error);
 }
 
-LinkStep DirectFile::read_step(void* buf, std::size_t len, std::uint64_t offset) const noexcept
-{
+LinkStep DirectFile::read_step(void* buf, std::size_t len, std::uint64_t offset) const noexcept {
     Operation op;
     op.code = OpCode::read;
     op.addr = buf;
@@ -234,22 +219,19 @@ LinkStep DirectFile::read_step(void* buf, std::size_t len, std::uint64_t offset)
     return step(op, "read", len, error);
 }
 
-LinkStep DirectFile::fsync_step() const noexcept
-{
+LinkStep DirectFile::fsync_step() const noexcept {
     Operation op;
     op.code = OpCode::fsync;
     return step(op, "fsync", 0, 0);
 }
 
-LinkStep DirectFile::fdatasync_step() const noexcept
-{
+LinkStep DirectFile::fdatasync_step() const noexcept {
     Operation op;
     op.code = OpCode::fdatasync;
     return step(op, "fdatasync", 0, 0);
 }
 
-LinkStep DirectFile::ftruncate_step(std::uint64_t size) const noexcept
-{
+LinkStep DirectFile::ftruncate_step(std::uint64_t size) const noexcept {
     Operation op;
     op.code = OpCode::ftruncate;
     op.offset = size;
@@ -257,8 +239,7 @@ LinkStep DirectFile::ftruncate_step(std::uint64_t size) const noexcept
 }
 
 LinkStep DirectFile::sync_file_range_step(std::uint64_t offset, std::uint32_t nbytes,
-                                          unsigned flags) const noexcept
-{
+                                          unsigned flags) const noexcept {
     Operation op;
     op.code = OpCode::sync_file_range;
     op.offset = offset;
@@ -268,8 +249,7 @@ LinkStep DirectFile::sync_file_range_step(std::uint64_t offset, std::uint32_t nb
 }
 
 LinkStep DirectFile::fallocate_step(int mode, std::uint64_t offset,
-                                    std::uint64_t length) const noexcept
-{
+                                    std::uint64_t length) const noexcept {
     Operation op;
     op.code = OpCode::fallocate;
     op.mode = mode;
@@ -279,15 +259,13 @@ LinkStep DirectFile::fallocate_step(int mode, std::uint64_t offset,
 }
 
 DirectFile::DirectFile(DirectFile&& other) noexcept
-    : state_(std::move(other.state_)), alignment_source_(other.alignment_source_)
-{
+    : state_(std::move(other.state_)), alignment_source_(other.alignment_source_) {
     other.state_.fd = -1;
     other.state_.fixed_index = -1;
     other.state_.fixed_reactor = 0;
 }
 
-DirectFile& DirectFile::operator=(DirectFile&& other) noexcept
-{
+DirectFile& DirectFile::operator=(DirectFile&& other) noexcept {
     if (this != &other) {
         close_now();
         state_ = std::move(other.state_);
@@ -299,13 +277,11 @@ DirectFile& DirectFile::operator=(DirectFile&& other) noexcept
     return *this;
 }
 
-DirectFile::~DirectFile()
-{
+DirectFile::~DirectFile() {
     close_now();
 }
 
-void DirectFile::close_now() noexcept
-{
+void DirectFile::close_now() noexcept {
     if (state_.fd < 0) {
         return;
     }
@@ -317,8 +293,7 @@ void DirectFile::close_now() noexcept
     state_.fixed_reactor = 0;
 }
 
-std::uint64_t DirectFile::size() const
-{
+std::uint64_t DirectFile::size() const {
     if (state_.block_device) {
         std::uint64_t bytes = 0;
         if (::ioctl(state_.fd, BLKGETSIZE64, &bytes) != 0) {
@@ -327,15 +302,14 @@ std::uint64_t DirectFile::size() const
         }
         return bytes;
     }
-    struct stat st{};
+    struct stat st {};
     if (::fstat(state_.fd, &st) != 0) {
         throw std::system_error(errno, std::system_category(), "bioring: fstat " + state_.path);
     }
     return static_cast<std::uint64_t>(st.st_size);
 }
 
-bool DirectFile::register_fixed() noexcept
-{
+bool DirectFile::register_fixed() noexcept {
     Reactor* const here = Reactor::current();
     if (here == nullptr || state_.fd < 0) {
         return false;
@@ -352,8 +326,7 @@ bool DirectFile::register_fixed() noexcept
     return true;
 }
 
-void DirectFile::unregister_fixed() noexcept
-{
+void DirectFile::unregister_fixed() noexcept {
     if (state_.fixed_index < 0) {
         return;
     }
@@ -367,13 +340,11 @@ void DirectFile::unregister_fixed() noexcept
     state_.fixed_reactor = 0;
 }
 
-bool DirectFile::is_fixed() const noexcept
-{
+bool DirectFile::is_fixed() const noexcept {
     return state_.fixed_on(Reactor::current());
 }
 
-bool DirectFile::is_aligned(const void* buf, std::size_t len, std::uint64_t offset) const noexcept
-{
+bool DirectFile::is_aligned(const void* buf, std::size_t len, std::uint64_t offset) const noexcept {
     if (len > detail::max_transfer) {
         return false;
     }

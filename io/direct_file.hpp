@@ -45,13 +45,14 @@
 namespace bioring {
 
 struct OpenOptions {
-    bool write = false;     ///< O_RDWR (else O_RDONLY)
-    bool create = false;    ///< O_CREAT with @mode
-    bool truncate = false;  ///< O_TRUNC (requires write)
-    bool exclusive = false; ///< O_EXCL: with create, fail if it exists; on a block device, exclusive use
-    bool dsync = false;     ///< O_DSYNC: each write is durable when it completes
-    bool direct = true;     ///< O_DIRECT; false opens a buffered file (no alignment checks)
-    unsigned mode = 0644;   ///< permissions for a created file
+    bool write = false;    ///< O_RDWR (else O_RDONLY)
+    bool create = false;   ///< O_CREAT with @mode
+    bool truncate = false; ///< O_TRUNC (requires write)
+    bool exclusive =
+        false; ///< O_EXCL: with create, fail if it exists; on a block device, exclusive use
+    bool dsync = false;   ///< O_DSYNC: each write is durable when it completes
+    bool direct = true;   ///< O_DIRECT; false opens a buffered file (no alignment checks)
+    unsigned mode = 0644; ///< permissions for a created file
 };
 
 class DirectFile {
@@ -88,15 +89,14 @@ public:
     /// file, 0 at end of file) or -EINVAL (misaligned for O_DIRECT, or @len over
     /// 0x7ffff000), -EBADF (closed), -ECANCELED (timeout or stop), -ENXIO (no reactor on
     /// this thread), -EAGAIN (after 1000 retries), or the kernel's -errno.
-    ReadOp read(void* buf, std::size_t len, std::uint64_t offset, IoOptions o = {}) noexcept
-    {
+    ReadOp read(void* buf, std::size_t len, std::uint64_t offset, IoOptions o = {}) noexcept {
         return ReadOp(state_, buf, len, offset, std::move(o));
     }
     /// Write @len bytes from @buf at @offset.
     /// Context: as read(). Returns (co_await): @len, or the errors of read(), or -EIO when
     /// an O_DIRECT write stopped short off the alignment (the remainder cannot be written).
-    WriteOp write(const void* buf, std::size_t len, std::uint64_t offset, IoOptions o = {}) noexcept
-    {
+    WriteOp write(const void* buf, std::size_t len, std::uint64_t offset,
+                  IoOptions o = {}) noexcept {
         return WriteOp(state_, buf, len, offset, std::move(o));
     }
     /// Write with per-write flags (WriteFlags: dsync = RWF_DSYNC/FUA, sync, nowait, append).
@@ -104,26 +104,22 @@ public:
     /// -EAGAIN for nowait when the write would block (returned, not retried), -EOPNOTSUPP
     /// when the file or kernel refuses a flag.
     WriteOp write(const void* buf, std::size_t len, std::uint64_t offset, WriteFlags flags,
-                  IoOptions o = {}) noexcept
-    {
+                  IoOptions o = {}) noexcept {
         return WriteOp(state_, buf, len, offset, std::move(o), flags);
     }
     /// Vectored read into @iovcnt segments (0 to IOV_MAX). For O_DIRECT every segment's
     /// address and length must be aligned. The array must stay valid until co_await returns.
     /// Context and Returns: as read().
-    ReadvOp readv(const iovec* iov, int iovcnt, std::uint64_t offset, IoOptions o = {}) noexcept
-    {
+    ReadvOp readv(const iovec* iov, int iovcnt, std::uint64_t offset, IoOptions o = {}) noexcept {
         return ReadvOp(state_, iov, iovcnt, offset, std::move(o));
     }
     /// Vectored write; as readv() and write().
-    WritevOp writev(const iovec* iov, int iovcnt, std::uint64_t offset, IoOptions o = {}) noexcept
-    {
+    WritevOp writev(const iovec* iov, int iovcnt, std::uint64_t offset, IoOptions o = {}) noexcept {
         return WritevOp(state_, iov, iovcnt, offset, std::move(o));
     }
     /// Vectored write with per-write flags; as write() with flags.
     WritevOp writev(const iovec* iov, int iovcnt, std::uint64_t offset, WriteFlags flags,
-                    IoOptions o = {}) noexcept
-    {
+                    IoOptions o = {}) noexcept {
         return WritevOp(state_, iov, iovcnt, offset, std::move(o), flags);
     }
     /// Make data and metadata durable. Context: as read().
@@ -134,23 +130,20 @@ public:
     /// fallocate(2) with @mode (0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE, ...).
     /// Context: as read(). Returns (co_await): 0 or -errno (-EOPNOTSUPP, -ENOSPC, ...).
     FallocateOp fallocate(int mode, std::uint64_t offset, std::uint64_t length,
-                          IoOptions o = {}) noexcept
-    {
+                          IoOptions o = {}) noexcept {
         return FallocateOp(state_, mode, offset, length, std::move(o));
     }
     /// Set the file's size to @size (ftruncate(2); see file_range_op.hpp for where it runs).
     /// Context: as read(). Returns (co_await): 0 or the kernel's -errno (-EINVAL or -EBADF
     /// on a descriptor not open for writing, -EFBIG, ...; -EBADF when closed).
-    TruncateOp ftruncate(std::uint64_t size, IoOptions o = {}) noexcept
-    {
+    TruncateOp ftruncate(std::uint64_t size, IoOptions o = {}) noexcept {
         return TruncateOp(state_, size, std::move(o));
     }
     /// sync_file_range(2) on [@offset, @offset + @nbytes) (nbytes 0: to the end of file)
     /// with SYNC_FILE_RANGE_* @flags. Starts or waits for writeback; durability needs
     /// fdatasync. Context: as read(). Returns (co_await): 0 or -errno (-EINVAL bad flags).
     SyncRangeOp sync_file_range(std::uint64_t offset, std::uint32_t nbytes, unsigned flags,
-                                IoOptions o = {}) noexcept
-    {
+                                IoOptions o = {}) noexcept {
         return SyncRangeOp(state_, offset, nbytes, flags, std::move(o));
     }
 

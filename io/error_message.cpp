@@ -16,28 +16,24 @@ thread_local char last_message[message_capacity] = "";
 
 } // namespace
 
-const char* last_error_message() noexcept
-{
+const char* last_error_message() noexcept {
     return last_message;
 }
 
-void clear_last_error_message() noexcept
-{
+void clear_last_error_message() noexcept {
     last_message[0] = '\0';
 }
 
 namespace detail {
 
-void set_error_message(const char* fmt, ...) noexcept
-{
+void set_error_message(const char* fmt, ...) noexcept {
     std::va_list args;
     va_start(args, fmt);
     std::vsnprintf(last_message, message_capacity, fmt, args);
     va_end(args);
 }
 
-const char* strerror_text(int err) noexcept
-{
+const char* strerror_text(int err) noexcept {
     // strerrordesc_np (glibc 2.32) reads a static table: no locale, no buffer, no malloc.
     const char* d = ::strerrordesc_np(err);
     return d != nullptr ? d : "unknown error";

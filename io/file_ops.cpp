@@ -10,13 +10,11 @@ namespace bioring::fs {
 
 PathOp::PathOp(const Operation& op, const char* name, const char* path, const char* path2,
                IoOptions&& o) noexcept
-    : IoOp(std::move(o)), name_(name), path_(path), path2_(path2)
-{
+    : IoOp(std::move(o)), name_(name), path_(path), path2_(path2) {
     static_cast<Operation&>(*this) = op;
 }
 
-bool PathOp::await_suspend(std::coroutine_handle<> waiter) noexcept
-{
+bool PathOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     if (!attach(waiter)) {
         return false;
     }
@@ -28,8 +26,7 @@ bool PathOp::await_suspend(std::coroutine_handle<> waiter) noexcept
     return start();
 }
 
-void PathOp::on_complete(Operation* op, int res) noexcept
-{
+void PathOp::on_complete(Operation* op, int res) noexcept {
     auto* self = static_cast<PathOp*>(op);
     if (res < 0 && self->retry_transient(res, self->name_)) {
         return;
@@ -48,8 +45,7 @@ void PathOp::on_complete(Operation* op, int res) noexcept
 
 namespace {
 
-Operation path_op(OpCode code, const std::string& path) noexcept
-{
+Operation path_op(OpCode code, const std::string& path) noexcept {
     Operation op;
     op.code = code;
     op.addr = const_cast<char*>(path.c_str()); // the kernel only reads the path
@@ -58,28 +54,24 @@ Operation path_op(OpCode code, const std::string& path) noexcept
 
 } // namespace
 
-PathOp unlink(const std::string& path, IoOptions o) noexcept
-{
+PathOp unlink(const std::string& path, IoOptions o) noexcept {
     return PathOp(path_op(OpCode::unlinkat, path), "unlink", path.c_str(), nullptr, std::move(o));
 }
 
-PathOp rmdir(const std::string& path, IoOptions o) noexcept
-{
+PathOp rmdir(const std::string& path, IoOptions o) noexcept {
     Operation op = path_op(OpCode::unlinkat, path);
     op.mode = AT_REMOVEDIR;
     return PathOp(op, "rmdir", path.c_str(), nullptr, std::move(o));
 }
 
-PathOp mkdir(const std::string& path, unsigned mode, IoOptions o) noexcept
-{
+PathOp mkdir(const std::string& path, unsigned mode, IoOptions o) noexcept {
     Operation op = path_op(OpCode::mkdirat, path);
     op.len = mode;
     return PathOp(op, "mkdir", path.c_str(), nullptr, std::move(o));
 }
 
 PathOp rename(const std::string& from, const std::string& to, RenameFlags flags,
-              IoOptions o) noexcept
-{
+              IoOptions o) noexcept {
     Operation op = path_op(OpCode::renameat, from);
     op.length = reinterpret_cast<std::uintptr_t>(to.c_str());
     op.mode = static_cast<int>(flags);
@@ -87,8 +79,7 @@ PathOp rename(const std::string& from, const std::string& to, RenameFlags flags,
 }
 
 PathOp statx(const std::string& path, struct ::statx& out, unsigned mask, int flags,
-             IoOptions o) noexcept
-{
+             IoOptions o) noexcept {
     Operation op = path_op(OpCode::statx, path);
     op.len = mask;
     op.mode = flags;

@@ -31,8 +31,7 @@ enum class RenameFlags : unsigned {
     exchange = 2,  ///< RENAME_EXCHANGE: swap the two paths atomically (both must exist)
 };
 
-inline constexpr RenameFlags operator|(RenameFlags a, RenameFlags b) noexcept
-{
+inline constexpr RenameFlags operator|(RenameFlags a, RenameFlags b) noexcept {
     return static_cast<RenameFlags>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
 }
 
@@ -66,8 +65,8 @@ PathOp mkdir(const std::string& path, unsigned mode = 0755, IoOptions o = {}) no
 /// renameat2(2) @from to @to with @flags. Returns (co_await): 0 or -errno: -EEXIST
 /// (noreplace, target exists), -ENOENT (exchange, target missing), -EXDEV (another
 /// filesystem), -EINVAL (noreplace together with exchange, or flags the filesystem lacks).
-PathOp rename(const std::string& from, const std::string& to,
-              RenameFlags flags = RenameFlags::none, IoOptions o = {}) noexcept;
+PathOp rename(const std::string& from, const std::string& to, RenameFlags flags = RenameFlags::none,
+              IoOptions o = {}) noexcept;
 /// statx(2) of @path into @out, asking for @mask (STATX_*) with AT_* @flags
 /// (AT_SYMLINK_NOFOLLOW, ...). Returns (co_await): 0 or -errno; @out is filled on 0.
 PathOp statx(const std::string& path, struct ::statx& out, unsigned mask = STATX_BASIC_STATS,

@@ -10,8 +10,7 @@
 namespace bioring::detail {
 namespace {
 
-std::uint64_t monotonic_ns() noexcept
-{
+std::uint64_t monotonic_ns() noexcept {
     timespec ts{};
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
@@ -20,8 +19,7 @@ std::uint64_t monotonic_ns() noexcept
 
 } // namespace
 
-bool IoOp::attach(std::coroutine_handle<> waiter) noexcept
-{
+bool IoOp::attach(std::coroutine_handle<> waiter) noexcept {
     reactor_ = Reactor::current();
     if (reactor_ == nullptr) [[unlikely]] {
         set_error_message("bioring: I/O awaited on a thread without a reactor (drive it with "
@@ -37,8 +35,7 @@ bool IoOp::attach(std::coroutine_handle<> waiter) noexcept
     return true;
 }
 
-bool IoOp::start() noexcept
-{
+bool IoOp::start() noexcept {
     if (timeout_.count() > 0) {
         timeout_ns = static_cast<std::uint64_t>(timeout_.count());
         deadline_ns_ = monotonic_ns() + timeout_ns;
@@ -54,8 +51,7 @@ bool IoOp::start() noexcept
     return true;
 }
 
-void IoOp::resubmit() noexcept
-{
+void IoOp::resubmit() noexcept {
     if (deadline_ns_ != 0) {
         const std::uint64_t now = monotonic_ns();
         if (now >= deadline_ns_) {
@@ -72,8 +68,7 @@ void IoOp::resubmit() noexcept
     reactor_->submit(*this);
 }
 
-bool IoOp::retry_transient(int res, const char* op_name) noexcept
-{
+bool IoOp::retry_transient(int res, const char* op_name) noexcept {
     if (res == -EINTR) {
         resubmit();
         return true;
@@ -89,8 +84,7 @@ bool IoOp::retry_transient(int res, const char* op_name) noexcept
     return false;
 }
 
-void IoOp::finish(int res) noexcept
-{
+void IoOp::finish(int res) noexcept {
     result_.res = res;
     // Destroying the stop_callback deregisters it; if it is running right now on the
     // thread that requested stop, the destructor waits for it (so it never touches a dead op).

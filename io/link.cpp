@@ -9,8 +9,7 @@
 
 namespace bioring::detail {
 
-void LinkBase::fill(LinkStep* steps, unsigned end, int res) noexcept
-{
+void LinkBase::fill(LinkStep* steps, unsigned end, int res) noexcept {
     for (unsigned i = 0; i < n_; ++i) {
         if (i < end) {
             results_[i].res = static_cast<int>(steps[i].expect_);
@@ -22,8 +21,7 @@ void LinkBase::fill(LinkStep* steps, unsigned end, int res) noexcept
     }
 }
 
-bool LinkBase::ready(LinkStep* steps, IoResult* results, unsigned n) noexcept
-{
+bool LinkBase::ready(LinkStep* steps, IoResult* results, unsigned n) noexcept {
     for (unsigned i = 0; i < n; ++i) {
         if (steps[i].error_ != 0) {
             for (unsigned j = 0; j < n; ++j) { // nothing ran: the others are cancelled
@@ -36,8 +34,7 @@ bool LinkBase::ready(LinkStep* steps, IoResult* results, unsigned n) noexcept
 }
 
 bool LinkBase::suspend(std::coroutine_handle<> waiter, LinkStep* steps, IoResult* results,
-                       unsigned n) noexcept
-{
+                       unsigned n) noexcept {
     steps_ = steps;
     results_ = results;
     n_ = n;
@@ -61,8 +58,7 @@ bool LinkBase::suspend(std::coroutine_handle<> waiter, LinkStep* steps, IoResult
         if (s.file_ != nullptr) {
             s.file_->target(op, r);
         }
-        if (op.code == OpCode::read || op.code == OpCode::write ||
-            op.code == OpCode::write_flags) {
+        if (op.code == OpCode::read || op.code == OpCode::write || op.code == OpCode::write_flags) {
             const int index = r->buffer_index(op.addr, op.len);
             op.buf_index = index >= 0 && index <= INT16_MAX ? static_cast<std::int16_t>(index) : -1;
         }
@@ -82,8 +78,7 @@ bool LinkBase::suspend(std::coroutine_handle<> waiter, LinkStep* steps, IoResult
     return true;
 }
 
-void LinkBase::on_complete(Operation* op, int res) noexcept
-{
+void LinkBase::on_complete(Operation* op, int res) noexcept {
     LinkStep* const step = reinterpret_cast<LinkStep*>(op);
     LinkBase* const self = step->owner_;
     const unsigned end = step->index_;

@@ -48,19 +48,17 @@ public:
     /// found while building (0: none; the message is already set).
     LinkStep(const Operation& op, const detail::FileState* file, const char* name,
              std::uint64_t expect, int error) noexcept
-        : op_(op), file_(file), name_(name), expect_(expect), error_(error)
-    {
-    }
+        : op_(op), file_(file), name_(name), expect_(expect), error_(error) {}
 
 private:
     friend class detail::LinkBase;
-    Operation op_;                       // first: the completion finds the step from it
+    Operation op_; // first: the completion finds the step from it
     const detail::FileState* file_;
     const char* name_;
     std::uint64_t expect_;
     int error_;
-    unsigned index_ = 0;                 // set at co_await
-    detail::LinkBase* owner_ = nullptr;  // set at co_await
+    unsigned index_ = 0;                // set at co_await
+    detail::LinkBase* owner_ = nullptr; // set at co_await
 };
 static_assert(std::is_standard_layout_v<LinkStep>, "on_complete casts Operation* to LinkStep*");
 
@@ -95,8 +93,7 @@ public:
     explicit LinkOp(const std::array<LinkStep, N>& steps) noexcept : steps_(steps) {}
 
     bool await_ready() noexcept { return ready(steps_.data(), results_.data(), N); }
-    bool await_suspend(std::coroutine_handle<> h) noexcept
-    {
+    bool await_suspend(std::coroutine_handle<> h) noexcept {
         return suspend(h, steps_.data(), results_.data(), N);
     }
     /// Returns: one IoResult per step (see the header comment).
@@ -113,9 +110,9 @@ private:
 /// -ENXIO with no reactor on this thread; -EINVAL / -EOPNOTSUPP for every step when the
 /// reactor refuses the chain (Reactor::submit_link).
 template <class... Steps>
-    requires(std::is_same_v<std::remove_cvref_t<Steps>, LinkStep> && ...)
-LinkOp<sizeof...(Steps)> link(Steps&&... steps) noexcept
-{
+requires(std::is_same_v<std::remove_cvref_t<Steps>, LinkStep>&&...) LinkOp<sizeof...(Steps)> link(
+    Steps&&... steps)
+noexcept {
     return LinkOp<sizeof...(Steps)>(std::array<LinkStep, sizeof...(Steps)>{steps...});
 }
 

@@ -15,8 +15,7 @@ namespace {
 
 // Throws the error of step @step (nullptr: listen itself) of listening on @name. @err is
 // read by the caller before anything here can allocate (and so touch errno).
-[[noreturn]] void fail(int err, const std::string& name, const char* step, int fd)
-{
+[[noreturn]] void fail(int err, const std::string& name, const char* step, int fd) {
     if (fd >= 0) {
         ::close(fd);
     }
@@ -29,9 +28,8 @@ namespace {
 }
 
 /// Whether @path is a Unix socket file that nobody listens on (connect gets ECONNREFUSED).
-bool is_stale_socket(const SocketAddress& at)
-{
-    struct stat st{};
+bool is_stale_socket(const SocketAddress& at) {
+    struct stat st {};
     if (::lstat(at.path().c_str(), &st) < 0 || !S_ISSOCK(st.st_mode)) {
         return false;
     }
@@ -47,8 +45,7 @@ bool is_stale_socket(const SocketAddress& at)
 
 } // namespace
 
-Listener Listener::listen(const SocketAddress& at, const ListenOptions& o)
-{
+Listener Listener::listen(const SocketAddress& at, const ListenOptions& o) {
     const std::string name = at.to_string();
     const int family = at.family();
     if (family != AF_INET && family != AF_INET6 && family != AF_UNIX) {
@@ -108,14 +105,12 @@ Listener Listener::listen(const SocketAddress& at, const ListenOptions& o)
 
 Listener::Listener(Listener&& other) noexcept
     : state_(std::move(other.state_)), address_(other.address_),
-      unlink_path_(std::move(other.unlink_path_))
-{
+      unlink_path_(std::move(other.unlink_path_)) {
     other.state_.fd = -1;
     other.unlink_path_.clear();
 }
 
-Listener& Listener::operator=(Listener&& other) noexcept
-{
+Listener& Listener::operator=(Listener&& other) noexcept {
     if (this != &other) {
         close();
         state_ = std::move(other.state_);
@@ -127,13 +122,11 @@ Listener& Listener::operator=(Listener&& other) noexcept
     return *this;
 }
 
-Listener::~Listener()
-{
+Listener::~Listener() {
     close();
 }
 
-void Listener::close() noexcept
-{
+void Listener::close() noexcept {
     if (state_.fd >= 0) {
         ::close(state_.fd);
         state_.fd = -1;

@@ -30,7 +30,7 @@
 namespace bioring {
 
 struct ListenOptions {
-    int backlog = SOMAXCONN;  ///< listen(2) backlog
+    int backlog = SOMAXCONN;   ///< listen(2) backlog
     bool reuse_address = true; ///< SO_REUSEADDR (IP): rebind at once after a restart
     bool v6_only = false;      ///< IPV6_V6ONLY on an IPv6 listener (else it takes IPv4 too)
     unsigned unix_mode = 0600; ///< permissions of a Unix socket file
@@ -61,8 +61,7 @@ public:
     /// Context: a coroutine on a reactor thread; suspends; allocates only the accepted
     /// Socket's name. Returns (co_await): Result<Socket>; errors as AcceptOp (ECANCELED on
     /// IoOptions::timeout or stop, EBADF when closed, EMFILE, ...).
-    detail::AcceptOp accept(IoOptions o = {}) noexcept
-    {
+    detail::AcceptOp accept(IoOptions o = {}) noexcept {
         return detail::AcceptOp(state_, std::move(o));
     }
     /// Close the listening socket (a pending accept must be cancelled first) and unlink a

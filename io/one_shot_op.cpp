@@ -8,8 +8,7 @@
 
 namespace bioring::detail {
 
-const char* OneShotOp::name() const noexcept
-{
+const char* OneShotOp::name() const noexcept {
     switch (code) {
     case OpCode::fsync:
         return "fsync";
@@ -26,8 +25,7 @@ const char* OneShotOp::name() const noexcept
     }
 }
 
-bool OneShotOp::await_ready() noexcept
-{
+bool OneShotOp::await_ready() noexcept {
     if (file_->fd < 0) {
         set_error_message("bioring: %s on a closed file (%s)", name(), file_->path.c_str());
         return ready_with(-EBADF);
@@ -35,8 +33,7 @@ bool OneShotOp::await_ready() noexcept
     return false;
 }
 
-bool OneShotOp::await_suspend(std::coroutine_handle<> waiter) noexcept
-{
+bool OneShotOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     if (!attach(waiter)) {
         return false;
     }
@@ -45,8 +42,7 @@ bool OneShotOp::await_suspend(std::coroutine_handle<> waiter) noexcept
     return start();
 }
 
-void OneShotOp::on_complete(Operation* op, int res) noexcept
-{
+void OneShotOp::on_complete(Operation* op, int res) noexcept {
     auto* self = static_cast<OneShotOp*>(op);
     if (res < 0) {
         if (self->retry_transient(res, self->name())) {

@@ -15,13 +15,11 @@ constexpr std::uint8_t refused_flags = (1u << 2) | (1u << 3) | (1u << 6);
 
 } // namespace
 
-RawSqeOp submit_sqe(const UringSqe& sqe, IoOptions o) noexcept
-{
+RawSqeOp submit_sqe(const UringSqe& sqe, IoOptions o) noexcept {
     return RawSqeOp(sqe, std::move(o));
 }
 
-bool RawSqeOp::await_ready() noexcept
-{
+bool RawSqeOp::await_ready() noexcept {
     if ((sqe_.flags & refused_flags) != 0) {
         detail::set_error_message("bioring: raw SQE (opcode %u) with flags 0x%x: link and "
                                   "CQE-skip flags are refused (use link() for chains)",
@@ -31,8 +29,7 @@ bool RawSqeOp::await_ready() noexcept
     return false;
 }
 
-bool RawSqeOp::await_suspend(std::coroutine_handle<> waiter) noexcept
-{
+bool RawSqeOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     if (!attach(waiter)) {
         return false;
     }
@@ -43,8 +40,7 @@ bool RawSqeOp::await_suspend(std::coroutine_handle<> waiter) noexcept
     return start();
 }
 
-void RawSqeOp::on_complete(Operation* op, int res) noexcept
-{
+void RawSqeOp::on_complete(Operation* op, int res) noexcept {
     auto* self = static_cast<RawSqeOp*>(op);
     if (res == -EOPNOTSUPP && self->reactor_->backend() != Backend::uring) {
         detail::set_error_message("bioring: raw SQE (opcode %u): needs the io_uring backend "

@@ -16,8 +16,7 @@ namespace bioring {
 
 namespace detail {
 
-int nodelay_if_tcp(int fd) noexcept
-{
+int nodelay_if_tcp(int fd) noexcept {
     int domain = 0;
     socklen_t len = sizeof domain;
     if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) {
@@ -32,14 +31,12 @@ int nodelay_if_tcp(int fd) noexcept
 
 } // namespace detail
 
-Socket::Socket(int fd, std::string name) noexcept
-{
+Socket::Socket(int fd, std::string name) noexcept {
     state_.fd = fd;
     state_.path = std::move(name);
 }
 
-Result<Socket> Socket::adopt(int fd, std::string name)
-{
+Result<Socket> Socket::adopt(int fd, std::string name) {
     const int fl = ::fcntl(fd, F_GETFL);
     if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
         ::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
@@ -58,8 +55,7 @@ Result<Socket> Socket::adopt(int fd, std::string name)
     return Socket(fd, std::move(name));
 }
 
-Result<std::pair<Socket, Socket>> Socket::pair(const std::string& name)
-{
+Result<std::pair<Socket, Socket>> Socket::pair(const std::string& name) {
     int fds[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) < 0) {
         const int e = errno;
@@ -69,13 +65,11 @@ Result<std::pair<Socket, Socket>> Socket::pair(const std::string& name)
     return std::pair<Socket, Socket>(Socket(fds[0], name + " a"), Socket(fds[1], name + " b"));
 }
 
-Socket::Socket(Socket&& other) noexcept : state_(std::move(other.state_))
-{
+Socket::Socket(Socket&& other) noexcept : state_(std::move(other.state_)) {
     other.state_.fd = -1;
 }
 
-Socket& Socket::operator=(Socket&& other) noexcept
-{
+Socket& Socket::operator=(Socket&& other) noexcept {
     if (this != &other) {
         close_now();
         state_ = std::move(other.state_);
@@ -84,21 +78,18 @@ Socket& Socket::operator=(Socket&& other) noexcept
     return *this;
 }
 
-Socket::~Socket()
-{
+Socket::~Socket() {
     close_now();
 }
 
-void Socket::close_now() noexcept
-{
+void Socket::close_now() noexcept {
     if (state_.fd >= 0) {
         ::close(state_.fd);
         state_.fd = -1;
     }
 }
 
-int Socket::set_nodelay(bool on) noexcept
-{
+int Socket::set_nodelay(bool on) noexcept {
     const int v = on ? 1 : 0;
     if (state_.fd < 0) {
         return -EBADF;
@@ -106,8 +97,7 @@ int Socket::set_nodelay(bool on) noexcept
     return ::setsockopt(state_.fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0 ? -errno : 0;
 }
 
-void Socket::reset() noexcept
-{
+void Socket::reset() noexcept {
     if (state_.fd < 0) {
         return;
     }
@@ -116,8 +106,7 @@ void Socket::reset() noexcept
     close_now();
 }
 
-SocketAddress Socket::local_address() const noexcept
-{
+SocketAddress Socket::local_address() const noexcept {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     if (state_.fd < 0 || ::getsockname(state_.fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) {
@@ -126,8 +115,7 @@ SocketAddress Socket::local_address() const noexcept
     return SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
-SocketAddress Socket::peer_address() const noexcept
-{
+SocketAddress Socket::peer_address() const noexcept {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     if (state_.fd < 0 || ::getpeername(state_.fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) {

@@ -44,8 +44,7 @@ public:
     /// Context: a coroutine on a reactor thread; suspends; allocates only the Socket's
     /// name when it succeeds. Returns (co_await): Result<Socket>; errors as ConnectOp
     /// (ECONNREFUSED, ECANCELED on IoOptions::timeout or stop, ...).
-    static detail::ConnectOp connect(const SocketAddress& to, IoOptions o = {}) noexcept
-    {
+    static detail::ConnectOp connect(const SocketAddress& to, IoOptions o = {}) noexcept {
         return detail::ConnectOp(to, std::move(o));
     }
     /// Take ownership of a connected stream-socket descriptor (socketpair(2), a descriptor
@@ -72,60 +71,52 @@ public:
     /// shut down its sending side (EOF), or -errno: -ECONNRESET (peer reset), -ECANCELED
     /// (timeout or stop), -EBADF (closed), -EINVAL (@len over 0x7ffff000), -ENXIO (no
     /// reactor on this thread).
-    detail::SocketTransferOp recv(void* buf, std::size_t len, IoOptions o = {}) noexcept
-    {
+    detail::SocketTransferOp recv(void* buf, std::size_t len, IoOptions o = {}) noexcept {
         return detail::SocketTransferOp(state_, false, false, buf, len, std::move(o));
     }
     /// Receive exactly @len bytes, looping over short receives.
     /// Returns (co_await): @len; fewer (0 included) when the peer shut down first (EOF:
     /// the bytes before it are in @buf); or -errno as recv(). Context: as recv().
-    detail::SocketTransferOp recv_exact(void* buf, std::size_t len, IoOptions o = {}) noexcept
-    {
+    detail::SocketTransferOp recv_exact(void* buf, std::size_t len, IoOptions o = {}) noexcept {
         return detail::SocketTransferOp(state_, false, true, buf, len, std::move(o));
     }
     /// Send at most @len bytes (one kernel transfer, MSG_NOSIGNAL).
     /// Returns (co_await): the bytes sent (1..@len), or -errno: -EPIPE (peer gone),
     /// -ECONNRESET, -ECANCELED, -EBADF, -EINVAL, -ENXIO. Context: as recv().
-    detail::SocketTransferOp send(const void* buf, std::size_t len, IoOptions o = {}) noexcept
-    {
+    detail::SocketTransferOp send(const void* buf, std::size_t len, IoOptions o = {}) noexcept {
         return detail::SocketTransferOp(state_, true, false, const_cast<void*>(buf), len,
                                         std::move(o));
     }
     /// Send all @len bytes, looping over short sends.
     /// Returns (co_await): @len, or -errno as send() (bytes already sent are lost to the
     /// caller: the stream is then unusable). Context: as recv().
-    detail::SocketTransferOp send_all(const void* buf, std::size_t len, IoOptions o = {}) noexcept
-    {
+    detail::SocketTransferOp send_all(const void* buf, std::size_t len, IoOptions o = {}) noexcept {
         return detail::SocketTransferOp(state_, true, true, const_cast<void*>(buf), len,
                                         std::move(o));
     }
     /// Scatter receive into @iovcnt segments (0..IOV_MAX), one kernel transfer (recvmsg).
     /// The array must stay valid until co_await returns. Returns: as recv().
-    detail::SocketTransferOp recvmsg(const iovec* iov, int iovcnt, IoOptions o = {}) noexcept
-    {
+    detail::SocketTransferOp recvmsg(const iovec* iov, int iovcnt, IoOptions o = {}) noexcept {
         return detail::SocketTransferOp(state_, false, false, iov, iovcnt, std::move(o));
     }
     /// Scatter receive that fills every segment (as recv_exact()).
-    detail::SocketTransferOp recvmsg_exact(const iovec* iov, int iovcnt, IoOptions o = {}) noexcept
-    {
+    detail::SocketTransferOp recvmsg_exact(const iovec* iov, int iovcnt,
+                                           IoOptions o = {}) noexcept {
         return detail::SocketTransferOp(state_, false, true, iov, iovcnt, std::move(o));
     }
     /// Gather send, one kernel transfer (sendmsg, MSG_NOSIGNAL). Returns: as send().
-    detail::SocketTransferOp sendmsg(const iovec* iov, int iovcnt, IoOptions o = {}) noexcept
-    {
+    detail::SocketTransferOp sendmsg(const iovec* iov, int iovcnt, IoOptions o = {}) noexcept {
         return detail::SocketTransferOp(state_, true, false, iov, iovcnt, std::move(o));
     }
     /// Gather send of every segment (as send_all()): a reply header and its payload in
     /// one request, without copying them together.
-    detail::SocketTransferOp sendmsg_all(const iovec* iov, int iovcnt, IoOptions o = {}) noexcept
-    {
+    detail::SocketTransferOp sendmsg_all(const iovec* iov, int iovcnt, IoOptions o = {}) noexcept {
         return detail::SocketTransferOp(state_, true, true, iov, iovcnt, std::move(o));
     }
     /// shutdown(2): SHUT_WR half-closes (the peer reads EOF, this side can still
     /// receive), SHUT_RD, SHUT_RDWR. Context: as recv().
     /// Returns (co_await): 0 or -errno (-ENOTCONN, -EBADF, -EINVAL for a bad @how).
-    detail::ShutdownOp shutdown(int how = SHUT_WR, IoOptions o = {}) noexcept
-    {
+    detail::ShutdownOp shutdown(int how = SHUT_WR, IoOptions o = {}) noexcept {
         return detail::ShutdownOp(state_, how, std::move(o));
     }
     /// Close asynchronously; the socket reads as closed as soon as the close is submitted.

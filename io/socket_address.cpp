@@ -19,16 +19,14 @@ namespace {
 
 constexpr std::size_t unix_path_max = sizeof(sockaddr_un::sun_path) - 1; // 107 on Linux
 
-unexpected fail(std::errc e, std::string_view text, const char* why)
-{
+unexpected fail(std::errc e, std::string_view text, const char* why) {
     detail::set_error_message("bioring: address '%.*s': %s", static_cast<int>(text.size()),
                               text.data(), why);
     return unexpected(e);
 }
 
 /// Returns: the port of @s (decimal, 0..65535), or -1.
-long parse_port(std::string_view s) noexcept
-{
+long parse_port(std::string_view s) noexcept {
     if (s.empty() || s.size() > 5) {
         return -1;
     }
@@ -44,14 +42,12 @@ long parse_port(std::string_view s) noexcept
 
 } // namespace
 
-SocketAddress::SocketAddress() noexcept
-{
+SocketAddress::SocketAddress() noexcept {
     std::memset(&storage_, 0, sizeof storage_);
     storage_.ss_family = AF_UNSPEC;
 }
 
-Result<SocketAddress> SocketAddress::ip(std::string_view host, std::uint16_t port)
-{
+Result<SocketAddress> SocketAddress::ip(std::string_view host, std::uint16_t port) {
     char buf[INET6_ADDRSTRLEN + 1];
     if (host.size() >= sizeof buf) {
         return fail(std::errc::invalid_argument, host, "not a numeric IPv4 or IPv6 address");
@@ -76,14 +72,12 @@ Result<SocketAddress> SocketAddress::ip(std::string_view host, std::uint16_t por
     return fail(std::errc::invalid_argument, host, "not a numeric IPv4 or IPv6 address");
 }
 
-Result<SocketAddress> SocketAddress::unix_path(std::string_view path)
-{
+Result<SocketAddress> SocketAddress::unix_path(std::string_view path) {
     if (path.empty()) {
         return fail(std::errc::invalid_argument, path, "empty Unix socket path");
     }
     if (path.size() > unix_path_max) {
-        return fail(std::errc::filename_too_long, path,
-                    "Unix socket path longer than 107 bytes");
+        return fail(std::errc::filename_too_long, path, "Unix socket path longer than 107 bytes");
     }
     if (path.find('\0') != std::string_view::npos) {
         return fail(std::errc::invalid_argument, path, "Unix socket path contains a NUL byte");
@@ -97,8 +91,7 @@ Result<SocketAddress> SocketAddress::unix_path(std::string_view path)
     return a;
 }
 
-Result<SocketAddress> SocketAddress::parse(std::string_view text)
-{
+Result<SocketAddress> SocketAddress::parse(std::string_view text) {
     if (text.substr(0, 5) == "unix:") {
         return unix_path(text.substr(5));
     }
@@ -161,8 +154,7 @@ Result<SocketAddress> SocketAddress::parse(std::string_view text)
     return a;
 }
 
-SocketAddress SocketAddress::loopback_v4(std::uint16_t port) noexcept
-{
+SocketAddress SocketAddress::loopback_v4(std::uint16_t port) noexcept {
     SocketAddress a;
     auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage_);
     v4->sin_family = AF_INET;
@@ -172,8 +164,7 @@ SocketAddress SocketAddress::loopback_v4(std::uint16_t port) noexcept
     return a;
 }
 
-SocketAddress SocketAddress::loopback_v6(std::uint16_t port) noexcept
-{
+SocketAddress SocketAddress::loopback_v6(std::uint16_t port) noexcept {
     SocketAddress a;
     auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage_);
     v6->sin6_family = AF_INET6;
@@ -183,8 +174,7 @@ SocketAddress SocketAddress::loopback_v6(std::uint16_t port) noexcept
     return a;
 }
 
-SocketAddress SocketAddress::from_sockaddr(const sockaddr* sa, socklen_t len) noexcept
-{
+SocketAddress SocketAddress::from_sockaddr(const sockaddr* sa, socklen_t len) noexcept {
     SocketAddress a;
     if (sa == nullptr || len == 0 || len > sizeof(sockaddr_storage)) {
         return a;
@@ -194,8 +184,7 @@ SocketAddress SocketAddress::from_sockaddr(const sockaddr* sa, socklen_t len) no
     return a;
 }
 
-std::uint16_t SocketAddress::port() const noexcept
-{
+std::uint16_t SocketAddress::port() const noexcept {
     if (family() == AF_INET) {
         return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
     }
@@ -205,8 +194,7 @@ std::uint16_t SocketAddress::port() const noexcept
     return 0;
 }
 
-std::string SocketAddress::path() const
-{
+std::string SocketAddress::path() const {
     constexpr std::size_t base = offsetof(sockaddr_un, sun_path);
     if (family() != AF_UNIX || len_ <= base) {
         return {};
@@ -215,8 +203,7 @@ std::string SocketAddress::path() const
     return std::string(un->sun_path, ::strnlen(un->sun_path, len_ - base));
 }
 
-const char* SocketAddress::format(char* buf, std::size_t cap) const noexcept
-{
+const char* SocketAddress::format(char* buf, std::size_t cap) const noexcept {
     if (cap == 0) {
         return buf;
     }
@@ -228,8 +215,8 @@ const char* SocketAddress::format(char* buf, std::size_t cap) const noexcept
         std::snprintf(buf, cap, "%s:%u", ip_text, static_cast<unsigned>(port()));
         break;
     case AF_INET6:
-        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr,
-                    ip_text, sizeof ip_text);
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, ip_text,
+                    sizeof ip_text);
         std::snprintf(buf, cap, "[%s]:%u", ip_text, static_cast<unsigned>(port()));
         break;
     case AF_UNIX: {
@@ -250,8 +237,7 @@ const char* SocketAddress::format(char* buf, std::size_t cap) const noexcept
     return buf;
 }
 
-std::string SocketAddress::to_string() const
-{
+std::string SocketAddress::to_string() const {
     char buf[160];
     return format(buf, sizeof buf);
 }

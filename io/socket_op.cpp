@@ -14,8 +14,7 @@ namespace bioring::detail {
 
 namespace {
 
-const char* reason(int res) noexcept
-{
+const char* reason(int res) noexcept {
     return res == -ECANCELED ? "cancelled (deadline passed or stop requested)"
                              : std::strerror(-res);
 }
@@ -24,8 +23,7 @@ const char* reason(int res) noexcept
 
 // ---- SocketTransferOp ------------------------------------------------------------------
 
-const char* SocketTransferOp::name() const noexcept
-{
+const char* SocketTransferOp::name() const noexcept {
     if (vector_) {
         if (send_) {
             return loop_ ? "sendmsg_all" : "sendmsg";
@@ -38,30 +36,29 @@ const char* SocketTransferOp::name() const noexcept
     return loop_ ? "recv_exact" : "recv";
 }
 
-bool SocketTransferOp::await_ready() noexcept
-{
+bool SocketTransferOp::await_ready() noexcept {
     if (sock_->fd < 0) {
         set_error_message("bioring: %s on a closed socket (%s)", name(), sock_->path.c_str());
         return ready_with(-EBADF);
     }
     if (vector_) {
         if (iovcnt_ < 0 || iovcnt_ > IOV_MAX || (iovcnt_ > 0 && iov_ == nullptr)) {
-            set_error_message("bioring: %s with %d segments (0..%d allowed) on %s", name(),
-                              iovcnt_, IOV_MAX, sock_->path.c_str());
+            set_error_message("bioring: %s with %d segments (0..%d allowed) on %s", name(), iovcnt_,
+                              IOV_MAX, sock_->path.c_str());
             return ready_with(-EINVAL);
         }
         total_ = 0;
         for (int i = 0; i < iovcnt_; ++i) {
             total_ += iov_[i].iov_len;
             if (iov_[i].iov_len > max_transfer || total_ > max_transfer) {
-                set_error_message("bioring: %s of more than %zu bytes on %s", name(),
-                                  max_transfer, sock_->path.c_str());
+                set_error_message("bioring: %s of more than %zu bytes on %s", name(), max_transfer,
+                                  sock_->path.c_str());
                 return ready_with(-EINVAL);
             }
         }
     } else if (total_ > max_transfer) {
-        set_error_message("bioring: %s of %zu bytes on %s: at most %zu per request", name(),
-                          total_, sock_->path.c_str(), max_transfer);
+        set_error_message("bioring: %s of %zu bytes on %s: at most %zu per request", name(), total_,
+                          sock_->path.c_str(), max_transfer);
         return ready_with(-EINVAL);
     }
     if (total_ == 0) {
@@ -70,8 +67,7 @@ bool SocketTransferOp::await_ready() noexcept
     return false;
 }
 
-bool SocketTransferOp::await_suspend(std::coroutine_handle<> waiter) noexcept
-{
+bool SocketTransferOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     if (!attach(waiter)) {
         return false;
     }
@@ -84,8 +80,7 @@ bool SocketTransferOp::await_suspend(std::coroutine_handle<> waiter) noexcept
 }
 
 // Fill code/addr/len for the part of the request that is not done yet.
-void SocketTransferOp::prepare_next() noexcept
-{
+void SocketTransferOp::prepare_next() noexcept {
     if (!vector_) {
         code = send_ ? OpCode::send : OpCode::recv;
         addr = buf_ + done_;
@@ -113,8 +108,7 @@ void SocketTransferOp::prepare_next() noexcept
     len = 0;
 }
 
-void SocketTransferOp::advance(std::size_t n) noexcept
-{
+void SocketTransferOp::advance(std::size_t n) noexcept {
     done_ += n;
     if (!vector_) {
         return;
@@ -131,12 +125,10 @@ void SocketTransferOp::advance(std::size_t n) noexcept
     }
 }
 
-void SocketTransferOp::fail(int res) noexcept
-{
+void SocketTransferOp::fail(int res) noexcept {
     if (done_ > 0) {
-        set_error_message("bioring: %s of %zu bytes %s %s: %s (after %zu bytes)", name(),
-                          total_, send_ ? "to" : "from", sock_->path.c_str(), reason(res),
-                          done_);
+        set_error_message("bioring: %s of %zu bytes %s %s: %s (after %zu bytes)", name(), total_,
+                          send_ ? "to" : "from", sock_->path.c_str(), reason(res), done_);
     } else {
         set_error_message("bioring: %s of %zu bytes %s %s: %s", name(), total_,
                           send_ ? "to" : "from", sock_->path.c_str(), reason(res));
@@ -144,8 +136,7 @@ void SocketTransferOp::fail(int res) noexcept
     finish(res);
 }
 
-void SocketTransferOp::on_complete(Operation* op, int res) noexcept
-{
+void SocketTransferOp::on_complete(Operation* op, int res) noexcept {
     auto* self = static_cast<SocketTransferOp*>(op);
     if (res < 0) {
         if (!self->retry_transient(res, self->name())) {
@@ -183,20 +174,17 @@ void SocketTransferOp::on_complete(Operation* op, int res) noexcept
 // ---- ConnectOp -------------------------------------------------------------------------
 
 ConnectOp::ConnectOp(ConnectOp&& o) noexcept
-    : IoOp(std::move(o)), to_(o.to_), sock_fd_(o.sock_fd_), described_(o.described_)
-{
+    : IoOp(std::move(o)), to_(o.to_), sock_fd_(o.sock_fd_), described_(o.described_) {
     o.sock_fd_ = -1;
 }
 
-ConnectOp::~ConnectOp()
-{
+ConnectOp::~ConnectOp() {
     if (sock_fd_ >= 0) {
         ::close(sock_fd_); // awaited but its result never taken: do not leak the socket
     }
 }
 
-bool ConnectOp::await_ready() noexcept
-{
+bool ConnectOp::await_ready() noexcept {
     const int f = to_.family();
     if (f != AF_INET && f != AF_INET6 && f != AF_UNIX) {
         char where[160];
@@ -208,8 +196,7 @@ bool ConnectOp::await_ready() noexcept
     return false;
 }
 
-bool ConnectOp::await_suspend(std::coroutine_handle<> waiter) noexcept
-{
+bool ConnectOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     if (!attach(waiter)) {
         described_ = IoOp::await_resume().res == -ENXIO; // attach() said why
         return false;
@@ -233,14 +220,12 @@ bool ConnectOp::await_suspend(std::coroutine_handle<> waiter) noexcept
     return start();
 }
 
-void ConnectOp::on_complete(Operation* op, int res) noexcept
-{
+void ConnectOp::on_complete(Operation* op, int res) noexcept {
     auto* self = static_cast<ConnectOp*>(op);
     self->finish(res);
 }
 
-Result<Socket> ConnectOp::await_resume() noexcept
-{
+Result<Socket> ConnectOp::await_resume() noexcept {
     const IoResult r = IoOp::await_resume();
     char where[160];
     to_.format(where, sizeof where);
@@ -271,8 +256,7 @@ Result<Socket> ConnectOp::await_resume() noexcept
 
 // ---- AcceptOp --------------------------------------------------------------------------
 
-bool AcceptOp::await_ready() noexcept
-{
+bool AcceptOp::await_ready() noexcept {
     if (listener_->fd < 0) {
         set_error_message("bioring: accept on a closed listener (%s)", listener_->path.c_str());
         return ready_with(-EBADF);
@@ -280,8 +264,7 @@ bool AcceptOp::await_ready() noexcept
     return false;
 }
 
-bool AcceptOp::await_suspend(std::coroutine_handle<> waiter) noexcept
-{
+bool AcceptOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     if (!attach(waiter)) {
         return false;
     }
@@ -295,8 +278,7 @@ bool AcceptOp::await_suspend(std::coroutine_handle<> waiter) noexcept
     return start();
 }
 
-void AcceptOp::on_complete(Operation* op, int res) noexcept
-{
+void AcceptOp::on_complete(Operation* op, int res) noexcept {
     auto* self = static_cast<AcceptOp*>(op);
     // A connection reset before it was accepted is the peer's business, not the server's:
     // wait for the next one.
@@ -308,14 +290,12 @@ void AcceptOp::on_complete(Operation* op, int res) noexcept
     self->finish(res);
 }
 
-Result<Socket> AcceptOp::await_resume() noexcept
-{
+Result<Socket> AcceptOp::await_resume() noexcept {
     const IoResult r = IoOp::await_resume();
     if (!r.ok()) {
         // (await_ready described a closed listener; attach() a missing reactor)
         if (r.res != -ENXIO && (r.res != -EBADF || listener_->fd >= 0)) {
-            set_error_message("bioring: accept on %s: %s", listener_->path.c_str(),
-                              reason(r.res));
+            set_error_message("bioring: accept on %s: %s", listener_->path.c_str(), reason(r.res));
         }
         return unexpected(r.error());
     }
@@ -324,8 +304,8 @@ Result<Socket> AcceptOp::await_resume() noexcept
     SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer_), peer_len_)
         .format(peer, sizeof peer);
     if (const int rc = nodelay_if_tcp(fd); rc < 0) {
-        set_error_message("bioring: accept on %s from %s: TCP_NODELAY: %s",
-                          listener_->path.c_str(), peer, std::strerror(-rc));
+        set_error_message("bioring: accept on %s from %s: TCP_NODELAY: %s", listener_->path.c_str(),
+                          peer, std::strerror(-rc));
         ::close(fd);
         return unexpected(IoResult{rc}.error());
     }
@@ -339,8 +319,7 @@ Result<Socket> AcceptOp::await_resume() noexcept
 
 // ---- ShutdownOp ------------------------------------------------------------------------
 
-bool ShutdownOp::await_ready() noexcept
-{
+bool ShutdownOp::await_ready() noexcept {
     if (sock_->fd < 0) {
         set_error_message("bioring: shutdown on a closed socket (%s)", sock_->path.c_str());
         return ready_with(-EBADF);
@@ -353,8 +332,7 @@ bool ShutdownOp::await_ready() noexcept
     return false;
 }
 
-bool ShutdownOp::await_suspend(std::coroutine_handle<> waiter) noexcept
-{
+bool ShutdownOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     if (!attach(waiter)) {
         return false;
     }
@@ -365,13 +343,13 @@ bool ShutdownOp::await_suspend(std::coroutine_handle<> waiter) noexcept
     return start();
 }
 
-void ShutdownOp::on_complete(Operation* op, int res) noexcept
-{
+void ShutdownOp::on_complete(Operation* op, int res) noexcept {
     auto* self = static_cast<ShutdownOp*>(op);
     if (res < 0) {
         set_error_message("bioring: shutdown(%s) on %s: %s",
-                          self->how_ == SHUT_WR ? "SHUT_WR"
-                          : self->how_ == SHUT_RD ? "SHUT_RD" : "SHUT_RDWR",
+                          self->how_ == SHUT_WR   ? "SHUT_WR"
+                          : self->how_ == SHUT_RD ? "SHUT_RD"
+                                                  : "SHUT_RDWR",
                           self->sock_->path.c_str(), reason(res));
     }
     self->finish(res);

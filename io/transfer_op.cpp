@@ -9,16 +9,14 @@
 
 namespace bioring::detail {
 
-const char* TransferOp::name() const noexcept
-{
+const char* TransferOp::name() const noexcept {
     if (vector_) {
         return write_ ? "writev" : "readv";
     }
     return write_ ? "write" : "read";
 }
 
-bool TransferOp::await_ready() noexcept
-{
+bool TransferOp::await_ready() noexcept {
     if (file_->fd < 0) {
         set_error_message("bioring: %s on a closed file (%s)", name(), file_->path.c_str());
         return ready_with(-EBADF);
@@ -39,8 +37,7 @@ bool TransferOp::await_ready() noexcept
     return false;
 }
 
-bool TransferOp::await_suspend(std::coroutine_handle<> waiter) noexcept
-{
+bool TransferOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     if (!attach(waiter)) {
         return false;
     }
@@ -56,8 +53,7 @@ bool TransferOp::await_suspend(std::coroutine_handle<> waiter) noexcept
     return start();
 }
 
-void TransferOp::target_segment(std::byte* base, std::size_t len) noexcept
-{
+void TransferOp::target_segment(std::byte* base, std::size_t len) noexcept {
     code = write_ ? (rw_flags_ != 0 ? OpCode::write_flags : OpCode::write) : OpCode::read;
     mode = static_cast<int>(rw_flags_);
     addr = base;
@@ -65,8 +61,7 @@ void TransferOp::target_segment(std::byte* base, std::size_t len) noexcept
 }
 
 // Fill addr/len/offset/code for the part of the request that is not done yet.
-void TransferOp::prepare_next() noexcept
-{
+void TransferOp::prepare_next() noexcept {
     offset = offset0_ + done_;
     if (!vector_) {
         target_segment(buf_ + done_, total_ - done_);
@@ -92,8 +87,7 @@ void TransferOp::prepare_next() noexcept
     buf_index = -1;
 }
 
-void TransferOp::advance(std::size_t n) noexcept
-{
+void TransferOp::advance(std::size_t n) noexcept {
     done_ += n;
     if (!vector_) {
         return;
@@ -110,30 +104,28 @@ void TransferOp::advance(std::size_t n) noexcept
     }
 }
 
-bool TransferOp::remainder_aligned() const noexcept
-{
+bool TransferOp::remainder_aligned() const noexcept {
     if (!file_->direct) {
         return true;
     }
     if (done_ % file_->offset_align != 0) {
         return false;
     }
-    const std::uintptr_t next = vector_ ? reinterpret_cast<std::uintptr_t>(iov_[seg_].iov_base) + seg_off_
-                                        : reinterpret_cast<std::uintptr_t>(buf_) + done_;
+    const std::uintptr_t next =
+        vector_ ? reinterpret_cast<std::uintptr_t>(iov_[seg_].iov_base) + seg_off_
+                : reinterpret_cast<std::uintptr_t>(buf_) + done_;
     return next % file_->memory_align == 0;
 }
 
-void TransferOp::on_complete(Operation* op, int res) noexcept
-{
+void TransferOp::on_complete(Operation* op, int res) noexcept {
     auto* self = static_cast<TransferOp*>(op);
     if (res < 0) {
         // RWF_NOWAIT asked for -EAGAIN instead of a wait: hand it back, do not retry.
         const bool nowait = res == -EAGAIN && (self->rw_flags_ & 0x8u) != 0;
         if (nowait || !self->retry_transient(res, self->name())) {
             if (nowait || res != -EAGAIN) { // the retry bound has its own message
-                set_error_message("bioring: %s of %zu bytes at offset %llu in %s: %s",
-                                  self->name(), self->total_,
-                                  static_cast<unsigned long long>(self->offset0_),
+                set_error_message("bioring: %s of %zu bytes at offset %llu in %s: %s", self->name(),
+                                  self->total_, static_cast<unsigned long long>(self->offset0_),
                                   self->file_->path.c_str(), strerror_text(-res));
             }
             self->finish(res);
@@ -174,8 +166,9 @@ void TransferOp::on_complete(Operation* op, int res) noexcept
         set_error_message("bioring: O_DIRECT %s of %zu bytes at offset %llu stopped after %zu "
                           "bytes, off the %u-byte alignment: the remainder cannot be written "
                           "with O_DIRECT (file %s)",
-                          self->name(), self->total_, static_cast<unsigned long long>(self->offset0_),
-                          self->done_, self->file_->offset_align, self->file_->path.c_str());
+                          self->name(), self->total_,
+                          static_cast<unsigned long long>(self->offset0_), self->done_,
+                          self->file_->offset_align, self->file_->path.c_str());
         self->finish(-EIO);
         return;
     }

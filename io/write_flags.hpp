@@ -24,8 +24,7 @@ enum class WriteFlags : std::uint32_t {
     append = 0x10,
 };
 
-inline constexpr WriteFlags operator|(WriteFlags a, WriteFlags b) noexcept
-{
+inline constexpr WriteFlags operator|(WriteFlags a, WriteFlags b) noexcept {
     return static_cast<WriteFlags>(static_cast<std::uint32_t>(a) | static_cast<std::uint32_t>(b));
 }
 

@@ -67,8 +67,8 @@ struct WorkerEventfd {
 thread_local WorkerEventfd tl_worker_efd;
 
 bool is_rw(OpCode c) noexcept {
-    return c == OpCode::read || c == OpCode::write || c == OpCode::readv ||
-           c == OpCode::writev || c == OpCode::write_flags || c == OpCode::writev_flags;
+    return c == OpCode::read || c == OpCode::write || c == OpCode::readv || c == OpCode::writev ||
+           c == OpCode::write_flags || c == OpCode::writev_flags;
 }
 
 // Path operations take a directory descriptor, AT_FDCWD (negative) included.
@@ -219,9 +219,8 @@ struct AsioBackend::Impl {
           // An operation holds two blocks at most (its post or its post-back, and its
           // deadline's wait), so a full ring's worth fits without growth; aborted waits
           // not yet run hold one more each, briefly (growth is allowed, not per I/O).
-          handlers(2 * std::size_t{opts.ring_entries} + 2 * workers),
-          guard(ioc.get_executor()), pool(workers), why(std::move(w)),
-          in_flight(opts.ring_entries) {}
+          handlers(2 * std::size_t{opts.ring_entries} + 2 * workers), guard(ioc.get_executor()),
+          pool(workers), why(std::move(w)), in_flight(opts.ring_entries) {}
 
     /// @f with its Asio operation memory drawn from `handlers`.
     template <class F>
@@ -240,7 +239,7 @@ struct AsioBackend::Impl {
     OpSet in_flight;
     std::vector<std::unique_ptr<TimerSlot>> timers_free;
     std::size_t nr_timers = 0; // slots created: timers_free's capacity is at least this
-    std::vector<int> files; // fixed-file emulation: index -> fd (-1 = free)
+    std::vector<int> files;    // fixed-file emulation: index -> fd (-1 = free)
     // Last: destroyed first, while the io_context its descriptors belong to still exists.
     AsioSockets sockets{ioc, handlers, &Impl::finish_socket, this};
 
@@ -365,10 +364,10 @@ struct AsioBackend::Impl {
         }
         Operation* last = steps[end];
         asio::post(ioc, bind([this, head, last, res] {
-            in_flight.erase(head);
-            ++counters.cqes_reaped;
-            reactor.complete_op(last, res);
-        }));
+                       in_flight.erase(head);
+                       ++counters.cqes_reaped;
+                       reactor.complete_op(last, res);
+                   }));
     }
 
     static int perform(const Operation& op, int fd, int efd,
@@ -447,8 +446,7 @@ void AsioBackend::submit(Operation& op) noexcept {
     }
     int fd = op.fd;
     if (op.fixed_file) {
-        fd = (op.fd >= 0 && static_cast<std::size_t>(op.fd) < m.files.size()) ? m.files[op.fd]
-                                                                              : -1;
+        fd = (op.fd >= 0 && static_cast<std::size_t>(op.fd) < m.files.size()) ? m.files[op.fd] : -1;
         if (fd < 0) {
             asio::post(m.ioc, m.bind([&m, p = &op] { m.finish(p, -EBADF); }));
             return;

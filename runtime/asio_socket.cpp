@@ -34,14 +34,12 @@ constexpr std::uint32_t f_connecting = 1u << 10; ///< connect() returned EINPROG
 /// syscall() result: wait for readiness and try again (no byte count, no -errno).
 constexpr int would_block = INT_MIN;
 
-bool waits_for_write(OpCode c) noexcept
-{
+bool waits_for_write(OpCode c) noexcept {
     return c == OpCode::connect || c == OpCode::send || c == OpCode::sendmsg;
 }
 
 // One non-blocking attempt. Returns: the result (>= 0 or -errno), or would_block.
-int syscall(Operation& op) noexcept
-{
+int syscall(Operation& op) noexcept {
     const int fd = op.reactor_res_;
     for (;;) {
         ssize_t r = 0;
@@ -100,8 +98,7 @@ int syscall(Operation& op) noexcept
 
 /// @f with its Asio operation memory drawn from @pool.
 template <class F>
-PooledHandler<F> pooled(HandlerPool& pool, F f) noexcept
-{
+PooledHandler<F> pooled(HandlerPool& pool, F f) noexcept {
     return {std::move(f), &pool};
 }
 
@@ -116,12 +113,9 @@ struct AsioSockets::Slot {
 };
 
 AsioSockets::AsioSockets(asio::io_context& ioc, HandlerPool& handlers, Finish finish, void* ctx)
-    : ioc_(ioc), handlers_(handlers), finish_(finish), ctx_(ctx)
-{
-}
+    : ioc_(ioc), handlers_(handlers), finish_(finish), ctx_(ctx) {}
 
-AsioSockets::~AsioSockets()
-{
+AsioSockets::~AsioSockets() {
     for (auto& s : by_fd_) {
         if (s && s->desc.is_open()) {
             s->desc.release(); // deregister; the descriptor itself is not ours to close
@@ -129,14 +123,12 @@ AsioSockets::~AsioSockets()
     }
 }
 
-void AsioSockets::start(Operation& op, int fd) noexcept
-{
+void AsioSockets::start(Operation& op, int fd) noexcept {
     op.reactor_res_ = fd;
     asio::post(ioc_, pooled(handlers_, [this, p = &op] { attempt(*p); }));
 }
 
-void AsioSockets::attempt(Operation& op) noexcept
-{
+void AsioSockets::attempt(Operation& op) noexcept {
     if (op.reactor_flags_ & f_cancelled) {
         finish_(ctx_, &op, -ECANCELED);
         return;
@@ -159,8 +151,7 @@ void AsioSockets::attempt(Operation& op) noexcept
     wait(op, slot);
 }
 
-void AsioSockets::wait(Operation& op, Slot* slot) noexcept
-{
+void AsioSockets::wait(Operation& op, Slot* slot) noexcept {
     op.reactor_flags_ |= f_waiting;
     const auto w = waits_for_write(op.code) ? asio::posix::descriptor_base::wait_write
                                             : asio::posix::descriptor_base::wait_read;
@@ -169,8 +160,7 @@ void AsioSockets::wait(Operation& op, Slot* slot) noexcept
                           }));
 }
 
-void AsioSockets::on_ready(Operation& op, Slot* slot) noexcept
-{
+void AsioSockets::on_ready(Operation& op, Slot* slot) noexcept {
     op.reactor_flags_ &= ~f_waiting;
     if (op.reactor_flags_ & f_cancelled) {
         release(slot);
@@ -187,8 +177,7 @@ void AsioSockets::on_ready(Operation& op, Slot* slot) noexcept
     finish_(ctx_, &op, r);
 }
 
-void AsioSockets::cancel(Operation& op) noexcept
-{
+void AsioSockets::cancel(Operation& op) noexcept {
     op.reactor_flags_ |= f_cancelled;
     if (op.reactor_flags_ & f_waiting) {
         Slot* slot = by_fd_[static_cast<std::size_t>(op.reactor_res_)].get();
@@ -198,8 +187,7 @@ void AsioSockets::cancel(Operation& op) noexcept
     // Queued (its attempt not run yet): the attempt sees the flag.
 }
 
-AsioSockets::Slot* AsioSockets::acquire(int fd, int& err) noexcept
-{
+AsioSockets::Slot* AsioSockets::acquire(int fd, int& err) noexcept {
     const auto i = static_cast<std::size_t>(fd);
     try {
         if (i >= by_fd_.size()) {
@@ -225,8 +213,7 @@ AsioSockets::Slot* AsioSockets::acquire(int fd, int& err) noexcept
     return slot;
 }
 
-void AsioSockets::release(Slot* slot) noexcept
-{
+void AsioSockets::release(Slot* slot) noexcept {
     if (--slot->waiters == 0) {
         slot->desc.release(); // deregister from epoll; the fd stays open
     }

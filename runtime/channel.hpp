@@ -106,7 +106,8 @@ public:
 
     class [[nodiscard]] ReceiveAwaiter : private detail::Waiter {
     public:
-        ReceiveAwaiter(Channel& c, std::stop_token stop) noexcept : Waiter(std::move(stop)), ch_(c) {}
+        ReceiveAwaiter(Channel& c, std::stop_token stop) noexcept
+            : Waiter(std::move(stop)), ch_(c) {}
         bool await_ready() const noexcept { return false; }
         bool await_suspend(std::coroutine_handle<> h) {
             if (stop_requested_early()) {
@@ -166,7 +167,8 @@ public:
     /// -EPIPE when the channel was closed before that (the item is dropped); -ECANCELED
     /// when @stop was requested first (the item is dropped); -ENXIO when it had to wait with
     /// no reactor.
-    SendAwaiter send(T v, std::stop_token stop = {}) noexcept(std::is_nothrow_move_constructible_v<T>) {
+    SendAwaiter send(T v,
+                     std::stop_token stop = {}) noexcept(std::is_nothrow_move_constructible_v<T>) {
         return SendAwaiter(*this, std::move(v), std::move(stop));
     }
     /// `while (std::optional<T> v = co_await ch.receive(stop)) { ... }`
@@ -240,7 +242,7 @@ private:
     std::size_t head_ = 0;
     std::size_t count_ = 0;
     bool closed_ = false;
-    detail::WaitQueue senders_;  ///< blocked on a full buffer, with their items
+    detail::WaitQueue senders_;   ///< blocked on a full buffer, with their items
     detail::WaitQueue receivers_; ///< blocked on an empty buffer
 };
 

@@ -10,9 +10,9 @@
 namespace bioring {
 
 struct ReactorCounters {
-    std::uint64_t sqes_submitted = 0;     ///< SQEs handed to the kernel (incl. link timeouts, cancels)
-    std::uint64_t cqes_reaped = 0;        ///< CQEs consumed from the completion ring
-    std::uint64_t enter_calls = 0;        ///< io_uring_enter syscalls (see Reactor::counters())
+    std::uint64_t sqes_submitted = 0; ///< SQEs handed to the kernel (incl. link timeouts, cancels)
+    std::uint64_t cqes_reaped = 0;    ///< CQEs consumed from the completion ring
+    std::uint64_t enter_calls = 0;    ///< io_uring_enter syscalls (see Reactor::counters())
     std::uint64_t requests_allocated = 0; ///< coroutine frames placed in a bioset object
     std::uint64_t reserve_hits = 0;       ///< of those, objects served from the bioset's reserve
     std::uint64_t ops_completed = 0;      ///< Operation::complete() calls

@@ -72,7 +72,9 @@ public:
     /// Returns (from co_await): 0 when the event was set (for auto reset: this waiter
     /// consumed it); -ECANCELED when @stop was requested first; -ENXIO when it had to wait
     /// with no reactor.
-    WaitAwaiter wait(std::stop_token stop = {}) noexcept { return WaitAwaiter(*this, std::move(stop)); }
+    WaitAwaiter wait(std::stop_token stop = {}) noexcept {
+        return WaitAwaiter(*this, std::move(stop));
+    }
 
     /// Set the event (see the modes above). Context: any thread; waiters are resumed on
     /// their own reactors, never inline here.

@@ -36,17 +36,23 @@ public:
     }
     Result(unexpected u) noexcept : has_(false), error_(u.error) {}
     Result(const Result& o) : has_(o.has_), error_(o.error_) {
-        if (has_) { new (&value_) T(o.value_); }
+        if (has_) {
+            new (&value_) T(o.value_);
+        }
     }
     Result(Result&& o) noexcept(std::is_nothrow_move_constructible_v<T>)
         : has_(o.has_), error_(o.error_) {
-        if (has_) { new (&value_) T(std::move(o.value_)); }
+        if (has_) {
+            new (&value_) T(std::move(o.value_));
+        }
     }
     Result& operator=(Result o) noexcept(std::is_nothrow_move_constructible_v<T>) {
         reset();
         has_ = o.has_;
         error_ = o.error_;
-        if (has_) { new (&value_) T(std::move(o.value_)); }
+        if (has_) {
+            new (&value_) T(std::move(o.value_));
+        }
         return *this;
     }
     ~Result() { reset(); }
@@ -55,29 +61,47 @@ public:
     explicit operator bool() const noexcept { return has_; }
 
     /// Returns: the value. Throws std::system_error holding error() when there is none.
-    T& value() & { check(); return value_; }
-    const T& value() const& { check(); return value_; }
-    T&& value() && { check(); return std::move(value_); }
+    T& value() & {
+        check();
+        return value_;
+    }
+    const T& value() const& {
+        check();
+        return value_;
+    }
+    T&& value() && {
+        check();
+        return std::move(value_);
+    }
     T& operator*() noexcept { return value_; }
     const T& operator*() const noexcept { return value_; }
     T* operator->() noexcept { return &value_; }
     const T* operator->() const noexcept { return &value_; }
     template <class U>
-    T value_or(U&& other) const& { return has_ ? value_ : static_cast<T>(std::forward<U>(other)); }
+    T value_or(U&& other) const& {
+        return has_ ? value_ : static_cast<T>(std::forward<U>(other));
+    }
 
     /// Returns: the error; an empty error_code when a value is held.
     std::error_code error() const noexcept { return error_; }
 
 private:
     void check() const {
-        if (!has_) { throw std::system_error(error_); }
+        if (!has_) {
+            throw std::system_error(error_);
+        }
     }
     void reset() noexcept {
-        if (has_) { value_.~T(); has_ = false; }
+        if (has_) {
+            value_.~T();
+            has_ = false;
+        }
     }
     bool has_;
     std::error_code error_{};
-    union { T value_; };
+    union {
+        T value_;
+    };
 };
 
 /// Result<void>: success or an error_code.
@@ -91,7 +115,9 @@ public:
     bool has_value() const noexcept { return !error_; }
     explicit operator bool() const noexcept { return has_value(); }
     void value() const {
-        if (error_) { throw std::system_error(error_); }
+        if (error_) {
+            throw std::system_error(error_);
+        }
     }
     std::error_code error() const noexcept { return error_; }
 

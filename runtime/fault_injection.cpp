@@ -41,10 +41,9 @@ int parse_errno(std::string_view spec, std::string_view item, std::string_view v
     static constexpr struct {
         const char* name;
         int value;
-    } names[] = {{"EIO", EIO},       {"ENOSPC", ENOSPC}, {"EAGAIN", EAGAIN},
-                 {"EINTR", EINTR},   {"ENOMEM", ENOMEM}, {"EBADF", EBADF},
-                 {"EINVAL", EINVAL}, {"EFBIG", EFBIG},   {"EROFS", EROFS},
-                 {"EDQUOT", EDQUOT}, {"ECANCELED", ECANCELED}};
+    } names[] = {{"EIO", EIO},       {"ENOSPC", ENOSPC}, {"EAGAIN", EAGAIN},      {"EINTR", EINTR},
+                 {"ENOMEM", ENOMEM}, {"EBADF", EBADF},   {"EINVAL", EINVAL},      {"EFBIG", EFBIG},
+                 {"EROFS", EROFS},   {"EDQUOT", EDQUOT}, {"ECANCELED", ECANCELED}};
     for (const auto& n : names) {
         if (v == n.name) {
             return n.value;
@@ -290,7 +289,9 @@ FaultPlan::FaultPlan(std::vector<FaultRule> rules)
     }
 }
 
-void FaultPlan::install(Reactor& r) noexcept { r.set_completion_filter(&filter, this); }
+void FaultPlan::install(Reactor& r) noexcept {
+    r.set_completion_filter(&filter, this);
+}
 
 int FaultPlan::apply(const Operation& op, int res) noexcept {
     if (res < 0) {
@@ -310,8 +311,8 @@ int FaultPlan::apply(const Operation& op, int res) noexcept {
         } else if (r.every != 0) {
             fire = n % r.every == 0;
         } else if (r.p >= 0) {
-            const double u = static_cast<double>(mix(r.seed * 0x100000001b3ULL + n) >> 11) *
-                             0x1.0p-53;
+            const double u =
+                static_cast<double>(mix(r.seed * 0x100000001b3ULL + n) >> 11) * 0x1.0p-53;
             fire = u < r.p;
         }
         if (!fire) {

@@ -39,7 +39,7 @@ void* frame_alloc(BioSet* bs, std::size_t size) noexcept {
         tl_context.new_bio = bio;
         return frame;
     }
-    void* mem = ::operator new(f + sizeof(Bio), std::align_val_t{alignof(Bio)}, std::nothrow);
+    void* mem = ::operator new (f + sizeof(Bio), std::align_val_t{alignof(Bio)}, std::nothrow);
     tl_context.new_bio = nullptr;
     if (mem == nullptr) {
         return nullptr;
@@ -57,7 +57,7 @@ void frame_free(void* frame, std::size_t size) noexcept {
         bio->set->free(bio);
         return;
     }
-    ::operator delete(frame, std::align_val_t{alignof(Bio)});
+    ::operator delete (frame, std::align_val_t{alignof(Bio)});
 }
 
 void report_detached_exception(std::exception_ptr e) noexcept {
@@ -73,7 +73,9 @@ void report_detached_exception(std::exception_ptr e) noexcept {
 
 } // namespace detail
 
-BioSet* default_bioset() noexcept { return detail::tl_context.bioset; }
+BioSet* default_bioset() noexcept {
+    return detail::tl_context.bioset;
+}
 
 std::uint64_t detached_exceptions() noexcept {
     return detail::detached_exception_count.load(std::memory_order_relaxed);

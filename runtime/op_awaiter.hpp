@@ -73,11 +73,8 @@ private:
 template <bool Stoppable = true>
 class OpAwaiter : private Operation {
 public:
-    explicit OpAwaiter(const Operation& op) noexcept
-        requires(!Stoppable)
-        : Operation(op) {}
-    OpAwaiter(const Operation& op, std::stop_token stop) noexcept
-        requires(Stoppable)
+    explicit OpAwaiter(const Operation& op) noexcept requires(!Stoppable) : Operation(op) {}
+    OpAwaiter(const Operation& op, std::stop_token stop) noexcept requires(Stoppable)
         : Operation(op), stop_{std::move(stop), {}} {}
     OpAwaiter(const OpAwaiter&) = delete;
     OpAwaiter& operator=(const OpAwaiter&) = delete;
@@ -148,7 +145,7 @@ private:
     [[no_unique_address]] std::conditional_t<Stoppable, StopState, NoStop> stop_;
 };
 
-OpAwaiter(const Operation&) -> OpAwaiter<false>;
-OpAwaiter(const Operation&, std::stop_token) -> OpAwaiter<true>;
+OpAwaiter(const Operation&)->OpAwaiter<false>;
+OpAwaiter(const Operation&, std::stop_token)->OpAwaiter<true>;
 
 } // namespace bioring

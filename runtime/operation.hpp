@@ -13,26 +13,26 @@
 namespace bioring {
 
 enum class OpCode : std::uint8_t {
-    nop,        ///< no operation: completes with 0
-    read,       ///< pread(fd, addr, len, offset); READ_FIXED when buf_index >= 0
-    write,      ///< pwrite(fd, addr, len, offset); WRITE_FIXED when buf_index >= 0
-    readv,      ///< preadv(fd, (iovec*)addr, len iovecs, offset)
-    writev,     ///< pwritev(fd, (iovec*)addr, len iovecs, offset)
-    fsync,      ///< fsync(fd)
-    fdatasync,  ///< fdatasync(fd)
-    fallocate,  ///< fallocate(fd, mode, offset, length)
-    close,      ///< close(fd)
-    timeout,    ///< a timer of timeout_ns: completes with 0 when it fires (-ECANCELED if cancelled)
+    nop,       ///< no operation: completes with 0
+    read,      ///< pread(fd, addr, len, offset); READ_FIXED when buf_index >= 0
+    write,     ///< pwrite(fd, addr, len, offset); WRITE_FIXED when buf_index >= 0
+    readv,     ///< preadv(fd, (iovec*)addr, len iovecs, offset)
+    writev,    ///< pwritev(fd, (iovec*)addr, len iovecs, offset)
+    fsync,     ///< fsync(fd)
+    fdatasync, ///< fdatasync(fd)
+    fallocate, ///< fallocate(fd, mode, offset, length)
+    close,     ///< close(fd)
+    timeout,   ///< a timer of timeout_ns: completes with 0 when it fires (-ECANCELED if cancelled)
 
     // Sockets (io/socket.hpp). Fields: fd = the socket; mode = MSG_* flags (accept: the
     // SOCK_* flags of the new descriptor); no offset: `offset` carries what is listed.
-    accept,     ///< accept4(fd, (sockaddr*)addr, (socklen_t*)offset, mode): the new fd
-    connect,    ///< connect(fd, (const sockaddr*)addr, (socklen_t)offset): 0
-    recv,       ///< recv(fd, addr, len, mode)
-    send,       ///< send(fd, addr, len, mode)
-    recvmsg,    ///< recvmsg(fd, (msghdr*)addr, mode)
-    sendmsg,    ///< sendmsg(fd, (const msghdr*)addr, mode)
-    shutdown,   ///< shutdown(fd, (int)len): 0
+    accept,   ///< accept4(fd, (sockaddr*)addr, (socklen_t*)offset, mode): the new fd
+    connect,  ///< connect(fd, (const sockaddr*)addr, (socklen_t)offset): 0
+    recv,     ///< recv(fd, addr, len, mode)
+    send,     ///< send(fd, addr, len, mode)
+    recvmsg,  ///< recvmsg(fd, (msghdr*)addr, mode)
+    sendmsg,  ///< sendmsg(fd, (const msghdr*)addr, mode)
+    shutdown, ///< shutdown(fd, (int)len): 0
 
     // File operations (io/file_ops.hpp, DirectFile): never on the inline submit path.
     // Extra arguments reuse mode (flags), len and length (a second pointer or size).
@@ -54,8 +54,7 @@ enum class OpCode : std::uint8_t {
 };
 
 /// Whether @c is one of the socket operations (accept .. shutdown).
-constexpr bool is_socket_op(OpCode c) noexcept
-{
+constexpr bool is_socket_op(OpCode c) noexcept {
     return c >= OpCode::accept && c <= OpCode::shutdown;
 }
 
@@ -66,13 +65,13 @@ constexpr bool is_socket_op(OpCode c) noexcept
 // line each one touches counts against the L1 data cache.
 struct Operation {
     OpCode code = OpCode::nop;
-    bool fixed_file = false;        ///< fd is an index into the ring's registered files
-    std::int16_t buf_index = -1;    ///< registered buffer index (>= 0: READ_FIXED/WRITE_FIXED)
+    bool fixed_file = false;     ///< fd is an index into the ring's registered files
+    std::int16_t buf_index = -1; ///< registered buffer index (>= 0: READ_FIXED/WRITE_FIXED)
     int fd = -1;
-    std::uint32_t len = 0;          ///< bytes, or the iovec count for readv/writev
-    int mode = 0;                   ///< fallocate mode; the flags of the file operations
-    void* addr = nullptr;           ///< buffer, or iovec array for readv/writev
-    std::uint64_t offset = 0;       ///< file offset
+    std::uint32_t len = 0;    ///< bytes, or the iovec count for readv/writev
+    int mode = 0;             ///< fallocate mode; the flags of the file operations
+    void* addr = nullptr;     ///< buffer, or iovec array for readv/writev
+    std::uint64_t offset = 0; ///< file offset
     /// For timeout: the timer. For any other code: a per-operation deadline (0 = none);
     /// when it passes first, the operation completes with -ECANCELED (io_uring
     /// LINK_TIMEOUT semantics) and the timer's own completion is swallowed.
@@ -83,7 +82,7 @@ struct Operation {
     /// same Operation included: io/ resubmits short transfers this way).
     void (*complete)(Operation* op, int res) noexcept = nullptr;
 
-    std::uint64_t length = 0;       ///< fallocate length; statx buffer; renameat new path
+    std::uint64_t length = 0; ///< fallocate length; statx buffer; renameat new path
 
     // Reactor-private state (the reactor may use these freely while the op is in flight):
     // the Asio backend's operation state, worker eventfd and timer slot.

@@ -46,7 +46,9 @@ std::string io_uring_refusal(int err) {
 
 } // namespace
 
-const char* backend_name(Backend b) noexcept { return b == Backend::uring ? "io_uring" : "asio"; }
+const char* backend_name(Backend b) noexcept {
+    return b == Backend::uring ? "io_uring" : "asio";
+}
 
 namespace {
 
@@ -73,7 +75,8 @@ Reactor::Reactor(ReactorOptions opts) {
     std::string why_asio = "forced by BIORING_BACKEND=asio";
     if (!forced.empty() && forced != "asio" && forced != "uring") {
         throw std::invalid_argument("bioring::Reactor: BIORING_BACKEND must be 'uring' or "
-                                    "'asio', not '" + forced + "'");
+                                    "'asio', not '" +
+                                    forced + "'");
     }
     if (forced.empty() && opts.backend == BackendChoice::asio) {
         forced = "asio";
@@ -146,7 +149,9 @@ void Reactor::detach_thread() noexcept {
     bound_ = false;
 }
 
-std::string Reactor::report() const { return uring_ ? uring_->describe() : asio_->describe(); }
+std::string Reactor::report() const {
+    return uring_ ? uring_->describe() : asio_->describe();
+}
 
 std::string backend_report() {
     if (Reactor* r = Reactor::current()) {
@@ -425,8 +430,8 @@ void Reactor::run_once(bool may_block) {
     // A turn that ran coroutines does not block: they may have satisfied the caller's
     // run_until() predicate (or posted work) without leaving anything in flight.
     bool ran = run_ready() || remote;
-    const bool block = may_block && !ran && ready_.empty() &&
-                       !remote_pending_.load(std::memory_order_acquire);
+    const bool block =
+        may_block && !ran && ready_.empty() && !remote_pending_.load(std::memory_order_acquire);
     if (uring_) [[likely]] {
         uring_->poll(block);
     } else {
@@ -435,8 +440,7 @@ void Reactor::run_once(bool may_block) {
 }
 
 void Reactor::drain() {
-    while (in_flight() > 0 || !ready_.empty() ||
-           remote_pending_.load(std::memory_order_acquire)) {
+    while (in_flight() > 0 || !ready_.empty() || remote_pending_.load(std::memory_order_acquire)) {
         run_once(true);
     }
 }

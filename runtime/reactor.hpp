@@ -68,12 +68,12 @@ const char* backend_name(Backend b) noexcept;
 std::string backend_report();
 
 struct ReactorOptions {
-    unsigned ring_entries = 256;        ///< SQ entries (the CQ gets twice as many)
-    bool register_buffers = true;       ///< register BufferPool::global() arenas as fixed buffers
-    unsigned fixed_files = 64;          ///< size of the sparse fixed-file table
+    unsigned ring_entries = 256;          ///< SQ entries (the CQ gets twice as many)
+    bool register_buffers = true;         ///< register BufferPool::global() arenas as fixed buffers
+    unsigned fixed_files = 64;            ///< size of the sparse fixed-file table
     std::size_t default_front_pad = 1024; ///< front pad of the thread's default bioset
-    std::size_t default_pool_size = 64; ///< reserve of the thread's default bioset
-    bool msg_ring = true;               ///< wake other io_uring reactors with MSG_RING (else eventfd)
+    std::size_t default_pool_size = 64;   ///< reserve of the thread's default bioset
+    bool msg_ring = true; ///< wake other io_uring reactors with MSG_RING (else eventfd)
     BackendChoice backend = BackendChoice::automatic; ///< overridden by BIORING_BACKEND
 };
 
@@ -118,8 +118,7 @@ public:
             const unsigned tail = *sq_.sqe_tail;
             // As io_uring_get_sqe without SQPOLL: the kernel moves khead only inside
             // io_uring_enter, which this thread makes; a plain (relaxed) read suffices.
-            if (tail + 1 - __atomic_load_n(sq_.khead, __ATOMIC_RELAXED) <= sq_.entries)
-                [[likely]] {
+            if (tail + 1 - __atomic_load_n(sq_.khead, __ATOMIC_RELAXED) <= sq_.entries) [[likely]] {
                 *sq_.sqe_tail = tail + 1;
                 detail::store_sqe(sq_.sqes[tail & sq_.mask], v,
                                   reinterpret_cast<std::uintptr_t>(&op));
@@ -310,7 +309,6 @@ private:
     std::vector<std::uintptr_t> remote_cancels_;
     std::atomic<bool> remote_pending_{false};
     std::vector<std::uintptr_t> cancels_draining_; ///< owner thread: the batch being run
-
 };
 
 } // namespace bioring

@@ -85,9 +85,8 @@ Runtime::Runtime(RuntimeOptions opts) : opts_(opts) {
     std::latch started(n);
     running_ = true;
     for (unsigned i = 0; i < n; ++i) {
-        shards_[i]->thread = std::thread([this, i, &errs, &started] {
-            thread_main(i, &errs[i], &started);
-        });
+        shards_[i]->thread =
+            std::thread([this, i, &errs, &started] { thread_main(i, &errs[i], &started); });
     }
     started.wait(); // paired with count_down() in thread_main: publishes shard->reactor
     for (unsigned i = 0; i < n; ++i) {
@@ -98,7 +97,9 @@ Runtime::Runtime(RuntimeOptions opts) : opts_(opts) {
     }
 }
 
-Runtime::~Runtime() { shutdown(); }
+Runtime::~Runtime() {
+    shutdown();
+}
 
 void Runtime::thread_main(unsigned index, std::exception_ptr* err, std::latch* started) {
     Shard& s = *shards_[index];
@@ -125,7 +126,7 @@ void Runtime::thread_main(unsigned index, std::exception_ptr* err, std::latch* s
         r.drain();
     }
     s.final_counters = r.counters(); // read by counters() after join
-    r.detach_thread(); // destroyed by shutdown() after every thread has been joined
+    r.detach_thread();               // destroyed by shutdown() after every thread has been joined
 }
 
 std::int64_t Runtime::tasks_alive() const noexcept {
@@ -221,8 +222,7 @@ std::int64_t Runtime::shutdown() noexcept {
     return abandoned_.load();
 }
 
-std::vector<std::exception_ptr> Runtime::run_each(
-    const std::function<Task<void>(unsigned)>& make) {
+std::vector<std::exception_ptr> Runtime::run_each(const std::function<Task<void>(unsigned)>& make) {
     if (!running_) {
         throw std::logic_error("bioring::Runtime::run_on_all after shutdown");
     }
@@ -252,9 +252,8 @@ std::vector<std::exception_ptr> Runtime::run_each(
 
 void Runtime::run_on_all(std::function<Task<void>(unsigned shard)> make) {
     std::vector<detail::SyncSlot<void>> slots(size());
-    std::vector<std::exception_ptr> errs = run_each([&](unsigned shard) -> Task<void> {
-        return detail::drive(make(shard), &slots[shard]);
-    });
+    std::vector<std::exception_ptr> errs = run_each(
+        [&](unsigned shard) -> Task<void> { return detail::drive(make(shard), &slots[shard]); });
     for (unsigned i = 0; i < size(); ++i) {
         if (errs[i]) {
             std::rethrow_exception(errs[i]);

@@ -32,8 +32,8 @@
 namespace bioring {
 
 struct RuntimeOptions {
-    unsigned threads = 0; ///< 0 = one per core (std::thread::hardware_concurrency)
-    bool pin = false;     ///< pin reactor i to CPU i % cores (sched_setaffinity)
+    unsigned threads = 0;   ///< 0 = one per core (std::thread::hardware_concurrency)
+    bool pin = false;       ///< pin reactor i to CPU i % cores (sched_setaffinity)
     ReactorOptions reactor; ///< for every reactor (the backend choice included)
     /// How long shutdown waits for detached tasks to finish after stop() before abandoning
     /// them with a message.
@@ -130,9 +130,8 @@ private:
 template <class T>
 std::vector<T> Runtime::run_on_all(std::function<Task<T>(unsigned shard)> make) {
     std::vector<detail::SyncSlot<T>> slots(size());
-    std::vector<std::exception_ptr> errs = run_each([&](unsigned shard) -> Task<void> {
-        return detail::drive(make(shard), &slots[shard]);
-    });
+    std::vector<std::exception_ptr> errs = run_each(
+        [&](unsigned shard) -> Task<void> { return detail::drive(make(shard), &slots[shard]); });
     for (unsigned i = 0; i < size(); ++i) {
         if (errs[i]) {
             std::rethrow_exception(errs[i]);

@@ -138,8 +138,8 @@ Task<IoResult> spawn(Semaphore& limit, std::stop_token stop, F&& f, A... args) {
 }
 /// As above, without cancellation: `co_await spawn(limit, f, i);`
 template <class F, class... A>
-    requires(!std::is_same_v<std::decay_t<F>, std::stop_token>)
-Task<IoResult> spawn(Semaphore& limit, F&& f, A... args) {
+requires(!std::is_same_v<std::decay_t<F>, std::stop_token>) Task<IoResult> spawn(Semaphore& limit,
+                                                                                 F&& f, A... args) {
     return detail::spawn_limited(&limit, std::stop_token{}, &f, std::move(args)...);
 }
 

@@ -60,10 +60,11 @@ BioSet* default_bioset() noexcept;
 /// Count of exceptions that escaped detached (spawned) tasks, process-wide.
 std::uint64_t detached_exceptions() noexcept;
 
-
 namespace detail {
 
-inline constexpr std::size_t round64(std::size_t n) noexcept { return (n + 63) & ~std::size_t{63}; }
+inline constexpr std::size_t round64(std::size_t n) noexcept {
+    return (n + 63) & ~std::size_t{63};
+}
 
 /// Allocate a frame of @size bytes in front of a Bio of @bs (heap when @bs is null).
 /// Returns: the frame, or nullptr (the Task comes back empty).
@@ -91,8 +92,8 @@ public:
     // A member coroutine or a lambda gets its object first: a BioSet& right after it
     // counts as leading too.
     template <class C, class... A>
-        requires(std::is_class_v<C> && !std::is_same_v<std::remove_cv_t<C>, BioSet>)
-    static void* operator new(std::size_t size, C&, BioSet& bs, A&...) noexcept {
+    requires(std::is_class_v<C> && !std::is_same_v<std::remove_cv_t<C>, BioSet>) static void*
+    operator new(std::size_t size, C&, BioSet& bs, A&...) noexcept {
         return frame_alloc(&bs, size);
     }
     template <class... A>
@@ -139,7 +140,6 @@ public:
     };
     FinalAwaiter final_suspend() noexcept { return {}; }
     void unhandled_exception() noexcept { exception_ = std::current_exception(); }
-
 
     /// The Bio behind this frame; nullptr for a heap frame.
     Bio* bio() const noexcept { return bio_; }
@@ -226,8 +226,8 @@ public:
             p.state_.store(detail::task_running, std::memory_order_relaxed);
             h.resume();
             // Paired with the exchange in FinalAwaiter: false = finished inline, go on.
-            return p.state_.exchange(detail::task_parent_suspended,
-                                     std::memory_order_acq_rel) != detail::task_finished;
+            return p.state_.exchange(detail::task_parent_suspended, std::memory_order_acq_rel) !=
+                   detail::task_finished;
         }
         T await_resume() {
             if (!h) {
@@ -288,7 +288,7 @@ struct ThisBioTag {
         Bio* bio = nullptr;
         bool await_ready() const noexcept { return false; }
         template <class P>
-            requires std::is_base_of_v<detail::PromiseBase, P>
+        requires std::is_base_of_v<detail::PromiseBase, P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             bio = h.promise().bio();
             return false;

@@ -141,7 +141,8 @@ SqFastPath UringBackend::fast_path() noexcept {
 
 bool UringBackend::cq_needs_flush() const noexcept {
     // liburing 2.3's cq_ring_needs_flush(): replayed so enter_calls counts real syscalls.
-    return (IO_URING_READ_ONCE(*ring_.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
+    return (IO_URING_READ_ONCE(*ring_.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) !=
+           0;
 }
 
 void UringBackend::arm_eventfd() noexcept {
@@ -285,8 +286,9 @@ void UringBackend::prep_file_op(io_uring_sqe* sqe, const Operation& op) noexcept
         takes_file = false;
         break;
     case OpCode::statx:
-        io_uring_prep_statx(sqe, fd, path, op.mode, op.len,
-                            reinterpret_cast<struct statx*>(static_cast<std::uintptr_t>(op.length)));
+        io_uring_prep_statx(
+            sqe, fd, path, op.mode, op.len,
+            reinterpret_cast<struct statx*>(static_cast<std::uintptr_t>(op.length)));
         takes_file = false;
         break;
     case OpCode::unlinkat:
@@ -294,9 +296,10 @@ void UringBackend::prep_file_op(io_uring_sqe* sqe, const Operation& op) noexcept
         takes_file = false;
         break;
     case OpCode::renameat:
-        io_uring_prep_renameat(sqe, fd, path, static_cast<int>(op.len),
-                               reinterpret_cast<const char*>(static_cast<std::uintptr_t>(op.length)),
-                               static_cast<unsigned>(op.mode));
+        io_uring_prep_renameat(
+            sqe, fd, path, static_cast<int>(op.len),
+            reinterpret_cast<const char*>(static_cast<std::uintptr_t>(op.length)),
+            static_cast<unsigned>(op.mode));
         takes_file = false;
         break;
     case OpCode::mkdirat:

@@ -10,8 +10,7 @@
 
 namespace bioring::detail {
 
-void prep_socket(io_uring_sqe* sqe, const Operation& op) noexcept
-{
+void prep_socket(io_uring_sqe* sqe, const Operation& op) noexcept {
     const int fd = op.fd;
     switch (op.code) {
     case OpCode::accept:

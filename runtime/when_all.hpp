@@ -112,8 +112,7 @@ TaskValue<T> take_value(Task<T>& t) {
 /// first exception in argument order after every task has finished; throws std::bad_alloc
 /// before starting any task when one of them is empty (its frame could not be allocated).
 template <class... T>
-    requires(sizeof...(T) > 0)
-Task<std::tuple<detail::TaskValue<T>...>> when_all(Task<T>... tasks) {
+requires(sizeof...(T) > 0) Task<std::tuple<detail::TaskValue<T>...>> when_all(Task<T>... tasks) {
     if ((!tasks || ...)) {
         throw std::bad_alloc();
     }
@@ -121,8 +120,8 @@ Task<std::tuple<detail::TaskValue<T>...>> when_all(Task<T>... tasks) {
     detail::WhenAllLatch latch(n);
     std::array<detail::DoneHook*, n> hooks;
     hooks.fill(&latch);
-    co_await detail::StartEach<n>{{tasks.handle()...}, {detail::promise_of(tasks)...}, hooks,
-                                  &latch};
+    co_await detail::StartEach<n>{
+        {tasks.handle()...}, {detail::promise_of(tasks)...}, hooks, &latch};
     // Braced initialisation runs left to right: the first exception in argument order wins.
     co_return std::tuple<detail::TaskValue<T>...>{detail::take_value(tasks)...};
 }
@@ -142,8 +141,7 @@ inline Task<void> when_all(std::vector<Task<void>> tasks) {
 
 /// As above, collecting the values in task order.
 template <class T>
-    requires(!std::is_void_v<T>)
-Task<std::vector<T>> when_all(std::vector<Task<T>> tasks) {
+requires(!std::is_void_v<T>) Task<std::vector<T>> when_all(std::vector<Task<T>> tasks) {
     co_await detail::WhenAllStart<T>(tasks);
     std::vector<T> out;
     out.reserve(tasks.size());

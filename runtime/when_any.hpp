@@ -49,8 +49,7 @@ struct WhenAnyHook : DoneHook {
         auto* self = static_cast<WhenAnyHook*>(h);
         WhenAnyState* st = self->state;
         std::size_t expected = WhenAnyState::none;
-        if (st->winner.compare_exchange_strong(expected, self->index,
-                                               std::memory_order_acq_rel)) {
+        if (st->winner.compare_exchange_strong(expected, self->index, std::memory_order_acq_rel)) {
             st->stop->request_stop();
         }
         return WhenAllLatch::arrive(st->latch); // last: the state may go right after
@@ -76,8 +75,8 @@ void set_winner(V& out, Task<T>& t) {
 /// winner's exception (the losers' outcomes are dropped); throws std::bad_alloc before
 /// starting any task when one of them is empty.
 template <class... T>
-    requires(sizeof...(T) > 0)
-Task<WhenAnyResult<T...>> when_any(std::stop_source stop, Task<T>... tasks) {
+requires(sizeof...(T) > 0) Task<WhenAnyResult<T...>> when_any(std::stop_source stop,
+                                                              Task<T>... tasks) {
     if ((!tasks || ...)) {
         throw std::bad_alloc();
     }
@@ -93,8 +92,8 @@ Task<WhenAnyResult<T...>> when_any(std::stop_source stop, Task<T>... tasks) {
         any_hooks[i].index = i;
         hooks[i] = &any_hooks[i];
     }
-    co_await detail::StartEach<n>{{tasks.handle()...}, {detail::promise_of(tasks)...}, hooks,
-                                  &latch};
+    co_await detail::StartEach<n>{
+        {tasks.handle()...}, {detail::promise_of(tasks)...}, hooks, &latch};
     WhenAnyResult<T...> out;
     out.index = state.winner.load(std::memory_order_acquire);
     std::tuple<Task<T>&...> ts{tasks...};
@@ -102,7 +101,8 @@ Task<WhenAnyResult<T...>> when_any(std::stop_source stop, Task<T>... tasks) {
         ((out.index == I ? detail::set_winner<decltype(out.value), I>(out.value, std::get<I>(ts))
                          : void()),
          ...);
-    }(std::index_sequence_for<T...>{});
+    }
+    (std::index_sequence_for<T...>{});
     co_return out;
 }
 

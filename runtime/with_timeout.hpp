@@ -61,8 +61,9 @@ Task<T> cancel_timer_after(Task<T> t, std::stop_source timer) {
 /// either answer may come; rethrows the task's exception; throws std::logic_error without a
 /// reactor.
 template <class T>
-Task<std::optional<detail::TaskValue<T>>> with_timeout(Task<T> task, std::chrono::nanoseconds d,
-                             std::stop_source stop = std::stop_source(std::nostopstate)) {
+Task<std::optional<detail::TaskValue<T>>>
+with_timeout(Task<T> task, std::chrono::nanoseconds d,
+             std::stop_source stop = std::stop_source(std::nostopstate)) {
     if (Reactor::current() == nullptr) {
         throw std::logic_error("bioring::with_timeout: no reactor on this thread");
     }

@@ -33,8 +33,7 @@ inline constexpr bool asan_poisoning = false;
 #endif
 
 /// Mark [p, p + n) unaddressable. Context: any thread; noexcept, no-op without ASan.
-inline void poison(const void* p, std::size_t n) noexcept
-{
+inline void poison(const void* p, std::size_t n) noexcept {
 #ifdef BIORING_ASAN
     __asan_poison_memory_region(p, n);
 #else
@@ -44,8 +43,7 @@ inline void poison(const void* p, std::size_t n) noexcept
 }
 
 /// Mark [p, p + n) addressable again. Context: any thread; noexcept, no-op without ASan.
-inline void unpoison(const void* p, std::size_t n) noexcept
-{
+inline void unpoison(const void* p, std::size_t n) noexcept {
 #ifdef BIORING_ASAN
     __asan_unpoison_memory_region(p, n);
 #else

@@ -49,10 +49,10 @@ struct SlabList {
 
 class SlabCache {
 public:
-    static constexpr std::size_t align = 64;             ///< object alignment and stride unit
-    static constexpr std::size_t header_bytes = 64;      ///< slab header
+    static constexpr std::size_t align = 64;        ///< object alignment and stride unit
+    static constexpr std::size_t header_bytes = 64; ///< slab header
     static constexpr std::size_t min_slab_bytes = 64 * 1024;
-    static constexpr std::size_t empty_slack = 2;        ///< empty slabs kept for reuse
+    static constexpr std::size_t empty_slack = 2; ///< empty slabs kept for reuse
     static constexpr std::size_t max_object_size = std::size_t{1} << 30; ///< 1 GiB
 
     /// Flushes every thread's magazine for this cache and frees all slabs. Objects still in
@@ -172,8 +172,8 @@ private:
     detail::SlabList partial_;
     detail::SlabList empty_;
     detail::SlabList full_;
-    std::size_t depot_free_ = 0;     ///< free objects in the depot's slabs
-    std::size_t depot_out_ = 0;      ///< objects out of the depot (in magazines or in use)
+    std::size_t depot_free_ = 0; ///< free objects in the depot's slabs
+    std::size_t depot_out_ = 0;  ///< objects out of the depot (in magazines or in use)
     std::uint64_t slabs_created_ = 0;
     std::uint64_t slabs_released_ = 0;
     std::uint64_t backing_failures_ = 0;

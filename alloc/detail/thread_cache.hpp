@@ -59,18 +59,18 @@ static_assert(sizeof(MagazineHot) == 32);
 /// One thread's magazine for one cache. Allocations are not counted on the fast path: they
 /// follow from allocations = refilled + frees - flushed - nr.
 struct Magazine {
-    MagazineHot* hot = nullptr;             ///< the TLS slot, or &own
+    MagazineHot* hot = nullptr; ///< the TLS slot, or &own
     MagazineHot own;
     std::atomic<SlabCache*> cache{nullptr}; ///< bound cache; written under magazine_lock()
     Magazine* prev = nullptr;               ///< cache's magazine list, under magazine_lock()
     Magazine* next = nullptr;
-    std::uint32_t capacity = 0;             ///< entries allocated in hot->objs
-    std::uint32_t tid = 0;                  ///< owning thread's number
-    OwnerCounter refilled;                  ///< objects brought in by refills
-    OwnerCounter flushed;                   ///< objects sent back by flushes and drains
+    std::uint32_t capacity = 0; ///< entries allocated in hot->objs
+    std::uint32_t tid = 0;      ///< owning thread's number
+    OwnerCounter refilled;      ///< objects brought in by refills
+    OwnerCounter flushed;       ///< objects sent back by flushes and drains
     OwnerCounter refills;
     OwnerCounter flushes;
-    OwnerCounter reserve_hits;              ///< counted by BioSet (slow path)
+    OwnerCounter reserve_hits; ///< counted by BioSet (slow path)
 };
 
 struct ThreadSlots {

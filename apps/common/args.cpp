@@ -10,14 +10,12 @@ namespace bioring::apps {
 
 namespace {
 
-std::string quoted(std::string_view s)
-{
+std::string quoted(std::string_view s) {
     return "'" + std::string(s) + "'";
 }
 
 // Digits only; returns the index of the first non-digit. Throws on overflow.
-std::uint64_t parse_digits(std::string_view text, std::string_view what, std::size_t* end)
-{
+std::uint64_t parse_digits(std::string_view text, std::string_view what, std::size_t* end) {
     if (text.empty()) {
         throw UsageError(std::string(what) + ": empty value");
     }
@@ -42,8 +40,7 @@ std::uint64_t parse_digits(std::string_view text, std::string_view what, std::si
 
 } // namespace
 
-std::uint64_t parse_size(std::string_view text, std::string_view what)
-{
+std::uint64_t parse_size(std::string_view text, std::string_view what) {
     std::size_t end = 0;
     std::uint64_t v = parse_digits(text, what, &end);
     std::string_view suffix = text.substr(end);
@@ -52,12 +49,24 @@ std::uint64_t parse_size(std::string_view text, std::string_view what)
     }
     unsigned shift = 0;
     switch (std::toupper(static_cast<unsigned char>(suffix[0]))) {
-    case 'K': shift = 10; break;
-    case 'M': shift = 20; break;
-    case 'G': shift = 30; break;
-    case 'T': shift = 40; break;
-    case 'P': shift = 50; break;
-    case 'E': shift = 60; break;
+    case 'K':
+        shift = 10;
+        break;
+    case 'M':
+        shift = 20;
+        break;
+    case 'G':
+        shift = 30;
+        break;
+    case 'T':
+        shift = 40;
+        break;
+    case 'P':
+        shift = 50;
+        break;
+    case 'E':
+        shift = 60;
+        break;
     default:
         throw UsageError(std::string(what) + ": " + quoted(text) +
                          " has an unknown suffix (use K, M, G, T, P or E)");
@@ -74,8 +83,7 @@ std::uint64_t parse_size(std::string_view text, std::string_view what)
 }
 
 std::uint64_t parse_uint(std::string_view text, std::string_view what, std::uint64_t min,
-                         std::uint64_t max)
-{
+                         std::uint64_t max) {
     std::size_t end = 0;
     std::uint64_t v = parse_digits(text, what, &end);
     if (end != text.size()) {
@@ -89,8 +97,7 @@ std::uint64_t parse_uint(std::string_view text, std::string_view what, std::uint
 }
 
 std::uint64_t parse_size_in(std::string_view text, std::string_view what, std::uint64_t min,
-                            std::uint64_t max, std::uint64_t multiple)
-{
+                            std::uint64_t max, std::uint64_t multiple) {
     std::uint64_t v = parse_size(text, what);
     if (v < min || v > max) {
         throw UsageError(std::string(what) + ": " + quoted(text) + " is out of range (" +
@@ -103,18 +110,15 @@ std::uint64_t parse_size_in(std::string_view text, std::string_view what, std::u
     return v;
 }
 
-void ArgParser::value(std::string name, Setter set)
-{
+void ArgParser::value(std::string name, Setter set) {
     options_.push_back(Option{std::move(name), std::move(set), nullptr});
 }
 
-void ArgParser::flag(std::string name, bool* out)
-{
+void ArgParser::flag(std::string name, bool* out) {
     options_.push_back(Option{std::move(name), nullptr, out});
 }
 
-std::vector<std::string> ArgParser::parse(int argc, char** argv, bool* help)
-{
+std::vector<std::string> ArgParser::parse(int argc, char** argv, bool* help) {
     std::vector<std::string> positional;
     *help = false;
     bool options_done = false;
@@ -171,8 +175,7 @@ std::vector<std::string> ArgParser::parse(int argc, char** argv, bool* help)
     return positional;
 }
 
-void add_pipeline_options(ArgParser& p, PipelineOptions& o)
-{
+void add_pipeline_options(ArgParser& p, PipelineOptions& o) {
     p.value("bs", [&o](std::string_view v) {
         o.bs = static_cast<std::uint32_t>(
             parse_size_in(v, "--bs", 4096, BufferPool::max_buffer, 4096));

@@ -19,8 +19,7 @@
 
 namespace bioring::apps {
 
-DirectFile open_file(const char* prog, const std::string& path, OpenOptions oo)
-{
+DirectFile open_file(const char* prog, const std::string& path, OpenOptions oo) {
     try {
         return DirectFile::open(path, oo);
     } catch (const std::system_error& e) {
@@ -34,15 +33,13 @@ DirectFile open_file(const char* prog, const std::string& path, OpenOptions oo)
     return DirectFile::open(path, oo);
 }
 
-DirectFile open_source(const char* prog, const std::string& path, const struct stat& st)
-{
+DirectFile open_source(const char* prog, const std::string& path, const struct stat& st) {
     if (!S_ISREG(st.st_mode) || st.st_size != 0) {
         return open_file(prog, path, OpenOptions{});
     }
     const int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (in < 0) {
-        throw std::system_error(errno, std::system_category(),
-                                "cannot read source '" + path + "'");
+        throw std::system_error(errno, std::system_category(), "cannot read source '" + path + "'");
     }
     std::vector<char> buf(1 << 16);
     int mem = -1;
@@ -74,8 +71,8 @@ DirectFile open_source(const char* prog, const std::string& path, const struct s
         total += static_cast<std::uint64_t>(n);
         if (total > pseudo_file_limit) {
             fail(EFBIG, format("source '%s' reports size 0 but holds more than %llu bytes; "
-                               "refusing to copy it", path.c_str(),
-                               static_cast<unsigned long long>(pseudo_file_limit)));
+                               "refusing to copy it",
+                               path.c_str(), static_cast<unsigned long long>(pseudo_file_limit)));
         }
         for (ssize_t done = 0; done < n;) {
             const ssize_t w = ::write(mem, buf.data() + done, static_cast<std::size_t>(n - done));
@@ -92,8 +89,9 @@ DirectFile open_source(const char* prog, const std::string& path, const struct s
     if (mem < 0) {
         return open_file(prog, path, OpenOptions{}); // really empty
     }
-    std::fprintf(stderr, "%s: '%s' reports size 0 but holds %llu bytes (a pseudo-file): using "
-                         "what was read from it\n",
+    std::fprintf(stderr,
+                 "%s: '%s' reports size 0 but holds %llu bytes (a pseudo-file): using "
+                 "what was read from it\n",
                  prog, path.c_str(), static_cast<unsigned long long>(total));
     // Reopened through /proc so DirectFile owns its own descriptor; memory files take
     // O_DIRECT, and open_file falls back to buffered I/O where they do not.
@@ -118,15 +116,15 @@ DirectFile open_source(const char* prog, const std::string& path, const struct s
 }
 
 int run_and_commit(DirectFile& src, DirectFile& dst, SafeOutput& out, PipelineConfig cfg,
-                   const RunOptions& ro)
-{
+                   const RunOptions& ro) {
     Progress progress(ro.operation, cfg.size, !ro.quiet);
     cfg.progress = &progress;
 
     PipelineResult r = run_copy(src, dst, cfg);
     if (r.queue_depth_lowered) {
-        std::fprintf(stderr, "%s: --qd %u lowered to %u: %u threads x --bs %u in flight would "
-                             "pass the limit of %llu bytes (%s)\n",
+        std::fprintf(stderr,
+                     "%s: --qd %u lowered to %u: %u threads x --bs %u in flight would "
+                     "pass the limit of %llu bytes (%s)\n",
                      ro.prog, cfg.queue_depth, r.queue_depth, r.threads, cfg.block_size,
                      static_cast<unsigned long long>(r.memory_limit), memory_limit_source());
     }
@@ -173,8 +171,7 @@ int run_and_commit(DirectFile& src, DirectFile& dst, SafeOutput& out, PipelineCo
     return 0;
 }
 
-int driver_main(const char* prog, int (*run)(int, char**), int argc, char** argv)
-{
+int driver_main(const char* prog, int (*run)(int, char**), int argc, char** argv) {
     if (!ensure_std_fds()) {
         return 1; // no /dev/null: nowhere safe to put fds 0-2, and no stderr to say so
     }

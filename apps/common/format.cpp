@@ -6,8 +6,7 @@
 
 namespace bioring::apps {
 
-std::string format(const char* fmt, ...)
-{
+std::string format(const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     va_list again;

@@ -45,7 +45,7 @@ struct Shared {
     bool verify = false;
     std::size_t unit = 4096;
     std::uint64_t blocks = 0;
-    unsigned threads = 1; ///< stripes: cfg.threads, but never more than there are blocks
+    unsigned threads = 1;     ///< stripes: cfg.threads, but never more than there are blocks
     unsigned queue_depth = 1; ///< cfg.queue_depth after the MEMORY clamps (pipeline.hpp)
 
     std::atomic<bool> stop{false};
@@ -53,8 +53,7 @@ struct Shared {
     std::string error;
     std::atomic<std::uint64_t> requests{0}, io_ops{0}, bytes{0};
 
-    void fail(std::string msg)
-    {
+    void fail(std::string msg) {
         std::lock_guard lock(mu);
         if (error.empty()) {
             error = std::move(msg);
@@ -62,8 +61,7 @@ struct Shared {
         stop.store(true, std::memory_order_relaxed);
     }
 
-    std::string io_error(const char* what, const std::string& file, std::uint64_t off, int res)
-    {
+    std::string io_error(const char* what, const std::string& file, std::uint64_t off, int res) {
         std::string m = format("%s '%s' at offset %llu failed: %s", what, file.c_str(),
                                static_cast<ull>(off), std::strerror(-res));
         const char* detail = last_error_message();
@@ -89,26 +87,23 @@ struct BufferGuard {
     BufferGuard& operator=(const BufferGuard&) = delete;
 };
 
-bool all_zero(const std::byte* p, std::size_t n) noexcept
-{
+bool all_zero(const std::byte* p, std::size_t n) noexcept {
     return n == 0 || (p[0] == std::byte{0} && std::memcmp(p, p + 1, n - 1) == 0);
 }
 
-std::size_t round_up(std::size_t v, std::size_t unit) noexcept
-{
+std::size_t round_up(std::size_t v, std::size_t unit) noexcept {
     return (v + unit - 1) / unit * unit;
 }
 
 // One block: the request. Its frame comes from @bs (leading BioSet&), its data from the
 // BufferPool. Everything that can fail is reported through Shared::fail, never thrown.
-Task<void> block_request(BioSet& bs, Stripe* st, std::uint64_t block)
-{
+Task<void> block_request(BioSet& bs, Stripe* st, std::uint64_t block) {
     (void)bs;
     Shared& sh = *st->sh;
     const PipelineConfig& cfg = *sh.cfg;
     const std::uint64_t off = block * cfg.block_size;
-    const std::size_t len = static_cast<std::size_t>(
-        std::min<std::uint64_t>(cfg.block_size, cfg.size - off));
+    const std::size_t len =
+        static_cast<std::size_t>(std::min<std::uint64_t>(cfg.block_size, cfg.size - off));
     const std::size_t padded = round_up(len, sh.unit);
 
     BufferGuard a(padded);
@@ -124,8 +119,9 @@ Task<void> block_request(BioSet& bs, Stripe* st, std::uint64_t block)
     }
     if (r.bytes() < len) {
         sh.fail(format("source '%s' ended at offset %llu, before its size of %llu bytes (did it "
-                       "shrink during the run?)", sh.src->path().c_str(),
-                       static_cast<ull>(off + r.bytes()), static_cast<ull>(cfg.size)));
+                       "shrink during the run?)",
+                       sh.src->path().c_str(), static_cast<ull>(off + r.bytes()),
+                       static_cast<ull>(cfg.size)));
         co_return;
     }
 
@@ -156,7 +152,8 @@ Task<void> block_request(BioSet& bs, Stripe* st, std::uint64_t block)
                 ++i;
             }
             sh.fail(format("verify: MISMATCH between source '%s' and destination '%s' at byte "
-                           "offset %llu", sh.src->path().c_str(), cfg.dst_name.c_str(),
+                           "offset %llu",
+                           sh.src->path().c_str(), cfg.dst_name.c_str(),
                            static_cast<ull>(off + i)));
             co_return;
         }
@@ -185,8 +182,8 @@ Task<void> block_request(BioSet& bs, Stripe* st, std::uint64_t block)
                     continue;
                 }
                 if (n <= 0) {
-                    sh.fail(sh.io_error("write to", cfg.dst_name, off + done,
-                                        n < 0 ? -errno : -EIO));
+                    sh.fail(
+                        sh.io_error("write to", cfg.dst_name, off + done, n < 0 ? -errno : -EIO));
                     co_return;
                 }
                 done += static_cast<std::size_t>(n);
@@ -202,8 +199,7 @@ Task<void> block_request(BioSet& bs, Stripe* st, std::uint64_t block)
 
 // One of queue_depth workers of a stripe: takes the stripe's next block and awaits its
 // request, so at most queue_depth requests of a stripe are in flight.
-Task<void> worker(Stripe* st, BioSet* bs)
-{
+Task<void> worker(Stripe* st, BioSet* bs) {
     Shared& sh = *st->sh;
     const unsigned stride = sh.threads;
     while (!sh.stop.load(std::memory_order_relaxed)) {
@@ -221,8 +217,7 @@ Task<void> worker(Stripe* st, BioSet* bs)
     }
 }
 
-Task<void> stripe_main(Shared* sh, unsigned shard)
-{
+Task<void> stripe_main(Shared* sh, unsigned shard) {
     BioSet bioset(sh->queue_depth, request_front_pad);
     Stripe st;
     st.sh = sh;
@@ -264,20 +259,17 @@ Task<void> stripe_main(Shared* sh, unsigned shard)
 // After every stripe's writes have completed: one fsync of DST through the reactor, so that
 // it is an io_uring request like the writes (and BIORING_FAULT op=fsync reaches it). fsync
 // is per inode: it also flushes the tail that went through the buffered descriptor.
-Task<void> flush_main(Shared* sh, unsigned shard)
-{
+Task<void> flush_main(Shared* sh, unsigned shard) {
     if (shard != 0) {
         co_return;
     }
     IoResult r = co_await sh->dst->fsync();
     if (!r.ok()) {
-        sh->fail(format("cannot flush '%s': %s", sh->cfg->dst_name.c_str(),
-                        std::strerror(-r.res)));
+        sh->fail(format("cannot flush '%s': %s", sh->cfg->dst_name.c_str(), std::strerror(-r.res)));
     }
 }
 
-PipelineResult run(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg, bool verify)
-{
+PipelineResult run(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg, bool verify) {
     if (cfg.threads == 0 || cfg.queue_depth == 0 || cfg.block_size == 0) {
         throw std::invalid_argument("pipeline: threads, queue depth and block size must be > 0");
     }
@@ -290,12 +282,13 @@ PipelineResult run(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg, 
                                      dst.offset_alignment(), dst.memory_alignment()});
     if (cfg.block_size % sh.unit != 0) {
         throw std::invalid_argument(format("block size %u is not a multiple of the files' "
-                                           "direct I/O alignment %zu", cfg.block_size, sh.unit));
+                                           "direct I/O alignment %zu",
+                                           cfg.block_size, sh.unit));
     }
     if (cfg.block_size > BufferPool::max_buffer) {
         throw std::invalid_argument(format("block size %u is above the largest I/O buffer "
-                                           "(%zu bytes)", cfg.block_size,
-                                           BufferPool::max_buffer));
+                                           "(%zu bytes)",
+                                           cfg.block_size, BufferPool::max_buffer));
     }
     sh.blocks = (cfg.size + cfg.block_size - 1) / cfg.block_size;
     sh.threads = static_cast<unsigned>(
@@ -304,17 +297,17 @@ PipelineResult run(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg, 
     PipelineResult res;
     // MEMORY: no more requests per stripe than its blocks, and all of them within the limit.
     const std::uint64_t stripe_blocks = (sh.blocks + sh.threads - 1) / sh.threads;
-    std::uint64_t qd = std::max<std::uint64_t>(1, std::min<std::uint64_t>(cfg.queue_depth,
-                                                                          stripe_blocks));
-    const std::uint64_t per_request =
-        (verify ? 2ull : 1ull) * cfg.block_size + request_front_pad;
+    std::uint64_t qd =
+        std::max<std::uint64_t>(1, std::min<std::uint64_t>(cfg.queue_depth, stripe_blocks));
+    const std::uint64_t per_request = (verify ? 2ull : 1ull) * cfg.block_size + request_front_pad;
     const std::uint64_t limit = pipeline_memory_limit();
     const std::uint64_t one_each = per_request * sh.threads;
     if (one_each > limit) {
         throw std::invalid_argument(format(
             "%u threads x --bs %u need %llu bytes in flight, above the limit of %llu bytes (%s); "
-            "use fewer --threads or a smaller --bs", sh.threads, cfg.block_size,
-            static_cast<ull>(one_each), static_cast<ull>(limit), memory_limit_source()));
+            "use fewer --threads or a smaller --bs",
+            sh.threads, cfg.block_size, static_cast<ull>(one_each), static_cast<ull>(limit),
+            memory_limit_source()));
     }
     if (qd > limit / one_each) {
         qd = limit / one_each;
@@ -348,13 +341,12 @@ struct MemoryLimit {
     const char* source;
 };
 
-MemoryLimit memory_limit() noexcept
-{
+MemoryLimit memory_limit() noexcept {
     const long pages = ::sysconf(_SC_PHYS_PAGES);
     const long page = ::sysconf(_SC_PAGESIZE);
-    MemoryLimit m{pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) *
-                                              static_cast<std::uint64_t>(page) / 4
-                                        : std::uint64_t{1} << 30,
+    MemoryLimit m{pages > 0 && page > 0
+                      ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) / 4
+                      : std::uint64_t{1} << 30,
                   "a quarter of physical memory"};
     struct rlimit rl {};
     if (::getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
@@ -366,23 +358,19 @@ MemoryLimit memory_limit() noexcept
 
 } // namespace
 
-std::uint64_t pipeline_memory_limit() noexcept
-{
+std::uint64_t pipeline_memory_limit() noexcept {
     return memory_limit().bytes;
 }
 
-const char* memory_limit_source() noexcept
-{
+const char* memory_limit_source() noexcept {
     return memory_limit().source;
 }
 
-PipelineResult run_copy(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg)
-{
+PipelineResult run_copy(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg) {
     return run(src, dst, cfg, false);
 }
 
-PipelineResult run_verify(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg)
-{
+PipelineResult run_verify(DirectFile& src, DirectFile& dst, const PipelineConfig& cfg) {
     return run(src, dst, cfg, true);
 }
 

@@ -44,13 +44,13 @@ namespace bioring::apps {
 class Progress;
 
 struct PipelineConfig {
-    std::uint64_t size = 0;          ///< bytes to move from offset 0
+    std::uint64_t size = 0; ///< bytes to move from offset 0
     std::uint32_t block_size = 1 << 20;
-    unsigned queue_depth = 32;       ///< requests in flight per stripe
-    unsigned threads = 1;            ///< stripes = reactors
-    bool skip_zero_blocks = false;   ///< leave holes for all-zero blocks (fresh DST only)
-    int tail_fd = -1;                ///< buffered descriptor on the destination
-    std::string dst_name;            ///< the name to use in messages (DST, not the temp)
+    unsigned queue_depth = 32;     ///< requests in flight per stripe
+    unsigned threads = 1;          ///< stripes = reactors
+    bool skip_zero_blocks = false; ///< leave holes for all-zero blocks (fresh DST only)
+    int tail_fd = -1;              ///< buffered descriptor on the destination
+    std::string dst_name;          ///< the name to use in messages (DST, not the temp)
     /// Applied in place to each block before it is written, on the stripe's reactor thread.
     /// \param shard the stripe; \param len bytes of data in @buf (the block, tail included).
     /// Returns: false to fail the run ("transform failed at offset ...").
@@ -61,17 +61,17 @@ struct PipelineConfig {
 
 struct PipelineResult {
     bool ok = true;
-    std::string error;              ///< first failure, naming the file and the errno text
+    std::string error; ///< first failure, naming the file and the errno text
     double seconds = 0;
-    std::uint64_t requests = 0;     ///< request coroutines run
-    std::uint64_t io_ops = 0;       ///< reads and writes issued
-    std::uint64_t bytes = 0;        ///< payload bytes written (or compared, for verify)
-    ReactorCounters counters;       ///< summed over reactors, for this run only
+    std::uint64_t requests = 0; ///< request coroutines run
+    std::uint64_t io_ops = 0;   ///< reads and writes issued
+    std::uint64_t bytes = 0;    ///< payload bytes written (or compared, for verify)
+    ReactorCounters counters;   ///< summed over reactors, for this run only
     std::string backend;
-    unsigned threads = 1;           ///< reactors used (at most one per block)
-    unsigned queue_depth = 1;       ///< requests in flight per stripe, after the MEMORY clamps
+    unsigned threads = 1;             ///< reactors used (at most one per block)
+    unsigned queue_depth = 1;         ///< requests in flight per stripe, after the MEMORY clamps
     bool queue_depth_lowered = false; ///< lowered below the stripe's blocks by the memory limit
-    std::uint64_t memory_limit = 0; ///< pipeline_memory_limit() used for the run
+    std::uint64_t memory_limit = 0;   ///< pipeline_memory_limit() used for the run
 };
 
 /// The most bytes a run may hold in request buffers and frames: a quarter of physical

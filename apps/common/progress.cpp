@@ -9,8 +9,7 @@ namespace bioring::apps {
 
 namespace {
 
-std::string human_bytes(double b)
-{
+std::string human_bytes(double b) {
     const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
     int u = 0;
     while (b >= 1024.0 && u < 5) {
@@ -26,20 +25,17 @@ std::string human_bytes(double b)
 
 Progress::Progress(std::string label, std::uint64_t total, bool enabled)
     : label_(std::move(label)), total_(total), start_(std::chrono::steady_clock::now()),
-      enabled_(enabled && ::isatty(STDERR_FILENO) == 1)
-{
+      enabled_(enabled && ::isatty(STDERR_FILENO) == 1) {
     if (enabled_) {
         thread_ = std::thread([this] { run(); });
     }
 }
 
-Progress::~Progress()
-{
+Progress::~Progress() {
     finish();
 }
 
-void Progress::phase(std::string label, std::uint64_t total)
-{
+void Progress::phase(std::string label, std::uint64_t total) {
     std::lock_guard lock(mu_);
     label_ = std::move(label);
     total_ = total;
@@ -47,8 +43,7 @@ void Progress::phase(std::string label, std::uint64_t total)
     start_ = std::chrono::steady_clock::now();
 }
 
-void Progress::finish()
-{
+void Progress::finish() {
     {
         std::lock_guard lock(mu_);
         if (stop_) {
@@ -65,8 +60,7 @@ void Progress::finish()
 }
 
 std::string Progress::render(const std::string& label, std::uint64_t done, std::uint64_t total,
-                             double seconds)
-{
+                             double seconds) {
     const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
     std::string line = label + " ";
     if (total > 0) {
@@ -99,8 +93,7 @@ std::string Progress::render(const std::string& label, std::uint64_t done, std::
     return line;
 }
 
-void Progress::run()
-{
+void Progress::run() {
     std::unique_lock lock(mu_);
     while (!cv_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stop_; })) {
         const double secs =

@@ -27,8 +27,7 @@ char g_temp_path[4096];
 std::atomic<bool> g_temp_armed{false};
 const char* g_prog = "bioring";
 
-void write_all(const char* s) noexcept
-{
+void write_all(const char* s) noexcept {
     std::size_t n = std::strlen(s);
     while (n > 0) {
         ssize_t w = ::write(STDERR_FILENO, s, n);
@@ -41,28 +40,37 @@ void write_all(const char* s) noexcept
 }
 
 // The terminating signals that get the cleanup handler (see install_signal_cleanup).
-constexpr int cleanup_signals[] = {SIGHUP,  SIGINT,    SIGTERM, SIGQUIT, SIGUSR1,
+constexpr int cleanup_signals[] = {SIGHUP,  SIGINT,  SIGTERM,   SIGQUIT, SIGUSR1,
                                    SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU};
 
-const char* signal_text(int signo) noexcept
-{
+const char* signal_text(int signo) noexcept {
     switch (signo) {
-    case SIGINT: return ": interrupted by SIGINT";
-    case SIGTERM: return ": terminated by SIGTERM";
-    case SIGHUP: return ": hung up (SIGHUP)";
-    case SIGQUIT: return ": interrupted by SIGQUIT";
-    case SIGUSR1: return ": interrupted by SIGUSR1";
-    case SIGUSR2: return ": interrupted by SIGUSR2";
-    case SIGALRM: return ": interrupted by SIGALRM";
-    case SIGVTALRM: return ": interrupted by SIGVTALRM";
-    case SIGPROF: return ": interrupted by SIGPROF";
-    case SIGXCPU: return ": CPU time limit exceeded (SIGXCPU)";
-    default: return ": interrupted by a signal";
+    case SIGINT:
+        return ": interrupted by SIGINT";
+    case SIGTERM:
+        return ": terminated by SIGTERM";
+    case SIGHUP:
+        return ": hung up (SIGHUP)";
+    case SIGQUIT:
+        return ": interrupted by SIGQUIT";
+    case SIGUSR1:
+        return ": interrupted by SIGUSR1";
+    case SIGUSR2:
+        return ": interrupted by SIGUSR2";
+    case SIGALRM:
+        return ": interrupted by SIGALRM";
+    case SIGVTALRM:
+        return ": interrupted by SIGVTALRM";
+    case SIGPROF:
+        return ": interrupted by SIGPROF";
+    case SIGXCPU:
+        return ": CPU time limit exceeded (SIGXCPU)";
+    default:
+        return ": interrupted by a signal";
     }
 }
 
-extern "C" void on_fatal_signal(int signo)
-{
+extern "C" void on_fatal_signal(int signo) {
     // Only async-signal-safe calls below: unlink, write, _exit.
     bool removed = false;
     if (g_temp_armed.load(std::memory_order_acquire)) {
@@ -79,8 +87,7 @@ extern "C" void on_fatal_signal(int signo)
     ::_exit(128 + signo);
 }
 
-void arm(const std::string& path) noexcept
-{
+void arm(const std::string& path) noexcept {
     std::size_t n = std::min(path.size(), sizeof(g_temp_path) - 1);
     g_temp_armed.store(false, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -89,18 +96,15 @@ void arm(const std::string& path) noexcept
     g_temp_armed.store(true, std::memory_order_release);
 }
 
-void disarm() noexcept
-{
+void disarm() noexcept {
     g_temp_armed.store(false, std::memory_order_release);
 }
 
-[[noreturn]] void throw_errno(int err, const std::string& what)
-{
+[[noreturn]] void throw_errno(int err, const std::string& what) {
     throw std::system_error(err, std::system_category(), what);
 }
 
-std::string dir_of(const std::string& path)
-{
+std::string dir_of(const std::string& path) {
     auto slash = path.find_last_of('/');
     if (slash == std::string::npos) {
         return ".";
@@ -111,15 +115,13 @@ std::string dir_of(const std::string& path)
     return path.substr(0, slash);
 }
 
-std::string base_of(const std::string& path)
-{
+std::string base_of(const std::string& path) {
     auto slash = path.find_last_of('/');
     return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 // The longest last path component the directory takes (NAME_MAX where unknown).
-std::size_t name_max(const std::string& dir)
-{
+std::size_t name_max(const std::string& dir) {
     const long n = ::pathconf(dir.c_str(), _PC_NAME_MAX);
     return n > 0 ? static_cast<std::size_t>(n) : NAME_MAX;
 }
@@ -127,8 +129,7 @@ std::size_t name_max(const std::string& dir)
 // ".NAME.bioring-tmp." for DST's last component @base, NAME cut so that the prefix plus a
 // pid (10 digits) and a retry suffix ("-99") fit in @max bytes. The cut is by bytes: a
 // multi-byte character may be split, which only makes the temporary name less readable.
-std::string temp_prefix(const std::string& base, std::size_t max)
-{
+std::string temp_prefix(const std::string& base, std::size_t max) {
     constexpr std::string_view tag = ".bioring-tmp.";
     constexpr std::size_t reserve = 1 + tag.size() + 10 + 3;
     const std::size_t keep = max > reserve ? max - reserve : 1;
@@ -142,8 +143,7 @@ std::string temp_prefix(const std::string& base, std::size_t max)
 // (the cleanup's probe). OFD locks belong to the open file description, so they are not
 // lost when another descriptor of the process on the same file is closed, and the kernel
 // (or the NFS lock manager) drops them when the holder dies.
-int lock_file(int fd, short type, bool wait) noexcept
-{
+int lock_file(int fd, short type, bool wait) noexcept {
     struct flock fl {};
     fl.l_type = type;
     fl.l_whence = SEEK_SET;
@@ -158,8 +158,7 @@ int lock_file(int fd, short type, bool wait) noexcept
 // Remove this DST's temporary files in @dir that no live run holds: a file is stale when a
 // read lock on it can be taken (its run would hold a write lock). The name is checked to
 // still be the locked inode before it is unlinked.
-void remove_stale_temps(const std::string& dir, const std::string& prefix, const char* prog)
-{
+void remove_stale_temps(const std::string& dir, const std::string& prefix, const char* prog) {
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) {
         return; // the create below reports the directory's problem
@@ -174,15 +173,15 @@ void remove_stale_temps(const std::string& dir, const std::string& prefix, const
         if (fd < 0) {
             continue; // not ours to judge (another user's file, a special file)
         }
-        struct stat held {}, named {};
+        struct stat held {
+        }, named{};
         if (::fstat(fd, &held) == 0 && S_ISREG(held.st_mode) &&
             lock_file(fd, F_RDLCK, false) == 0 &&
             ::fstatat(dfd, e->d_name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
             named.st_dev == held.st_dev && named.st_ino == held.st_ino &&
             ::unlinkat(dfd, e->d_name, 0) == 0) {
-            std::fprintf(stderr,
-                         "%s: removed stale temporary file %s/%s (left by a killed run)\n", prog,
-                         dir == "/" ? "" : dir.c_str(), e->d_name);
+            std::fprintf(stderr, "%s: removed stale temporary file %s/%s (left by a killed run)\n",
+                         prog, dir == "/" ? "" : dir.c_str(), e->d_name);
         }
         ::close(fd);
     }
@@ -191,8 +190,7 @@ void remove_stale_temps(const std::string& dir, const std::string& prefix, const
 
 } // namespace
 
-bool ensure_std_fds() noexcept
-{
+bool ensure_std_fds() noexcept {
     for (int fd = 0; fd <= 2; ++fd) {
         if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) {
             continue;
@@ -209,8 +207,7 @@ bool ensure_std_fds() noexcept
     return true;
 }
 
-void install_signal_cleanup(const char* prog)
-{
+void install_signal_cleanup(const char* prog) {
     g_prog = prog;
     struct sigaction sa {};
     sa.sa_handler = on_fatal_signal;
@@ -230,15 +227,13 @@ void install_signal_cleanup(const char* prog)
     ::signal(SIGXFSZ, SIG_IGN);
 }
 
-std::string temp_name_for(const std::string& dst, long pid)
-{
+std::string temp_name_for(const std::string& dst, long pid) {
     const std::string dir = dir_of(dst);
     const std::string prefix = dir == "/" ? "/" : dir + "/";
     return prefix + temp_prefix(base_of(dst), name_max(dir)) + std::to_string(pid);
 }
 
-struct stat check_source(const std::string& path)
-{
+struct stat check_source(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
         throw_errno(errno, "cannot read source '" + path + "'");
@@ -259,8 +254,7 @@ namespace {
 
 // A symlink DST is written through, as cp and dd do: the temporary file goes next to the
 // link's target and replaces the target, so the link itself stays a link.
-std::string resolve_link(const std::string& dst)
-{
+std::string resolve_link(const std::string& dst) {
     struct stat lst {};
     if (::lstat(dst.c_str(), &lst) != 0 || !S_ISLNK(lst.st_mode)) {
         return dst;
@@ -276,8 +270,7 @@ std::string resolve_link(const std::string& dst)
 
 } // namespace
 
-SafeOutput::SafeOutput(const std::string& dst_arg, const struct stat& src, const char* prog)
-{
+SafeOutput::SafeOutput(const std::string& dst_arg, const struct stat& src, const char* prog) {
     if (dst_arg.empty()) {
         throw_errno(ENOENT, "destination path is empty");
     }
@@ -358,8 +351,8 @@ SafeOutput::SafeOutput(const std::string& dst_arg, const struct stat& src, const
         // Armed before the file exists: a signal between the two finds nothing to unlink or
         // our own new file, never someone else's (O_EXCL below).
         arm(write_path_);
-        const int fd = ::open(write_path_.c_str(),
-                              O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        const int fd =
+            ::open(write_path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) {
             const int err = errno;
             disarm();
@@ -367,8 +360,8 @@ SafeOutput::SafeOutput(const std::string& dst_arg, const struct stat& src, const
                 continue;
             }
             write_path_.clear();
-            throw_errno(err, "cannot create a temporary file in destination directory '" +
-                                 dir_ + "' for '" + dst + "'");
+            throw_errno(err, "cannot create a temporary file in destination directory '" + dir_ +
+                                 "' for '" + dst + "'");
         }
         if (lock_file(fd, F_WRLCK, true) != 0) {
             const int err = errno;
@@ -380,7 +373,8 @@ SafeOutput::SafeOutput(const std::string& dst_arg, const struct stat& src, const
         }
         // A concurrent run's cleanup may have found the file before we locked it and removed
         // it: then the name is no longer ours, and we start again with a new file.
-        struct stat held {}, named {};
+        struct stat held {
+        }, named{};
         if (::fstat(fd, &held) == 0 && held.st_nlink > 0 &&
             ::lstat(write_path_.c_str(), &named) == 0 && named.st_dev == held.st_dev &&
             named.st_ino == held.st_ino) {
@@ -397,16 +391,14 @@ SafeOutput::SafeOutput(const std::string& dst_arg, const struct stat& src, const
     }
 }
 
-SafeOutput::~SafeOutput()
-{
+SafeOutput::~SafeOutput() {
     abort();
     if (fd_ >= 0) {
         ::close(fd_);
     }
 }
 
-void SafeOutput::truncate(std::uint64_t size)
-{
+void SafeOutput::truncate(std::uint64_t size) {
     if (in_place_) {
         return;
     }
@@ -415,8 +407,7 @@ void SafeOutput::truncate(std::uint64_t size)
     }
 }
 
-void SafeOutput::commit()
-{
+void SafeOutput::commit() {
     if (!in_place_) {
         apply_owner_and_mode();
     }
@@ -452,8 +443,7 @@ void SafeOutput::commit()
     }
 }
 
-void SafeOutput::apply_owner_and_mode()
-{
+void SafeOutput::apply_owner_and_mode() {
     mode_t mode = new_mode_;
     if (replacing_) {
         mode = old_.st_mode & 07777;
@@ -475,8 +465,7 @@ void SafeOutput::apply_owner_and_mode()
     }
 }
 
-void SafeOutput::abort() noexcept
-{
+void SafeOutput::abort() noexcept {
     if (committed_ || in_place_ || write_path_.empty()) {
         return;
     }

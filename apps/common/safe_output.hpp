@@ -102,9 +102,9 @@ private:
     std::string dir_;
     std::string write_path_;
     int fd_ = -1;
-    bool replacing_ = false;   ///< DST existed: keep its owner, group and mode
-    struct stat old_ {};       ///< DST's stat when replacing_
-    mode_t new_mode_ = 0644;   ///< 0666 & ~umask for a new DST
+    bool replacing_ = false; ///< DST existed: keep its owner, group and mode
+    struct stat old_ {};     ///< DST's stat when replacing_
+    mode_t new_mode_ = 0644; ///< 0666 & ~umask for a new DST
     bool in_place_ = false;
     bool committed_ = false;
     std::uint64_t device_size_ = 0;

@@ -67,8 +67,7 @@ struct Options : PipelineOptions {
     std::string src, dst;
 };
 
-Options parse(int argc, char** argv, bool* help)
-{
+Options parse(int argc, char** argv, bool* help) {
     Options o;
     ArgParser p;
     add_pipeline_options(p, o);
@@ -90,8 +89,7 @@ Options parse(int argc, char** argv, bool* help)
     return o;
 }
 
-int run(int argc, char** argv)
-{
+int run(int argc, char** argv) {
     bool help = false;
     Options o = parse(argc, argv, &help);
     if (help) {
@@ -105,14 +103,14 @@ int run(int argc, char** argv)
     const std::uint64_t size = src.size();
     if (out.in_place()) {
         if (out.device_size() < size) {
-            throw std::system_error(ENOSPC, std::system_category(),
-                                    "block device '" + o.dst + "' (" +
-                                        std::to_string(out.device_size()) +
-                                        " bytes) is smaller than '" + o.src + "' (" +
-                                        std::to_string(size) + " bytes)");
+            throw std::system_error(
+                ENOSPC, std::system_category(),
+                "block device '" + o.dst + "' (" + std::to_string(out.device_size()) +
+                    " bytes) is smaller than '" + o.src + "' (" + std::to_string(size) + " bytes)");
         }
-        std::fprintf(stderr, "%s: '%s' is a block device: writing it in place (no temporary "
-                             "file; an interrupted copy leaves it partly written)\n",
+        std::fprintf(stderr,
+                     "%s: '%s' is a block device: writing it in place (no temporary "
+                     "file; an interrupted copy leaves it partly written)\n",
                      prog, o.dst.c_str());
     }
     out.truncate(size);
@@ -134,7 +132,6 @@ int run(int argc, char** argv)
 
 } // namespace
 
-int main(int argc, char** argv)
-{
+int main(int argc, char** argv) {
     return driver_main(prog, run, argc, argv);
 }

@@ -14,10 +14,11 @@
 
 namespace bioring::apps {
 
-KeyBytes::~KeyBytes() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+KeyBytes::~KeyBytes() {
+    OPENSSL_cleanse(bytes.data(), bytes.size());
+}
 
-void read_key_file(const std::string& path, unsigned bits, std::uint64_t offset, KeyBytes& key)
-{
+void read_key_file(const std::string& path, unsigned bits, std::uint64_t offset, KeyBytes& key) {
     const std::size_t need = bits / 8;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
@@ -32,8 +33,8 @@ void read_key_file(const std::string& path, unsigned bits, std::uint64_t offset,
     key.bytes.resize(need);
     std::size_t got = 0;
     while (got < need) {
-        ssize_t n = ::pread(fd, key.bytes.data() + got, need - got,
-                            static_cast<off_t>(offset + got));
+        ssize_t n =
+            ::pread(fd, key.bytes.data() + got, need - got, static_cast<off_t>(offset + got));
         if (n < 0 && errno == EINTR) {
             continue;
         }

@@ -82,8 +82,7 @@ struct Options : PipelineOptions {
     std::string src, dst;
 };
 
-Options parse(int argc, char** argv, bool* help)
-{
+Options parse(int argc, char** argv, bool* help) {
     Options o;
     ArgParser p;
     p.value("key-file", [&](std::string_view v) {
@@ -99,9 +98,8 @@ Options parse(int argc, char** argv, bool* help)
                              std::string(v));
         }
     });
-    p.value("keyfile-offset", [&](std::string_view v) {
-        o.keyfile_offset = parse_size(v, "--keyfile-offset");
-    });
+    p.value("keyfile-offset",
+            [&](std::string_view v) { o.keyfile_offset = parse_size(v, "--keyfile-offset"); });
     p.value("cipher", [&](std::string_view v) {
         if (v != "aes-xts-plain64") {
             throw UsageError("--cipher '" + std::string(v) +
@@ -114,7 +112,8 @@ Options parse(int argc, char** argv, bool* help)
             throw UsageError("--sector-size must be 512 or 4096, not " + std::string(v));
         }
     });
-    p.value("skip", [&](std::string_view v) { o.fmt.skip = parse_uint(v, "--skip", 0, UINT64_MAX); });
+    p.value("skip",
+            [&](std::string_view v) { o.fmt.skip = parse_uint(v, "--skip", 0, UINT64_MAX); });
     p.flag("iv-large-sectors", &o.fmt.iv_large_sectors);
     add_pipeline_options(p, o);
     auto pos = p.parse(argc, argv, help);
@@ -151,8 +150,7 @@ Options parse(int argc, char** argv, bool* help)
     return o;
 }
 
-int run(int argc, char** argv)
-{
+int run(int argc, char** argv) {
     bool help = false;
     Options o = parse(argc, argv, &help);
     if (help) {
@@ -183,8 +181,7 @@ int run(int argc, char** argv)
     if (out.in_place()) {
         if (out.device_size() < size) {
             throw std::system_error(ENOSPC, std::system_category(),
-                                    "block device '" + o.dst + "' is smaller than '" + o.src +
-                                        "'");
+                                    "block device '" + o.dst + "' is smaller than '" + o.src + "'");
         }
         std::fprintf(stderr, "%s: '%s' is a block device: writing it in place\n", prog,
                      o.dst.c_str());
@@ -207,14 +204,13 @@ int run(int argc, char** argv)
         return ciphers[shard].crypt_sectors(buf, buf, len, fmt, off);
     };
     const bool enc = o.dir == XtsCipher::Direction::encrypt;
-    return run_and_commit(src, dst, out, std::move(cfg),
-                          RunOptions{prog, enc ? "encrypt" : "decrypt", o.src, o.dst, o.verify,
-                                     o.json, o.quiet});
+    return run_and_commit(
+        src, dst, out, std::move(cfg),
+        RunOptions{prog, enc ? "encrypt" : "decrypt", o.src, o.dst, o.verify, o.json, o.quiet});
 }
 
 } // namespace
 
-int main(int argc, char** argv)
-{
+int main(int argc, char** argv) {
     return driver_main(prog, run, argc, argv);
 }

@@ -10,8 +10,7 @@
 
 namespace bioring::apps {
 
-std::string validate(const SectorFormat& fmt)
-{
+std::string validate(const SectorFormat& fmt) {
     if (fmt.sector_size != 512 && fmt.sector_size != 4096) {
         return "sector size " + std::to_string(fmt.sector_size) + " is not 512 or 4096";
     }
@@ -24,8 +23,7 @@ std::string validate(const SectorFormat& fmt)
     return {};
 }
 
-std::uint64_t plain64_iv(const SectorFormat& fmt, std::uint64_t byte_offset) noexcept
-{
+std::uint64_t plain64_iv(const SectorFormat& fmt, std::uint64_t byte_offset) noexcept {
     // dm-crypt: cc_sector = bio sector (512-byte units) + iv_offset; with IV_LARGE_SECTORS
     // the IV is cc_sector >> (sector_shift). Unsigned wrap matches the kernel's u64.
     std::uint64_t sector512 = byte_offset / 512 + fmt.skip;
@@ -35,8 +33,7 @@ std::uint64_t plain64_iv(const SectorFormat& fmt, std::uint64_t byte_offset) noe
     return sector512;
 }
 
-XtsCipher::XtsCipher(std::span<const std::byte> key, Direction dir)
-{
+XtsCipher::XtsCipher(std::span<const std::byte> key, Direction dir) {
     const EVP_CIPHER* cipher = nullptr;
     if (key.size() == 64) {
         cipher = EVP_aes_256_xts();
@@ -44,7 +41,8 @@ XtsCipher::XtsCipher(std::span<const std::byte> key, Direction dir)
         cipher = EVP_aes_128_xts();
     } else {
         throw std::invalid_argument("XTS key must be 64 bytes (--key-size 512) or 32 bytes "
-                                    "(--key-size 256), not " + std::to_string(key.size()));
+                                    "(--key-size 256), not " +
+                                    std::to_string(key.size()));
     }
     const std::size_t half = key.size() / 2;
     if (std::memcmp(key.data(), key.data() + half, half) == 0) {
@@ -57,30 +55,26 @@ XtsCipher::XtsCipher(std::span<const std::byte> key, Direction dir)
     }
     key_bytes_ = key.size();
     const int enc = dir == Direction::encrypt ? 1 : 0;
-    if (EVP_CipherInit_ex(ctx_, cipher, nullptr,
-                          reinterpret_cast<const unsigned char*>(key.data()), nullptr,
-                          enc) != 1) {
+    if (EVP_CipherInit_ex(ctx_, cipher, nullptr, reinterpret_cast<const unsigned char*>(key.data()),
+                          nullptr, enc) != 1) {
         EVP_CIPHER_CTX_free(ctx_);
         ctx_ = nullptr;
         throw std::runtime_error("OpenSSL: cannot initialise AES-XTS with this key");
     }
 }
 
-XtsCipher::~XtsCipher()
-{
+XtsCipher::~XtsCipher() {
     if (ctx_ != nullptr) {
         EVP_CIPHER_CTX_free(ctx_);
     }
 }
 
-XtsCipher::XtsCipher(XtsCipher&& other) noexcept : ctx_(other.ctx_), key_bytes_(other.key_bytes_)
-{
+XtsCipher::XtsCipher(XtsCipher&& other) noexcept : ctx_(other.ctx_), key_bytes_(other.key_bytes_) {
     other.ctx_ = nullptr;
 }
 
 bool XtsCipher::crypt_unit(const std::byte* in, std::byte* out, std::size_t len,
-                           std::uint64_t unit) noexcept
-{
+                           std::uint64_t unit) noexcept {
     if (len < 16 || len % 16 != 0 || len > INT_MAX) {
         return false;
     }
@@ -97,16 +91,14 @@ bool XtsCipher::crypt_unit(const std::byte* in, std::byte* out, std::size_t len,
     }
     int outl = 0;
     if (EVP_CipherUpdate(ctx_, reinterpret_cast<unsigned char*>(out), &outl,
-                         reinterpret_cast<const unsigned char*>(in),
-                         static_cast<int>(len)) != 1) {
+                         reinterpret_cast<const unsigned char*>(in), static_cast<int>(len)) != 1) {
         return false;
     }
     return static_cast<std::size_t>(outl) == len;
 }
 
 bool XtsCipher::crypt_sectors(const std::byte* in, std::byte* out, std::size_t len,
-                              const SectorFormat& fmt, std::uint64_t byte_offset) noexcept
-{
+                              const SectorFormat& fmt, std::uint64_t byte_offset) noexcept {
     const std::size_t ss = fmt.sector_size;
     if (ss == 0 || len % ss != 0 || byte_offset % ss != 0) {
         return false;

@@ -91,8 +91,7 @@ constexpr const char* prog = "bioring-wal";
 
 enum class SyncMode { fdatasync, dsync, none };
 
-const char* sync_name(SyncMode m)
-{
+const char* sync_name(SyncMode m) {
     return m == SyncMode::fdatasync ? "fdatasync" : m == SyncMode::dsync ? "dsync" : "none";
 }
 
@@ -109,8 +108,7 @@ struct Options {
     bool json = false;
 };
 
-Options parse(int argc, char** argv, bool* help)
-{
+Options parse(int argc, char** argv, bool* help) {
     Options o;
     ArgParser p;
     p.value("producers", [&](std::string_view v) {
@@ -120,12 +118,11 @@ Options parse(int argc, char** argv, bool* help)
         o.threads = static_cast<unsigned>(parse_uint(v, "--threads", 1, 256));
     });
     p.value("record-size", [&](std::string_view v) {
-        o.record_size = static_cast<std::uint32_t>(
-            parse_size_in(v, "--record-size", 1, max_payload));
+        o.record_size =
+            static_cast<std::uint32_t>(parse_size_in(v, "--record-size", 1, max_payload));
     });
-    p.value("seconds", [&](std::string_view v) {
-        o.ms = parse_uint(v, "--seconds", 1, 86400) * 1000;
-    });
+    p.value("seconds",
+            [&](std::string_view v) { o.ms = parse_uint(v, "--seconds", 1, 86400) * 1000; });
     p.value("ms", [&](std::string_view v) { o.ms = parse_uint(v, "--ms", 1, 86400000); });
     p.value("sync", [&](std::string_view v) {
         if (v == "fdatasync") {
@@ -166,7 +163,7 @@ using Clock = std::chrono::steady_clock;
 struct Slot {
     Slot* next = nullptr;
     std::uint64_t seq = 0;
-    int result = 0;              ///< set by the writer before done.set(): 0 durable, -errno
+    int result = 0; ///< set by the writer before done.set(): 0 durable, -errno
     Event done{EventMode::auto_reset};
     std::unique_ptr<unsigned char[]> rec; ///< encoded record (header + payload)
 };
@@ -198,8 +195,7 @@ struct Log {
     std::uint64_t heap0 = 0, heap1 = 0, slab0 = 0, slab1 = 0, rec0 = 0, rec1 = 0;
 };
 
-Task<void> producer(Log* log)
-{
+Task<void> producer(Log* log) {
     Slot slot;
     const std::size_t len = record_header_size + log->o->record_size;
     slot.rec = std::make_unique<unsigned char[]>(len);
@@ -233,8 +229,7 @@ Task<void> producer(Log* log)
 }
 
 /// Record the acknowledged sequence number @seq in the side file (see the header comment).
-Task<int> write_acked(DirectFile& f, unsigned char* buf, std::uint64_t seq)
-{
+Task<int> write_acked(DirectFile& f, unsigned char* buf, std::uint64_t seq) {
     std::memset(buf, 0, block_size);
     std::memcpy(buf, &seq, 8);
     const std::uint32_t crc = crc32c(buf, 8);
@@ -249,8 +244,7 @@ Task<int> write_acked(DirectFile& f, unsigned char* buf, std::uint64_t seq)
     co_return s.res < 0 ? s.res : 0;
 }
 
-void fail_all(Log* log, Slot* s, int err)
-{
+void fail_all(Log* log, Slot* s, int err) {
     while (s != nullptr) {
         Slot* next = s->next;
         s->result = err;
@@ -260,8 +254,7 @@ void fail_all(Log* log, Slot* s, int err)
     }
 }
 
-void window_mark(Log* log, bool end)
-{
+void window_mark(Log* log, bool end) {
     const std::uint64_t heap = bench::heap_calls_this_thread();
     const std::uint64_t slab = Reactor::current()->counters().requests_allocated;
     if (!end) {
@@ -277,8 +270,7 @@ void window_mark(Log* log, bool end)
     }
 }
 
-Task<void> writer(Log* log)
-{
+Task<void> writer(Log* log) {
     const Options& o = *log->o;
     void* mem = nullptr;
     if (::posix_memalign(&mem, block_size, o.batch_blocks * block_size) != 0) {
@@ -322,8 +314,7 @@ Task<void> writer(Log* log)
         Slot* first = log->head;
         Slot* last = nullptr;
         Slot* s = first;
-        while (s != nullptr &&
-               packer.add(s->rec.get(), record_header_size + o.record_size)) {
+        while (s != nullptr && packer.add(s->rec.get(), record_header_size + o.record_size)) {
             last = s;
             s = s->next;
         }
@@ -352,9 +343,9 @@ Task<void> writer(Log* log)
                 r = sy.res;
             }
         } else {
-            IoResult w = co_await f.write(buf.get(), len, off,
-                                          o.sync == SyncMode::dsync ? WriteFlags::dsync
-                                                                    : WriteFlags::none);
+            IoResult w =
+                co_await f.write(buf.get(), len, off,
+                                 o.sync == SyncMode::dsync ? WriteFlags::dsync : WriteFlags::none);
             r = w.res < 0 ? w.res : 0; // a plain write resubmits short transfers itself
         }
         if (r == 0 && done != 0) {
@@ -369,13 +360,12 @@ Task<void> writer(Log* log)
         }
         if (r != 0) {
             log->error = r;
-            log->error_what = format("'%s': %s of %zu bytes at offset %llu: %s",
-                                     log->file->path().c_str(),
-                                     o.sync == SyncMode::fdatasync ? "write + fdatasync"
-                                     : o.sync == SyncMode::dsync   ? "RWF_DSYNC write"
-                                                                   : "write",
-                                     len, static_cast<unsigned long long>(off),
-                                     std::strerror(-r));
+            log->error_what =
+                format("'%s': %s of %zu bytes at offset %llu: %s", log->file->path().c_str(),
+                       o.sync == SyncMode::fdatasync ? "write + fdatasync"
+                       : o.sync == SyncMode::dsync   ? "RWF_DSYNC write"
+                                                     : "write",
+                       len, static_cast<unsigned long long>(off), std::strerror(-r));
             fail_all(log, first, r);
             continue;
         }
@@ -399,8 +389,8 @@ Task<void> writer(Log* log)
             const int a = co_await write_acked(*log->acked_file, ackbuf.get(), last_seq);
             if (a != 0) {
                 log->error = a;
-                log->error_what = format("'%s': %s", log->acked_file->path().c_str(),
-                                         std::strerror(-a));
+                log->error_what =
+                    format("'%s': %s", log->acked_file->path().c_str(), std::strerror(-a));
             }
         }
     }
@@ -409,8 +399,7 @@ Task<void> writer(Log* log)
     }
 }
 
-Task<void> shard_main(Log* log)
-{
+Task<void> shard_main(Log* log) {
     std::vector<Task<void>> tasks;
     tasks.reserve(log->o->producers + 1);
     log->active = log->o->producers;
@@ -427,8 +416,7 @@ Task<void> shard_main(Log* log)
     co_await when_all(std::move(tasks));
 }
 
-void check_dir(const std::string& dir)
-{
+void check_dir(const std::string& dir) {
     struct stat st;
     if (::stat(dir.c_str(), &st) != 0) {
         throw std::system_error(errno, std::system_category(), "directory '" + dir + "'");
@@ -440,8 +428,7 @@ void check_dir(const std::string& dir)
 
 /// Fill the first @size bytes of @f with zeros and make them durable (--prealloc). Runs
 /// before the reactors start, with plain blocking calls: it is set-up, not the benchmark.
-void preallocate(DirectFile& f, std::uint64_t size)
-{
+void preallocate(DirectFile& f, std::uint64_t size) {
     constexpr std::size_t chunk = 1 << 20;
     void* mem = nullptr;
     if (::posix_memalign(&mem, block_size, chunk) != 0) {
@@ -454,8 +441,8 @@ void preallocate(DirectFile& f, std::uint64_t size)
         const ssize_t w = ::pwrite(f.fd(), mem, n, static_cast<off_t>(off));
         if (w <= 0) {
             throw std::system_error(w < 0 ? errno : EIO, std::system_category(),
-                                    "'" + f.path() + "': preallocating " +
-                                        std::to_string(size) + " bytes");
+                                    "'" + f.path() + "': preallocating " + std::to_string(size) +
+                                        " bytes");
         }
         off += static_cast<std::uint64_t>(w);
     }
@@ -464,15 +451,13 @@ void preallocate(DirectFile& f, std::uint64_t size)
     }
 }
 
-std::string ms_text(std::uint64_t ns)
-{
+std::string ms_text(std::uint64_t ns) {
     return format("%.3f", static_cast<double>(ns) / 1e6);
 }
 
 } // namespace
 
-int bench_main(int argc, char** argv)
-{
+int bench_main(int argc, char** argv) {
     bool help = false;
     const Options o = parse(argc, argv, &help);
     if (help) {
@@ -564,8 +549,8 @@ int bench_main(int argc, char** argv)
             o.record_size, sync_name(o.sync), direct ? "true" : "false", seconds,
             static_cast<unsigned long long>(acked_n), rps, mbps,
             ms_text(lat.percentile(0.50)).c_str(), ms_text(lat.percentile(0.99)).c_str(),
-            ms_text(lat.percentile(0.999)).c_str(), static_cast<unsigned long long>(commits),
-            group, static_cast<unsigned long long>(blocks), heap_per, slab_per,
+            ms_text(lat.percentile(0.999)).c_str(), static_cast<unsigned long long>(commits), group,
+            static_cast<unsigned long long>(blocks), heap_per, slab_per,
             bench::heap_counter_covers_malloc() ? "true" : "false");
     } else {
         std::printf("bioring-wal bench: %u thread(s) x %u producers, %u-byte records, sync %s, "

@@ -17,8 +17,7 @@ constexpr std::uint32_t poly = 0x82F63B78u; // 0x1EDC6F41 bit-reversed
 
 using Tables = std::array<std::array<std::uint32_t, 256>, 8>;
 
-constexpr Tables make_tables() noexcept
-{
+constexpr Tables make_tables() noexcept {
     Tables t{};
     for (std::uint32_t i = 0; i < 256; ++i) {
         std::uint32_t c = i;
@@ -39,8 +38,7 @@ constexpr Tables tables = make_tables();
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) std::uint32_t crc_hw(const unsigned char* p, std::size_t n,
-                                                       std::uint32_t c) noexcept
-{
+                                                       std::uint32_t c) noexcept {
     std::uint64_t c64 = c;
     while (n >= 8) {
         std::uint64_t v;
@@ -57,15 +55,13 @@ __attribute__((target("sse4.2"))) std::uint32_t crc_hw(const unsigned char* p, s
     return c;
 }
 
-bool have_sse42() noexcept
-{
+bool have_sse42() noexcept {
     static const bool have = __builtin_cpu_supports("sse4.2");
     return have;
 }
 #endif
 
-std::uint32_t crc_sw(const unsigned char* p, std::size_t n, std::uint32_t c) noexcept
-{
+std::uint32_t crc_sw(const unsigned char* p, std::size_t n, std::uint32_t c) noexcept {
     while (n >= 8) {
         std::uint64_t v;
         std::memcpy(&v, p, 8); // little-endian: x86_64 and the other targets we build for
@@ -85,13 +81,11 @@ std::uint32_t crc_sw(const unsigned char* p, std::size_t n, std::uint32_t c) noe
 
 } // namespace
 
-std::uint32_t crc32c_table(const void* data, std::size_t len, std::uint32_t crc) noexcept
-{
+std::uint32_t crc32c_table(const void* data, std::size_t len, std::uint32_t crc) noexcept {
     return ~crc_sw(static_cast<const unsigned char*>(data), len, ~crc);
 }
 
-std::uint32_t crc32c(const void* data, std::size_t len, std::uint32_t crc) noexcept
-{
+std::uint32_t crc32c(const void* data, std::size_t len, std::uint32_t crc) noexcept {
 #if defined(__x86_64__)
     if (have_sse42()) {
         return ~crc_hw(static_cast<const unsigned char*>(data), len, ~crc);
@@ -100,8 +94,7 @@ std::uint32_t crc32c(const void* data, std::size_t len, std::uint32_t crc) noexc
     return crc32c_table(data, len, crc);
 }
 
-bool crc32c_hardware() noexcept
-{
+bool crc32c_hardware() noexcept {
 #if defined(__x86_64__)
     return have_sse42();
 #else

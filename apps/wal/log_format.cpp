@@ -10,21 +10,18 @@ namespace bioring::apps::wal {
 namespace {
 
 template <class T>
-void put(unsigned char* p, T v) noexcept
-{
+void put(unsigned char* p, T v) noexcept {
     std::memcpy(p, &v, sizeof v); // little-endian hosts only (x86_64, aarch64)
 }
 
 template <class T>
-T get(const unsigned char* p) noexcept
-{
+T get(const unsigned char* p) noexcept {
     T v;
     std::memcpy(&v, p, sizeof v);
     return v;
 }
 
-std::uint64_t splitmix64(std::uint64_t x) noexcept
-{
+std::uint64_t splitmix64(std::uint64_t x) noexcept {
     x += 0x9e3779b97f4a7c15ull;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
@@ -33,8 +30,7 @@ std::uint64_t splitmix64(std::uint64_t x) noexcept
 
 } // namespace
 
-void fill_payload(std::uint64_t seq, void* out, std::size_t len) noexcept
-{
+void fill_payload(std::uint64_t seq, void* out, std::size_t len) noexcept {
     auto* p = static_cast<unsigned char*>(out);
     std::uint64_t s = splitmix64(seq);
     for (std::size_t i = 0; i < len; i += 8) {
@@ -43,8 +39,7 @@ void fill_payload(std::uint64_t seq, void* out, std::size_t len) noexcept
     }
 }
 
-void encode_record(std::uint64_t seq, std::uint32_t len, void* out) noexcept
-{
+void encode_record(std::uint64_t seq, std::uint32_t len, void* out) noexcept {
     auto* p = static_cast<unsigned char*>(out);
     put<std::uint32_t>(p, record_magic);
     put<std::uint32_t>(p + 4, len);
@@ -55,8 +50,7 @@ void encode_record(std::uint64_t seq, std::uint32_t len, void* out) noexcept
     put<std::uint32_t>(p + 16, crc32c(p, record_header_size + len));
 }
 
-void BlockPacker::begin(std::uint64_t first_block) noexcept
-{
+void BlockPacker::begin(std::uint64_t first_block) noexcept {
     first_ = first_block;
     blocks_ = 0;
     used_ = block_size; // no block open
@@ -64,8 +58,7 @@ void BlockPacker::begin(std::uint64_t first_block) noexcept
     records_ = 0;
 }
 
-void BlockPacker::open_block() noexcept
-{
+void BlockPacker::open_block() noexcept {
     unsigned char* b = buf_ + blocks_ * block_size;
     std::memset(b, 0, block_size);
     ++blocks_;
@@ -73,8 +66,7 @@ void BlockPacker::open_block() noexcept
     in_block_ = 0;
 }
 
-bool BlockPacker::add(const void* rec, std::size_t len) noexcept
-{
+bool BlockPacker::add(const void* rec, std::size_t len) noexcept {
     if (used_ + len > block_size) {
         if (blocks_ == max_blocks_) {
             return false;
@@ -93,8 +85,7 @@ bool BlockPacker::add(const void* rec, std::size_t len) noexcept
     return true;
 }
 
-std::size_t BlockPacker::finish() noexcept
-{
+std::size_t BlockPacker::finish() noexcept {
     if (blocks_ == 0) {
         return 0;
     }
@@ -113,8 +104,7 @@ std::size_t BlockPacker::finish() noexcept
     return blocks_;
 }
 
-BlockInfo check_block(const unsigned char* blk, std::size_t len, std::uint64_t index) noexcept
-{
+BlockInfo check_block(const unsigned char* blk, std::size_t len, std::uint64_t index) noexcept {
     BlockInfo bi;
     if (len < block_size) {
         bi.reason = "short block at end of file";

@@ -85,14 +85,14 @@ private:
 
 /// What check_block() found in one block.
 struct BlockInfo {
-    bool valid_alone = false;   ///< magic, block_seq and CRC right
-    bool valid = false;         ///< and every record right (seq continuity across blocks aside)
-    bool zero = false;          ///< all 4096 bytes are zero (never written, or preallocated)
+    bool valid_alone = false; ///< magic, block_seq and CRC right
+    bool valid = false;       ///< and every record right (seq continuity across blocks aside)
+    bool zero = false;        ///< all 4096 bytes are zero (never written, or preallocated)
     std::uint64_t batch_start = 0;
     std::uint64_t first_seq = 0, last_seq = 0; ///< of its records (valid only)
     std::uint32_t records = 0;
-    std::uint32_t damage = 0;   ///< offset within the block of the first bad record, or 0
-    const char* reason = "";    ///< why not valid
+    std::uint32_t damage = 0; ///< offset within the block of the first bad record, or 0
+    const char* reason = "";  ///< why not valid
 };
 
 /// Check the @len bytes at @blk (len < block_size: a short block at end of file) as block

@@ -17,8 +17,7 @@ namespace {
 
 constexpr const char* prog = "bioring-wal";
 
-int run(int argc, char** argv)
-{
+int run(int argc, char** argv) {
     if (argc < 2) {
         throw UsageError("missing command (bench or verify)");
     }
@@ -45,7 +44,6 @@ int run(int argc, char** argv)
 
 } // namespace
 
-int main(int argc, char** argv)
-{
+int main(int argc, char** argv) {
     return driver_main(prog, run, argc, argv);
 }

@@ -66,8 +66,7 @@ struct FileCheck {
     Progress* progress = nullptr;
 };
 
-Task<void> reader(FileCheck* fc)
-{
+Task<void> reader(FileCheck* fc) {
     void* mem = nullptr;
     if (::posix_memalign(&mem, block_size, fc->chunk) != 0) {
         throw std::bad_alloc();
@@ -99,8 +98,7 @@ Task<void> reader(FileCheck* fc)
     }
 }
 
-Task<void> check_file(FileCheck* fc, unsigned qd)
-{
+Task<void> check_file(FileCheck* fc, unsigned qd) {
     std::vector<Task<void>> readers;
     for (unsigned i = 0; i < qd; ++i) {
         readers.push_back(reader(fc));
@@ -121,8 +119,7 @@ struct Verdict {
 };
 
 /// The tail rule of log_format.hpp, over the per-block results.
-Verdict judge(const FileCheck& fc)
-{
+Verdict judge(const FileCheck& fc) {
     Verdict v;
     const std::uint64_t n = fc.blocks.size();
     std::uint64_t t = 0;
@@ -151,8 +148,8 @@ Verdict judge(const FileCheck& fc)
         v.unused = fc.size - v.tail_offset; // preallocated, never used: clean
         return v;
     }
-    v.reason = bad.valid ? "record sequence numbers do not continue the previous block"
-                         : bad.reason;
+    v.reason =
+        bad.valid ? "record sequence numbers do not continue the previous block" : bad.reason;
     for (std::uint64_t j = t + 1; j < n; ++j) {
         const BlockInfo& b = fc.blocks[j];
         if (b.valid_alone && b.batch_start > t) {
@@ -167,8 +164,7 @@ Verdict judge(const FileCheck& fc)
 
 } // namespace
 
-int verify_main(int argc, char** argv)
-{
+int verify_main(int argc, char** argv) {
     Options o;
     ArgParser p;
     p.value("qd", [&](std::string_view v) {
@@ -246,9 +242,11 @@ int verify_main(int argc, char** argv)
                         "\"valid_blocks\":%llu,\"unused_bytes\":%llu,\"state\":\"%s\","
                         "\"tail_offset\":%llu,"
                         "\"damage_offset\":%s,\"reason\":%s}\n",
-                        json_string(name).c_str(), ull(fc.size), ull(v.records),
-                        ull(v.last_seq), ull(v.valid_blocks), ull(v.unused),
-                        v.damaged ? "damaged" : v.torn ? "torn-tail" : "clean",
+                        json_string(name).c_str(), ull(fc.size), ull(v.records), ull(v.last_seq),
+                        ull(v.valid_blocks), ull(v.unused),
+                        v.damaged ? "damaged"
+                        : v.torn  ? "torn-tail"
+                                  : "clean",
                         ull(v.torn || v.damaged || v.unused ? v.tail_offset : fc.size),
                         v.damaged ? std::to_string(v.damage_offset).c_str() : "null",
                         json_string(v.reason).c_str());

@@ -29,7 +29,7 @@ public:
 private:
     friend class DirectFile;
     friend class Socket;
-class Socket;
+    class Socket;
     explicit CloseOp(detail::FileState& f) noexcept : IoOp(IoOptions{}), file_(&f) {}
     static void on_complete(Operation* op, int res) noexcept;
 

@@ -15,8 +15,7 @@ class FallocateOp final : public detail::OneShotOp {
     friend class DirectFile;
     FallocateOp(const detail::FileState& f, int mode, std::uint64_t offset, std::uint64_t length,
                 IoOptions&& o) noexcept
-        : OneShotOp(f, OpCode::fallocate, std::move(o))
-    {
+        : OneShotOp(f, OpCode::fallocate, std::move(o)) {
         this->mode = mode;
         this->offset = offset;
         this->length = length;

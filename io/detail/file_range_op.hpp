@@ -17,8 +17,7 @@ class DirectFile;
 class TruncateOp final : public detail::OneShotOp {
     friend class DirectFile;
     TruncateOp(const detail::FileState& f, std::uint64_t size, IoOptions&& o) noexcept
-        : OneShotOp(f, OpCode::ftruncate, std::move(o))
-    {
+        : OneShotOp(f, OpCode::ftruncate, std::move(o)) {
         this->offset = size;
     }
 };
@@ -27,8 +26,7 @@ class SyncRangeOp final : public detail::OneShotOp {
     friend class DirectFile;
     SyncRangeOp(const detail::FileState& f, std::uint64_t offset, std::uint32_t nbytes,
                 unsigned flags, IoOptions&& o) noexcept
-        : OneShotOp(f, OpCode::sync_file_range, std::move(o))
-    {
+        : OneShotOp(f, OpCode::sync_file_range, std::move(o)) {
         this->offset = offset;
         this->len = nbytes;
         this->mode = static_cast<int>(flags);

@@ -16,9 +16,7 @@ class DirectFile;
 class FsyncOp final : public detail::OneShotOp {
     friend class DirectFile;
     FsyncOp(const detail::FileState& f, bool datasync, IoOptions&& o) noexcept
-        : OneShotOp(f, datasync ? OpCode::fdatasync : OpCode::fsync, std::move(o))
-    {
-    }
+        : OneShotOp(f, datasync ? OpCode::fdatasync : OpCode::fsync, std::move(o)) {}
 };
 
 } // namespace bioring

@@ -43,10 +43,8 @@ public:
     /// co_await into the frame); once submitted the reactor holds the op's address.
     IoOp(IoOp&& o) noexcept
         : Operation(static_cast<const Operation&>(o)), reactor_(o.reactor_), waiter_(o.waiter_),
-          result_(o.result_), again_(o.again_), timeout_(o.timeout_),
-          deadline_ns_(o.deadline_ns_), stop_(std::move(o.stop_))
-    {
-    }
+          result_(o.result_), again_(o.again_), timeout_(o.timeout_), deadline_ns_(o.deadline_ns_),
+          stop_(std::move(o.stop_)) {}
 
     /// Context: the awaiting coroutine. Returns: bytes moved (or 0) or -errno.
     IoResult await_resume() const noexcept { return result_; }
@@ -56,8 +54,7 @@ protected:
     ~IoOp() = default;
 
     /// Complete without suspending (await_ready returns this).
-    bool ready_with(int res) noexcept
-    {
+    bool ready_with(int res) noexcept {
         result_.res = res;
         return true;
     }

@@ -22,8 +22,8 @@ public:
     bool await_suspend(std::coroutine_handle<> waiter) noexcept;
 
 protected:
-    OneShotOp(const FileState& f, OpCode c, IoOptions&& o) noexcept : IoOp(std::move(o)), file_(&f)
-    {
+    OneShotOp(const FileState& f, OpCode c, IoOptions&& o) noexcept
+        : IoOp(std::move(o)), file_(&f) {
         code = c;
     }
 

@@ -44,9 +44,7 @@ private:
     friend class DirectFile;
     OpenOp(std::string path, int flags, unsigned perms, bool direct, IoOptions&& o)
         : IoOp(std::move(o)), path_(std::move(path)), flags_(flags), perms_(perms),
-          direct_(direct)
-    {
-    }
+          direct_(direct) {}
     static void on_complete(Operation* op, int res) noexcept;
 
     std::string path_;

@@ -15,18 +15,14 @@ class ReadOp final : public detail::TransferOp {
     friend class DirectFile;
     ReadOp(const detail::FileState& f, void* buf, std::size_t len, std::uint64_t offset,
            IoOptions&& o) noexcept
-        : TransferOp(f, false, buf, len, offset, std::move(o))
-    {
-    }
+        : TransferOp(f, false, buf, len, offset, std::move(o)) {}
 };
 
 class ReadvOp final : public detail::TransferOp {
     friend class DirectFile;
     ReadvOp(const detail::FileState& f, const iovec* iov, int iovcnt, std::uint64_t offset,
             IoOptions&& o) noexcept
-        : TransferOp(f, false, iov, iovcnt, offset, std::move(o))
-    {
-    }
+        : TransferOp(f, false, iov, iovcnt, offset, std::move(o)) {}
 };
 
 } // namespace bioring

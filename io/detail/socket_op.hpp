@@ -50,15 +50,11 @@ private:
     SocketTransferOp(const FileState& s, bool send, bool loop, void* buf, std::size_t len,
                      IoOptions&& o) noexcept
         : IoOp(std::move(o)), sock_(&s), buf_(static_cast<std::byte*>(buf)), total_(len),
-          send_(send), loop_(loop)
-    {
-    }
+          send_(send), loop_(loop) {}
     SocketTransferOp(const FileState& s, bool send, bool loop, const iovec* iov, int iovcnt,
                      IoOptions&& o) noexcept
         : IoOp(std::move(o)), sock_(&s), iov_(iov), iovcnt_(iovcnt), send_(send), loop_(loop),
-          vector_(true)
-    {
-    }
+          vector_(true) {}
 
     static void on_complete(Operation* op, int res) noexcept;
     const char* name() const noexcept;
@@ -74,9 +70,9 @@ private:
     std::size_t done_ = 0;       ///< bytes moved so far
     std::size_t seg_off_ = 0;    ///< bytes done inside segment seg_ (vectored form)
     int iovcnt_ = 0;
-    int seg_ = 0;                ///< first segment not completely done (vectored form)
+    int seg_ = 0; ///< first segment not completely done (vectored form)
     bool send_;
-    bool loop_;                  ///< recv_exact/send_all: keep going until total_
+    bool loop_; ///< recv_exact/send_all: keep going until total_
     bool vector_ = false;
 };
 
@@ -132,9 +128,7 @@ public:
 private:
     friend class bioring::Socket;
     ShutdownOp(const FileState& s, int how, IoOptions&& o) noexcept
-        : IoOp(std::move(o)), sock_(&s), how_(how)
-    {
-    }
+        : IoOp(std::move(o)), sock_(&s), how_(how) {}
     static void on_complete(Operation* op, int res) noexcept;
 
     const FileState* sock_;

@@ -37,15 +37,11 @@ protected:
     TransferOp(const FileState& f, bool write, void* buf, std::size_t len, std::uint64_t offset,
                IoOptions&& o, WriteFlags flags = WriteFlags::none) noexcept
         : IoOp(std::move(o)), file_(&f), buf_(static_cast<std::byte*>(buf)), offset0_(offset),
-          total_(len), rw_flags_(static_cast<std::uint32_t>(flags)), write_(write)
-    {
-    }
+          total_(len), rw_flags_(static_cast<std::uint32_t>(flags)), write_(write) {}
     TransferOp(const FileState& f, bool write, const iovec* iov, int iovcnt, std::uint64_t offset,
                IoOptions&& o, WriteFlags flags = WriteFlags::none) noexcept
         : IoOp(std::move(o)), file_(&f), iov_(iov), offset0_(offset), iovcnt_(iovcnt),
-          rw_flags_(static_cast<std::uint32_t>(flags)), write_(write), vector_(true)
-    {
-    }
+          rw_flags_(static_cast<std::uint32_t>(flags)), write_(write), vector_(true) {}
 
 private:
     static void on_complete(Operation* op, int res) noexcept;
@@ -56,15 +52,15 @@ private:
     void target_segment(std::byte* base, std::size_t len) noexcept;
 
     const FileState* file_;
-    std::byte* buf_ = nullptr;     ///< contiguous form
-    const iovec* iov_ = nullptr;   ///< vectored form
+    std::byte* buf_ = nullptr;   ///< contiguous form
+    const iovec* iov_ = nullptr; ///< vectored form
     std::uint64_t offset0_;
-    std::size_t total_ = 0;        ///< bytes requested
-    std::size_t done_ = 0;         ///< bytes completed so far
-    std::size_t seg_off_ = 0;      ///< bytes done inside segment seg_ (vectored form)
+    std::size_t total_ = 0;   ///< bytes requested
+    std::size_t done_ = 0;    ///< bytes completed so far
+    std::size_t seg_off_ = 0; ///< bytes done inside segment seg_ (vectored form)
     int iovcnt_ = 0;
-    int seg_ = 0;                  ///< first segment not completely done (vectored form)
-    std::uint32_t rw_flags_ = 0;   ///< WriteFlags (writes only): OpCode::write_flags/writev_flags
+    int seg_ = 0;                ///< first segment not completely done (vectored form)
+    std::uint32_t rw_flags_ = 0; ///< WriteFlags (writes only): OpCode::write_flags/writev_flags
     bool write_;
     bool vector_ = false;
 };

@@ -17,18 +17,14 @@ class WriteOp final : public detail::TransferOp {
     WriteOp(const detail::FileState& f, const void* buf, std::size_t len, std::uint64_t offset,
             IoOptions&& o, WriteFlags flags = WriteFlags::none) noexcept
         // The kernel only reads a write's buffer; Operation::addr is untyped.
-        : TransferOp(f, true, const_cast<void*>(buf), len, offset, std::move(o), flags)
-    {
-    }
+        : TransferOp(f, true, const_cast<void*>(buf), len, offset, std::move(o), flags) {}
 };
 
 class WritevOp final : public detail::TransferOp {
     friend class DirectFile;
     WritevOp(const detail::FileState& f, const iovec* iov, int iovcnt, std::uint64_t offset,
              IoOptions&& o, WriteFlags flags = WriteFlags::none) noexcept
-        : TransferOp(f, true, iov, iovcnt, offset, std::move(o), flags)
-    {
-    }
+        : TransferOp(f, true, iov, iovcnt, offset, std::move(o), flags) {}
 };
 
 } // namespace bioring

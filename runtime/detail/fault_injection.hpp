@@ -67,10 +67,10 @@ enum class FaultAction : std::uint8_t { error, short_transfer, delay, hold };
 struct FaultRule {
     FaultOp op = FaultOp::any;
     FaultAction action = FaultAction::error;
-    int err = 5;                 ///< positive errno for FaultAction::error (EIO)
-    std::uint64_t nth = 0;       ///< 0: unused
-    std::uint64_t every = 0;     ///< 0: unused
-    double p = -1;               ///< < 0: unused
+    int err = 5;             ///< positive errno for FaultAction::error (EIO)
+    std::uint64_t nth = 0;   ///< 0: unused
+    std::uint64_t every = 0; ///< 0: unused
+    double p = -1;           ///< < 0: unused
     std::uint64_t seed = 1;
     std::uint32_t delay_us = 0;
     bool short_unaligned = false; ///< short=unaligned: exactly half, off the 4 KiB unit

@@ -42,7 +42,7 @@ public:
     /// timer bound to io_context::executor_type an 88-byte wait_handler (136 bytes with
     /// the type-erased any_io_executor of asio::steady_timer: hence the backend's timer type).
     static constexpr std::size_t block_size = 128;
-    static constexpr std::size_t block_align = 64; ///< a block starts a cache line
+    static constexpr std::size_t block_align = 64;  ///< a block starts a cache line
     static constexpr std::size_t chunk_blocks = 64; ///< blocks added per growth
 
     /// Pre-carve @initial_blocks blocks (rounded up to whole chunks).
@@ -58,7 +58,7 @@ public:
             Chunk* c = chunks_;
             unpoison(c, chunk_bytes);
             chunks_ = c->next;
-            ::operator delete(static_cast<void*>(c), std::align_val_t{block_align});
+            ::operator delete (static_cast<void*>(c), std::align_val_t{block_align});
         }
     }
     HandlerPool(const HandlerPool&) = delete;
@@ -67,7 +67,7 @@ public:
     /// Context: any thread. Returns: @n bytes aligned to @align; throws std::bad_alloc.
     void* allocate(std::size_t n, std::size_t align) {
         if (n > block_size || align > block_align) [[unlikely]] {
-            return ::operator new(n, std::align_val_t{align});
+            return ::operator new (n, std::align_val_t{align});
         }
         std::lock_guard lk(mu_);
         if (free_ == nullptr) [[unlikely]] {
@@ -81,7 +81,7 @@ public:
     /// Return what allocate(@n, @align) gave. Context: any thread (not only the allocator's).
     void deallocate(void* p, std::size_t n, std::size_t align) noexcept {
         if (n > block_size || align > block_align) [[unlikely]] {
-            ::operator delete(p, std::align_val_t{align});
+            ::operator delete (p, std::align_val_t{align});
             return;
         }
         auto* b = static_cast<Block*>(p);
@@ -108,7 +108,7 @@ private:
     static constexpr std::size_t chunk_bytes = (chunk_blocks + 1) * block_size;
 
     [[gnu::noinline]] void grow_locked() {
-        void* mem = ::operator new(chunk_bytes, std::align_val_t{block_align});
+        void* mem = ::operator new (chunk_bytes, std::align_val_t{block_align});
         auto* c = static_cast<Chunk*>(mem);
         c->next = chunks_;
         chunks_ = c;
@@ -176,4 +176,3 @@ struct PooledHandler {
 };
 
 } // namespace bioring::detail
-

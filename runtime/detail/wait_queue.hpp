@@ -35,9 +35,9 @@ namespace bioring::detail {
 struct WaitNode : RemoteTask {
     WaitNode* wq_prev = nullptr;
     WaitNode* wq_next = nullptr;
-    Reactor* reactor = nullptr;      ///< where the coroutine waits and is resumed
+    Reactor* reactor = nullptr; ///< where the coroutine waits and is resumed
     std::coroutine_handle<> handle{};
-    int result = 0;                  ///< 0 = granted, else -errno (-ECANCELED, -EPIPE, ...)
+    int result = 0; ///< 0 = granted, else -errno (-ECANCELED, -EPIPE, ...)
     bool queued = false;
 };
 

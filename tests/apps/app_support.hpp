@@ -29,23 +29,21 @@ using Proc = bioring::test::Process;
 // Its name is a scratch name: what a killed run leaves is removed by the next one.
 struct Scratch {
     fs::path path;
-    explicit Scratch(const std::string& where)
-    {
-        const std::string root = where == "shm" ? std::string("/dev/shm") : fs::current_path().string();
+    explicit Scratch(const std::string& where) {
+        const std::string root =
+            where == "shm" ? std::string("/dev/shm") : fs::current_path().string();
         path = bioring::test::unique_name(root, "apps");
         fs::remove_all(path);
         fs::create_directories(path);
     }
-    ~Scratch()
-    {
+    ~Scratch() {
         std::error_code ec;
         fs::remove_all(path, ec);
     }
     fs::path operator/(const std::string& name) const { return path / name; }
 };
 
-inline std::size_t count_temps(const fs::path& dir)
-{
+inline std::size_t count_temps(const fs::path& dir) {
     std::size_t n = 0;
     for (auto& e : fs::directory_iterator(dir)) {
         n += e.path().filename().string().find(".bioring-tmp.") != std::string::npos;
@@ -53,8 +51,7 @@ inline std::size_t count_temps(const fs::path& dir)
     return n;
 }
 
-inline bool contains(const std::string& hay, const std::string& needle)
-{
+inline bool contains(const std::string& hay, const std::string& needle) {
     return hay.find(needle) != std::string::npos;
 }
 

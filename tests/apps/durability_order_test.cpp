@@ -22,8 +22,7 @@ struct Event {
 
 // Parse `strace -f -o` output (-e trace=open,openat,close,fsync,fdatasync,rename,renameat,
 // renameat2) into the fsync and rename events in order, with descriptors resolved to paths.
-std::vector<Event> durability_events(const std::string& trace)
-{
+std::vector<Event> durability_events(const std::string& trace) {
     static const std::regex call_re(R"(^(\d+)\s+(\w+)\((.*)\)\s+=\s+(-?\d+))");
     static const std::regex quoted(R"re("((?:[^"\\]|\\.)*)")re");
     std::map<std::string, std::string> pending; // pid -> text of an unfinished call
@@ -69,15 +68,20 @@ std::vector<Event> durability_events(const std::string& trace)
 }
 
 // Run @args under strace and check the order on publishing @dst in @dir.
-void check_durability_order(std::vector<std::string> args, const Scratch& d, const fs::path& dst)
-{
+void check_durability_order(std::vector<std::string> args, const Scratch& d, const fs::path& dst) {
     const fs::path trace = d / "trace";
-    std::vector<std::string> cmd = {"/usr/bin/strace", "-f", "-qq", "-o", trace.string(), "-e",
+    std::vector<std::string> cmd = {"/usr/bin/strace",
+                                    "-f",
+                                    "-qq",
+                                    "-o",
+                                    trace.string(),
+                                    "-e",
                                     "trace=open,openat,close,fsync,fdatasync,rename,renameat,"
                                     "renameat2"};
     cmd.insert(cmd.end(), args.begin(), args.end());
     // LeakSanitizer cannot run under ptrace: leak checks stay with the untraced tests.
-    const std::vector<std::string> env = bioring::test::child_env({{"ASAN_OPTIONS", "detect_leaks=0"}});
+    const std::vector<std::string> env =
+        bioring::test::child_env({{"ASAN_OPTIONS", "detect_leaks=0"}});
     Result r = bioring::test::Process(cmd, d.path, &env).wait();
     CAPTURE(r.err);
     REQUIRE(r.status == 0);
@@ -117,8 +121,7 @@ void check_durability_order(std::vector<std::string> args, const Scratch& d, con
     CHECK_MESSAGE(dir_synced >= 0, "the directory was not synced after the rename");
 }
 
-bool have_strace()
-{
+bool have_strace() {
     return ::access("/usr/bin/strace", X_OK) == 0 &&
            run({"/usr/bin/strace", "-qq", "-e", "trace=none", "/bin/true"}, fs::current_path())
                    .status == 0;
@@ -128,38 +131,40 @@ bool have_strace()
 
 TEST_SUITE("apps") {
 
-TEST_CASE("bioring-copy syncs the temporary file, renames it, then syncs the directory")
-{
-    if (!have_strace()) {
-        BIORING_SKIP("strace is not installed or cannot trace here");
+    TEST_CASE("bioring-copy syncs the temporary file, renames it, then syncs the directory") {
+        if (!have_strace()) {
+            BIORING_SKIP("strace is not installed or cannot trace here");
+        }
+        for (const char* where : {"shm", "ext4"}) {
+            CAPTURE(where);
+            Scratch d(where);
+            write_file(d / "src", random_string((1 << 20) + 333, 71));
+            write_file(d / "dst", "old");
+            check_durability_order(
+                {BIORING_COPY_EXE, "--verify", (d / "src").string(), (d / "dst").string()}, d,
+                d / "dst");
+            CHECK(slurp(d / "dst") == slurp(d / "src"));
+        }
     }
-    for (const char* where : {"shm", "ext4"}) {
-        CAPTURE(where);
-        Scratch d(where);
-        write_file(d / "src", random_string((1 << 20) + 333, 71));
-        write_file(d / "dst", "old");
-        check_durability_order({BIORING_COPY_EXE, "--verify", (d / "src").string(),
-                                (d / "dst").string()}, d, d / "dst");
-        CHECK(slurp(d / "dst") == slurp(d / "src"));
-    }
-}
 
-TEST_CASE("bioring-crypt syncs the temporary file, renames it, then syncs the directory")
-{
-    if (!have_strace()) {
-        BIORING_SKIP("strace is not installed or cannot trace here");
+    TEST_CASE("bioring-crypt syncs the temporary file, renames it, then syncs the directory") {
+        if (!have_strace()) {
+            BIORING_SKIP("strace is not installed or cannot trace here");
+        }
+        for (const char* where : {"shm", "ext4"}) {
+            CAPTURE(where);
+            Scratch d(where);
+            write_file(d / "key", random_string(64, 72));
+            write_file(d / "pt", random_string((1 << 20) + 3 * 512, 73));
+            check_durability_order({BIORING_CRYPT_EXE, "encrypt", "--key-file",
+                                    (d / "key").string(), (d / "pt").string(), (d / "ct").string()},
+                                   d, d / "ct");
+            check_durability_order({BIORING_CRYPT_EXE, "decrypt", "--key-file",
+                                    (d / "key").string(), (d / "ct").string(),
+                                    (d / "back").string()},
+                                   d, d / "back");
+            CHECK(slurp(d / "back") == slurp(d / "pt"));
+        }
     }
-    for (const char* where : {"shm", "ext4"}) {
-        CAPTURE(where);
-        Scratch d(where);
-        write_file(d / "key", random_string(64, 72));
-        write_file(d / "pt", random_string((1 << 20) + 3 * 512, 73));
-        check_durability_order({BIORING_CRYPT_EXE, "encrypt", "--key-file", (d / "key").string(),
-                                (d / "pt").string(), (d / "ct").string()}, d, d / "ct");
-        check_durability_order({BIORING_CRYPT_EXE, "decrypt", "--key-file", (d / "key").string(),
-                                (d / "ct").string(), (d / "back").string()}, d, d / "back");
-        CHECK(slurp(d / "back") == slurp(d / "pt"));
-    }
-}
 
 } // TEST_SUITE

@@ -18,15 +18,13 @@ using namespace apps_test;
 
 inline const std::string wal_exe = BIORING_WAL_EXE;
 
-inline Result wal(std::vector<std::string> args, const fs::path& dir)
-{
+inline Result wal(std::vector<std::string> args, const fs::path& dir) {
     args.insert(args.begin(), wal_exe);
     return run(args, dir);
 }
 
 /// The unsigned number after "key": in @json (one object), or -1 when absent.
-inline long long json_number(const std::string& json, const std::string& key)
-{
+inline long long json_number(const std::string& json, const std::string& key) {
     const std::string k = "\"" + key + "\":";
     const std::size_t at = json.find(k);
     if (at == std::string::npos || !std::isdigit(static_cast<unsigned char>(json[at + k.size()]))) {
@@ -36,8 +34,7 @@ inline long long json_number(const std::string& json, const std::string& key)
 }
 
 /// The "state" of a verify --json line ("clean", "torn-tail", "damaged").
-inline std::string json_state(const std::string& json)
-{
+inline std::string json_state(const std::string& json) {
     const std::string k = "\"state\":\"";
     const std::size_t at = json.find(k);
     if (at == std::string::npos) {
@@ -48,8 +45,7 @@ inline std::string json_state(const std::string& json)
 
 /// The sequence number in a .acked file: 0 when it is empty (nothing acknowledged yet);
 /// -1 when it is torn or damaged (its CRC does not match).
-inline long long read_acked(const fs::path& p)
-{
+inline long long read_acked(const fs::path& p) {
     const std::string s = slurp(p);
     if (s.empty()) {
         return 0;

@@ -15,9 +15,7 @@
 
 namespace xts_ref {
 
-
-inline std::vector<std::byte> from_hex(const std::string& h)
-{
+inline std::vector<std::byte> from_hex(const std::string& h) {
     std::vector<std::byte> out(h.size() / 2);
     for (std::size_t i = 0; i < out.size(); ++i) {
         out[i] = static_cast<std::byte>(std::stoi(h.substr(2 * i, 2), nullptr, 16));
@@ -32,8 +30,9 @@ struct Vector {
 };
 
 // IEEE Std 1619-2007 Annex B, vectors 10-14: key1/key2 below, plaintext 00..ff twice.
-inline const char* const vector_key = "2718281828459045235360287471352662497757247093699959574966967627"
-                               "3141592653589793238462643383279502884197169399375105820974944592";
+inline const char* const vector_key =
+    "2718281828459045235360287471352662497757247093699959574966967627"
+    "3141592653589793238462643383279502884197169399375105820974944592";
 inline const Vector vectors[] = {
     {10, 0xffULL,
      "1c3b3a102f770386e4836c99e370cf9bea00803f5e482357a4ae12d414a3e63b"
@@ -122,8 +121,7 @@ inline const Vector vectors[] = {
      "6975be5e0b4efce51cd3e70c25a1fbbbd609d273ad5b0d59631c531f6a0a57b9"},
 };
 
-inline std::vector<std::byte> vector_plaintext()
-{
+inline std::vector<std::byte> vector_plaintext() {
     std::vector<std::byte> pt(512);
     for (std::size_t i = 0; i < pt.size(); ++i) {
         pt[i] = static_cast<std::byte>(i & 0xff);
@@ -133,8 +131,7 @@ inline std::vector<std::byte> vector_plaintext()
 
 // Reference XTS: T = E_k2(iv); for each block C = E_k1(P ^ T) ^ T; T = T * alpha.
 inline void aes_ecb(const std::byte* key, std::size_t key_len, bool enc, const std::byte* in,
-             std::byte* out, std::size_t len)
-{
+                    std::byte* out, std::size_t len) {
     EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
     REQUIRE(c != nullptr);
     const EVP_CIPHER* cipher = key_len == 32 ? EVP_aes_256_ecb() : EVP_aes_128_ecb();
@@ -150,8 +147,7 @@ inline void aes_ecb(const std::byte* key, std::size_t key_len, bool enc, const s
 }
 
 inline std::vector<std::byte> ref_xts_unit(const std::vector<std::byte>& key, std::uint64_t unit,
-                                    const std::byte* in, std::size_t len, bool enc)
-{
+                                           const std::byte* in, std::size_t len, bool enc) {
     const std::size_t half = key.size() / 2;
     std::byte iv[16] = {};
     for (int i = 0; i < 8; ++i) {
@@ -181,8 +177,7 @@ inline std::vector<std::byte> ref_xts_unit(const std::vector<std::byte>& key, st
     return out;
 }
 
-inline std::vector<std::byte> random_bytes(std::size_t n, unsigned seed)
-{
+inline std::vector<std::byte> random_bytes(std::size_t n, unsigned seed) {
     std::mt19937_64 rng(seed);
     std::vector<std::byte> v(n);
     for (auto& b : v) {
@@ -190,6 +185,5 @@ inline std::vector<std::byte> random_bytes(std::size_t n, unsigned seed)
     }
     return v;
 }
-
 
 } // namespace xts_ref

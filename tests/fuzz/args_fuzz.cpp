@@ -28,14 +28,14 @@ namespace {
 void check_numbers(std::string_view text) {
     try {
         const std::uint64_t v = bioring::apps::parse_uint(text, "--n", 3, 1000);
-        if (v < 3 || v > 1000 || text.empty() || text.find_first_not_of("0123456789") !=
-                                                      std::string_view::npos) {
+        if (v < 3 || v > 1000 || text.empty() ||
+            text.find_first_not_of("0123456789") != std::string_view::npos) {
             broken("parse_uint accepted a bad value");
         }
-        if (std::to_string(v) != std::string(text.substr(text.find_first_not_of('0') ==
-                                                                 std::string_view::npos
-                                                             ? text.size() - 1
-                                                             : text.find_first_not_of('0')))) {
+        if (std::to_string(v) !=
+            std::string(text.substr(text.find_first_not_of('0') == std::string_view::npos
+                                        ? text.size() - 1
+                                        : text.find_first_not_of('0')))) {
             broken("parse_uint value differs from its digits");
         }
     } catch (const UsageError&) {

@@ -22,33 +22,27 @@ void* __libc_realloc(void*, std::size_t);
 void* __libc_memalign(std::size_t, std::size_t);
 void __libc_free(void*);
 
-void* malloc(std::size_t n)
-{
+void* malloc(std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_malloc(n);
 }
-void* calloc(std::size_t a, std::size_t b)
-{
+void* calloc(std::size_t a, std::size_t b) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_calloc(a, b);
 }
-void* realloc(void* p, std::size_t n)
-{
+void* realloc(void* p, std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_realloc(p, n);
 }
-void* memalign(std::size_t a, std::size_t n)
-{
+void* memalign(std::size_t a, std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_memalign(a, n);
 }
-void* aligned_alloc(std::size_t a, std::size_t n)
-{
+void* aligned_alloc(std::size_t a, std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_memalign(a, n);
 }
-int posix_memalign(void** out, std::size_t a, std::size_t n)
-{
+int posix_memalign(void** out, std::size_t a, std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     void* p = __libc_memalign(a, n);
     if (p == nullptr) {
@@ -57,8 +51,7 @@ int posix_memalign(void** out, std::size_t a, std::size_t n)
     *out = p;
     return 0;
 }
-void free(void* p)
-{
+void free(void* p) {
     __libc_free(p);
 }
 } // extern "C"

@@ -31,14 +31,12 @@ namespace bioring::test {
 
 /// The older spelling of print_skip() kept for the io tests that call it (the caller returns
 /// right after it); new tests use BIORING_SKIP (tests/support/skip.hpp).
-inline void skip(const std::string& why)
-{
+inline void skip(const std::string& why) {
     print_skip(why);
 }
 
 /// Open, or print BIORING-SKIP and return nullopt when the filesystem refuses O_DIRECT.
-inline std::optional<DirectFile> open_or_skip(const std::string& path, const OpenOptions& o)
-{
+inline std::optional<DirectFile> open_or_skip(const std::string& path, const OpenOptions& o) {
     try {
         return DirectFile::open(path, o);
     } catch (const std::system_error& e) {
@@ -50,8 +48,7 @@ inline std::optional<DirectFile> open_or_skip(const std::string& path, const Ope
     }
 }
 
-inline OpenOptions rw_create()
-{
+inline OpenOptions rw_create() {
     OpenOptions o;
     o.write = true;
     o.create = true;
@@ -62,8 +59,7 @@ inline OpenOptions rw_create()
 /// A heap buffer aligned to 4096 (plain memory: never a registered buffer).
 struct AlignedBuffer {
     explicit AlignedBuffer(std::size_t n, std::size_t align = 4096)
-        : size(n), data(static_cast<std::byte*>(std::aligned_alloc(align, round_up(n, align))))
-    {
+        : size(n), data(static_cast<std::byte*>(std::aligned_alloc(align, round_up(n, align)))) {
         REQUIRE(data != nullptr);
         std::memset(data, 0, n);
     }
@@ -78,15 +74,13 @@ struct AlignedBuffer {
 
 /// The byte a pattern @seed puts at file position @pos (position dependent, so a
 /// transfer landing at the wrong offset is caught).
-inline std::byte pattern_byte(std::uint64_t pos, unsigned seed)
-{
+inline std::byte pattern_byte(std::uint64_t pos, unsigned seed) {
     std::uint64_t x = (pos + 1) * 0x9E3779B97F4A7C15ull ^ (std::uint64_t{seed} << 32);
     x ^= x >> 29;
     return static_cast<std::byte>(x & 0xff);
 }
 
-inline void fill_pattern(std::byte* p, std::size_t n, std::uint64_t file_pos, unsigned seed)
-{
+inline void fill_pattern(std::byte* p, std::size_t n, std::uint64_t file_pos, unsigned seed) {
     for (std::size_t i = 0; i < n; ++i) {
         p[i] = pattern_byte(file_pos + i, seed);
     }
@@ -94,8 +88,7 @@ inline void fill_pattern(std::byte* p, std::size_t n, std::uint64_t file_pos, un
 
 /// Index of the first byte that differs from the pattern, or -1.
 inline long first_mismatch(const std::byte* p, std::size_t n, std::uint64_t file_pos,
-                           unsigned seed)
-{
+                           unsigned seed) {
     for (std::size_t i = 0; i < n; ++i) {
         if (p[i] != pattern_byte(file_pos + i, seed)) {
             return static_cast<long>(i);
@@ -106,8 +99,7 @@ inline long first_mismatch(const std::byte* p, std::size_t n, std::uint64_t file
 
 /// Write @n pattern bytes at @pos with plain pwrite (test setup independent of io/).
 inline void posix_write_pattern(const std::string& path, std::uint64_t pos, std::size_t n,
-                                unsigned seed)
-{
+                                unsigned seed) {
     std::vector<std::byte> v(n);
     fill_pattern(v.data(), n, pos, seed);
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -117,8 +109,8 @@ inline void posix_write_pattern(const std::string& path, std::uint64_t pos, std:
 }
 
 /// Read @n bytes at @pos with plain pread (independent check of what io/ wrote).
-inline std::vector<std::byte> posix_read(const std::string& path, std::uint64_t pos, std::size_t n)
-{
+inline std::vector<std::byte> posix_read(const std::string& path, std::uint64_t pos,
+                                         std::size_t n) {
     std::vector<std::byte> v(n);
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     REQUIRE(fd >= 0);
@@ -133,8 +125,8 @@ struct SeenCompletion {
     OpCode code;
     std::uint32_t len;
     std::uint64_t offset;
-    int kernel_res;     ///< what the backend reported
-    int delivered_res;  ///< what the tap passed on
+    int kernel_res;    ///< what the backend reported
+    int delivered_res; ///< what the tap passed on
     int buf_index;
     bool fixed_file;
 };
@@ -146,8 +138,7 @@ public:
     /// result to deliver; empty = pass through.
     using Rewrite = std::function<int(const Operation& op, int res, int n)>;
 
-    explicit CompletionTap(Rewrite rewrite = {}) : rewrite_(std::move(rewrite))
-    {
+    explicit CompletionTap(Rewrite rewrite = {}) : rewrite_(std::move(rewrite)) {
         reactor_ = Reactor::current();
         REQUIRE(reactor_ != nullptr);
         reactor_->set_completion_filter(&CompletionTap::filter, this);
@@ -158,8 +149,7 @@ public:
 
     const std::vector<SeenCompletion>& seen() const { return seen_; }
     /// Completions of data-moving ops (read, write, readv, writev).
-    std::vector<SeenCompletion> transfers() const
-    {
+    std::vector<SeenCompletion> transfers() const {
         std::vector<SeenCompletion> v;
         for (const auto& s : seen_) {
             if (s.code == OpCode::read || s.code == OpCode::write || s.code == OpCode::readv ||
@@ -172,8 +162,7 @@ public:
     void clear() { seen_.clear(); }
 
 private:
-    static int filter(void* ctx, const Operation& op, int res) noexcept
-    {
+    static int filter(void* ctx, const Operation& op, int res) noexcept {
         auto* self = static_cast<CompletionTap*>(ctx);
         // Only the io/ codes: the reactor's own timers and cancels pass untouched.
         if (op.code == OpCode::nop || op.code == OpCode::timeout) {
@@ -181,8 +170,7 @@ private:
         }
         const int n = static_cast<int>(self->seen_.size());
         const int out = self->rewrite_ ? self->rewrite_(op, res, n) : res;
-        self->seen_.push_back(
-            {op.code, op.len, op.offset, res, out, op.buf_index, op.fixed_file});
+        self->seen_.push_back({op.code, op.len, op.offset, res, out, op.buf_index, op.fixed_file});
         return out;
     }
 
@@ -195,13 +183,13 @@ private:
 
 /// CHECK that an awaited request gave @want, printing last_error_message() if not. The
 /// co_await is a statement of its own (not inside doctest's expression decomposer).
-#define BIORING_CHECK_RES(expr, want)                                                        \
-    do {                                                                                     \
-        const ::bioring::IoResult bioring_res_ = (expr);                                     \
-        CHECK_MESSAGE(bioring_res_.res == (want), ::bioring::last_error_message());          \
+#define BIORING_CHECK_RES(expr, want)                                                              \
+    do {                                                                                           \
+        const ::bioring::IoResult bioring_res_ = (expr);                                           \
+        CHECK_MESSAGE(bioring_res_.res == (want), ::bioring::last_error_message());                \
     } while (false)
-#define BIORING_REQUIRE_RES(expr, want)                                                      \
-    do {                                                                                     \
-        const ::bioring::IoResult bioring_res_ = (expr);                                     \
-        REQUIRE_MESSAGE(bioring_res_.res == (want), ::bioring::last_error_message());        \
+#define BIORING_REQUIRE_RES(expr, want)                                                            \
+    do {                                                                                           \
+        const ::bioring::IoResult bioring_res_ = (expr);                                           \
+        REQUIRE_MESSAGE(bioring_res_.res == (want), ::bioring::last_error_message());              \
     } while (false)

@@ -24,7 +24,6 @@
 #include <stop_token>
 #include <string>
 
-
 using namespace bioring;
 using namespace bioring::test;
 using namespace std::chrono_literals;
@@ -32,9 +31,8 @@ using namespace std::chrono_literals;
 namespace {
 
 // One request: its frame comes from the reactor's bioset; its awaiters live in the frame.
-[[maybe_unused]] Task<int> request(DirectFile& f, std::byte* wbuf, std::byte* rbuf, std::uint64_t offset,
-                  std::stop_token stop)
-{
+[[maybe_unused]] Task<int> request(DirectFile& f, std::byte* wbuf, std::byte* rbuf,
+                                   std::uint64_t offset, std::stop_token stop) {
     IoOptions o;
     o.timeout = 10s;
     o.stop = stop;
@@ -45,65 +43,65 @@ namespace {
 
 } // namespace
 
-TEST_SUITE("io")
-{
+TEST_SUITE("io") {
 
-TEST_CASE("reads and writes through DirectFile make no heap allocation in steady state")
-{
+    TEST_CASE("reads and writes through DirectFile make no heap allocation in steady state") {
 #if defined(BIORING_SANITIZED)
-    BIORING_SKIP("sanitizer builds replace malloc; the heap-call count runs in Release only");
+        BIORING_SKIP("sanitizer builds replace malloc; the heap-call count runs in Release only");
 #else
-    // The hooks see both malloc and operator new (else a zero below would prove nothing).
-    const std::uint64_t probe0 = heap_calls.load();
-    void* volatile probe = std::malloc(16);
-    std::free(probe);
-    int* volatile probe_new = new int(1);
-    delete probe_new;
-    REQUIRE(heap_calls.load() - probe0 >= 2);
+        // The hooks see both malloc and operator new (else a zero below would prove nothing).
+        const std::uint64_t probe0 = heap_calls.load();
+        void* volatile probe = std::malloc(16);
+        std::free(probe);
+        int* volatile probe_new = new int(1);
+        delete probe_new;
+        REQUIRE(heap_calls.load() - probe0 >= 2);
 
-    TempPath p;
-    auto f = open_or_skip(p.str(), rw_create());
-    if (!f) {
-        return;
-    }
-    std::stop_source src;
-    struct Outcome {
-        std::uint64_t heap = 0;
-        std::uint64_t frames = 0;
-        int failures = 0;
-        Backend backend = Backend::uring;
-    };
-    constexpr int warmup = 1000;
-    constexpr int measured = 20000;
-    const Outcome out = sync_wait([&]() -> Task<Outcome> {
-        Buffer wb = BufferPool::global().alloc(4096);
-        Buffer rb = BufferPool::global().alloc(4096);
-        REQUIRE(wb);
-        REQUIRE(rb);
-        Outcome o;
-        o.backend = Reactor::current()->backend();
-        for (int i = 0; i < warmup; ++i) {
-            o.failures += co_await request(*f, wb.data, rb.data, (i % 64) * 4096u, src.get_token());
+        TempPath p;
+        auto f = open_or_skip(p.str(), rw_create());
+        if (!f) {
+            return;
         }
-        const std::uint64_t heap0 = heap_calls.load();
-        const std::uint64_t frames0 = Reactor::current()->counters().requests_allocated;
-        for (int i = 0; i < measured; ++i) {
-            o.failures += co_await request(*f, wb.data, rb.data, (i % 64) * 4096u, src.get_token());
-        }
-        o.heap = heap_calls.load() - heap0;
-        o.frames = Reactor::current()->counters().requests_allocated - frames0;
-        BufferPool::global().free(wb);
-        BufferPool::global().free(rb);
-        co_return o;
-    }());
-    CHECK(out.failures == 0);
-    MESSAGE("heap calls over ", measured, " requests: ", out.heap, "; frames: ", out.frames);
-    // On either backend (BIORING_BACKEND=asio: the fallback's pool posts, post-backs and
-    // deadline timers draw on its handler pool, and its in-flight table is preallocated).
-    MESSAGE("backend: ", std::string(backend_name(out.backend)));
-    CHECK(out.heap == 0);
-    CHECK(out.frames == measured);
+        std::stop_source src;
+        struct Outcome {
+            std::uint64_t heap = 0;
+            std::uint64_t frames = 0;
+            int failures = 0;
+            Backend backend = Backend::uring;
+        };
+        constexpr int warmup = 1000;
+        constexpr int measured = 20000;
+        const Outcome out = sync_wait([&]() -> Task<Outcome> {
+            Buffer wb = BufferPool::global().alloc(4096);
+            Buffer rb = BufferPool::global().alloc(4096);
+            REQUIRE(wb);
+            REQUIRE(rb);
+            Outcome o;
+            o.backend = Reactor::current()->backend();
+            for (int i = 0; i < warmup; ++i) {
+                o.failures +=
+                    co_await request(*f, wb.data, rb.data, (i % 64) * 4096u, src.get_token());
+            }
+            const std::uint64_t heap0 = heap_calls.load();
+            const std::uint64_t frames0 = Reactor::current()->counters().requests_allocated;
+            for (int i = 0; i < measured; ++i) {
+                o.failures +=
+                    co_await request(*f, wb.data, rb.data, (i % 64) * 4096u, src.get_token());
+            }
+            o.heap = heap_calls.load() - heap0;
+            o.frames = Reactor::current()->counters().requests_allocated - frames0;
+            BufferPool::global().free(wb);
+            BufferPool::global().free(rb);
+            co_return o;
+        }());
+        CHECK(out.failures == 0);
+        MESSAGE("heap calls over ", measured, " requests: ", out.heap, "; frames: ", out.frames);
+        // On either backend (BIORING_BACKEND=asio: the fallback's pool posts, post-backs and
+        // deadline timers draw on its handler pool, and its in-flight table is preallocated).
+        MESSAGE("backend: ", std::string(backend_name(out.backend)));
+        CHECK(out.heap == 0);
+        CHECK(out.frames == measured);
 #endif
-}
+    }
 
 } // TEST_SUITE

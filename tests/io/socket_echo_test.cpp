@@ -28,8 +28,7 @@ using namespace bioring::test;
 namespace {
 
 // Echo every byte back until the peer shuts down, then shut down too.
-Task<void> echo_server(Listener& l, std::atomic<int>& errors)
-{
+Task<void> echo_server(Listener& l, std::atomic<int>& errors) {
     Result<Socket> s = co_await l.accept();
     if (!s) {
         MESSAGE(std::string(last_error_message()));
@@ -60,8 +59,7 @@ Task<void> echo_server(Listener& l, std::atomic<int>& errors)
 }
 
 // Send messages of several sizes with each send form and check the echo.
-Task<void> echo_client(const SocketAddress& at, std::atomic<int>& errors)
-{
+Task<void> echo_client(const SocketAddress& at, std::atomic<int>& errors) {
     Result<Socket> s = co_await Socket::connect(at);
     if (!s) {
         MESSAGE(std::string(last_error_message()));
@@ -119,8 +117,7 @@ constexpr std::size_t bulk_bytes = 64u << 20;
 
 // Receive the stream in odd-sized pieces (recvmsg_exact over two segments) until EOF,
 // then answer with the byte count and the checksum.
-Task<void> bulk_server(Listener& l, std::atomic<int>& errors)
-{
+Task<void> bulk_server(Listener& l, std::atomic<int>& errors) {
     Result<Socket> s = co_await l.accept();
     if (!s) {
         MESSAGE(std::string(last_error_message()));
@@ -150,8 +147,7 @@ Task<void> bulk_server(Listener& l, std::atomic<int>& errors)
     }
 }
 
-Task<void> bulk_client(const SocketAddress& at, std::atomic<int>& errors)
-{
+Task<void> bulk_client(const SocketAddress& at, std::atomic<int>& errors) {
     Result<Socket> s = co_await Socket::connect(at);
     if (!s) {
         MESSAGE(std::string(last_error_message()));
@@ -179,8 +175,7 @@ Task<void> bulk_client(const SocketAddress& at, std::atomic<int>& errors)
 }
 
 // One connection of the many: 64 bytes unique to it, echoed back.
-Task<void> small_client(const SocketAddress& at, unsigned i, std::atomic<int>& ok)
-{
+Task<void> small_client(const SocketAddress& at, unsigned i, std::atomic<int>& ok) {
     Result<Socket> s = co_await Socket::connect(at);
     if (!s) {
         MESSAGE(std::string(last_error_message()));
@@ -194,8 +189,7 @@ Task<void> small_client(const SocketAddress& at, unsigned i, std::atomic<int>& o
     }
 }
 
-Task<void> small_echo(Socket s)
-{
+Task<void> small_echo(Socket s) {
     std::byte buf[64];
     const IoResult r = co_await s.recv_exact(buf, sizeof buf);
     if (r.res == 64) {
@@ -205,8 +199,7 @@ Task<void> small_echo(Socket s)
 
 void run_across_reactors(Net n, const char* what,
                          Task<void> (*server)(Listener&, std::atomic<int>&),
-                         Task<void> (*client)(const SocketAddress&, std::atomic<int>&))
-{
+                         Task<void> (*client)(const SocketAddress&, std::atomic<int>&)) {
     auto l = listen_on(n);
     if (!l) {
         return;
@@ -225,62 +218,58 @@ void run_across_reactors(Net n, const char* what,
 
 } // namespace
 
-TEST_SUITE("io")
-{
+TEST_SUITE("io") {
 
-TEST_CASE("echo across two reactors: send/recv, send_all/recv_exact, sendmsg/recvmsg, EOF")
-{
-    for (Net n : {Net::v4, Net::v6, Net::unix_socket}) {
-        run_across_reactors(n, "echo", echo_server, echo_client);
+    TEST_CASE("echo across two reactors: send/recv, send_all/recv_exact, sendmsg/recvmsg, EOF") {
+        for (Net n : {Net::v4, Net::v6, Net::unix_socket}) {
+            run_across_reactors(n, "echo", echo_server, echo_client);
+        }
     }
-}
 
-TEST_CASE("64 MiB bulk transfer across two reactors arrives complete and in order (checksum)")
-{
-    for (Net n : {Net::v4, Net::v6, Net::unix_socket}) {
-        run_across_reactors(n, "bulk", bulk_server, bulk_client);
+    TEST_CASE("64 MiB bulk transfer across two reactors arrives complete and in order (checksum)") {
+        for (Net n : {Net::v4, Net::v6, Net::unix_socket}) {
+            run_across_reactors(n, "bulk", bulk_server, bulk_client);
+        }
     }
-}
 
-TEST_CASE("500 concurrent connections each get their own bytes back")
-{
-    constexpr unsigned conns = 500;
-    if (raise_fd_limit(2 * conns + 64) < 2 * conns + 64) {
-        skip("RLIMIT_NOFILE too low for 1000 sockets");
-        return;
-    }
-    for (Net n : {Net::v4, Net::unix_socket}) {
-        auto l = listen_on(n);
-        REQUIRE(l);
-        INFO(net_name(n));
-        RuntimeOptions ro;
-        ro.threads = 2;
-        Runtime rt(ro);
-        std::atomic<int> ok{0};
-        std::atomic<int> accepted{0};
-        const SocketAddress at = l->address();
-        rt.run_on_all([&](unsigned shard) -> Task<void> {
-            std::vector<Task<void>> tasks;
-            if (shard == 0) {
-                for (unsigned i = 0; i < conns; ++i) {
-                    Result<Socket> s = co_await l->accept();
-                    if (!s) {
-                        MESSAGE(std::string(last_error_message()));
-                        break;
+    TEST_CASE("500 concurrent connections each get their own bytes back") {
+        constexpr unsigned conns = 500;
+        if (raise_fd_limit(2 * conns + 64) < 2 * conns + 64) {
+            skip("RLIMIT_NOFILE too low for 1000 sockets");
+            return;
+        }
+        for (Net n : {Net::v4, Net::unix_socket}) {
+            auto l = listen_on(n);
+            REQUIRE(l);
+            INFO(net_name(n));
+            RuntimeOptions ro;
+            ro.threads = 2;
+            Runtime rt(ro);
+            std::atomic<int> ok{0};
+            std::atomic<int> accepted{0};
+            const SocketAddress at = l->address();
+            rt.run_on_all([&](unsigned shard) -> Task<void> {
+                std::vector<Task<void>> tasks;
+                if (shard == 0) {
+                    for (unsigned i = 0; i < conns; ++i) {
+                        Result<Socket> s = co_await l->accept();
+                        if (!s) {
+                            MESSAGE(std::string(last_error_message()));
+                            break;
+                        }
+                        ++accepted;
+                        tasks.push_back(small_echo(std::move(*s)));
                     }
-                    ++accepted;
-                    tasks.push_back(small_echo(std::move(*s)));
+                } else {
+                    for (unsigned i = 0; i < conns; ++i) {
+                        tasks.push_back(small_client(at, i, ok));
+                    }
                 }
-            } else {
-                for (unsigned i = 0; i < conns; ++i) {
-                    tasks.push_back(small_client(at, i, ok));
-                }
-            }
-            co_await when_all(std::move(tasks));
-        });
-        CHECK(accepted.load() == static_cast<int>(conns));
-        CHECK(ok.load() == static_cast<int>(conns));
+                co_await when_all(std::move(tasks));
+            });
+            CHECK(accepted.load() == static_cast<int>(conns));
+            CHECK(ok.load() == static_cast<int>(conns));
+        }
     }
-}
 
 } // TEST_SUITE

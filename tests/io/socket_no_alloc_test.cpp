@@ -40,8 +40,7 @@ struct Window {
     int failures = 0;
 };
 
-IoOptions opts(std::stop_token st)
-{
+IoOptions opts(std::stop_token st) {
     IoOptions o;
     o.timeout = 10s;
     o.stop = std::move(st);
@@ -49,8 +48,7 @@ IoOptions opts(std::stop_token st)
 }
 
 // Receives each message, then echoes it as two segments.
-Task<void> pong(Socket& s, std::stop_token st, Window& w)
-{
+Task<void> pong(Socket& s, std::stop_token st, Window& w) {
     std::vector<std::byte> buf(msg);
     for (int i = 0; i < warmup + measured; ++i) {
         if ((co_await s.recv_exact(buf.data(), msg, opts(st))).res != static_cast<int>(msg)) {
@@ -66,8 +64,7 @@ Task<void> pong(Socket& s, std::stop_token st, Window& w)
 }
 
 // Sends each message and waits for the echo; measures the heap over the last `measured`.
-Task<void> ping(Socket& s, std::stop_token st, Window& w)
-{
+Task<void> ping(Socket& s, std::stop_token st, Window& w) {
     std::vector<std::byte> out(msg), in(msg);
     fill_pattern(out.data(), msg, 0, 9);
     for (int i = 0; i < warmup + measured; ++i) {
@@ -93,41 +90,39 @@ Task<void> ping(Socket& s, std::stop_token st, Window& w)
 
 } // namespace
 
-TEST_SUITE("io")
-{
+TEST_SUITE("io") {
 
-TEST_CASE("socket requests make no heap allocation in steady state")
-{
+    TEST_CASE("socket requests make no heap allocation in steady state") {
 #if defined(BIORING_SANITIZED)
-    skip("sanitizer builds replace malloc; the heap-call count runs in Release only");
-    return;
+        skip("sanitizer builds replace malloc; the heap-call count runs in Release only");
+        return;
 #else
-    const std::uint64_t probe0 = heap_calls.load();
-    void* volatile probe = std::malloc(16);
-    std::free(probe);
-    REQUIRE(heap_calls.load() - probe0 >= 1);
+        const std::uint64_t probe0 = heap_calls.load();
+        void* volatile probe = std::malloc(16);
+        std::free(probe);
+        REQUIRE(heap_calls.load() - probe0 >= 1);
 
-    auto l = listen_on(Net::v4);
-    REQUIRE(l);
-    std::stop_source src;
-    Window w;
-    Backend backend = Backend::uring;
-    sync_wait([&]() -> Task<void> {
-        backend = Reactor::current()->backend();
-        Result<Socket> c = co_await Socket::connect(l->address());
-        Result<Socket> a = co_await l->accept();
-        REQUIRE(c.has_value());
-        REQUIRE(a.has_value());
-        std::vector<Task<void>> t;
-        t.push_back(pong(*a, src.get_token(), w));
-        t.push_back(ping(*c, src.get_token(), w));
-        co_await when_all(std::move(t));
-    }());
-    CHECK(w.failures == 0);
-    MESSAGE("backend: ", std::string(backend_name(backend)), "; heap calls over ", measured,
-            " round trips: ", w.heap);
-    CHECK(w.heap == 0);
+        auto l = listen_on(Net::v4);
+        REQUIRE(l);
+        std::stop_source src;
+        Window w;
+        Backend backend = Backend::uring;
+        sync_wait([&]() -> Task<void> {
+            backend = Reactor::current()->backend();
+            Result<Socket> c = co_await Socket::connect(l->address());
+            Result<Socket> a = co_await l->accept();
+            REQUIRE(c.has_value());
+            REQUIRE(a.has_value());
+            std::vector<Task<void>> t;
+            t.push_back(pong(*a, src.get_token(), w));
+            t.push_back(ping(*c, src.get_token(), w));
+            co_await when_all(std::move(t));
+        }());
+        CHECK(w.failures == 0);
+        MESSAGE("backend: ", std::string(backend_name(backend)), "; heap calls over ", measured,
+                " round trips: ", w.heap);
+        CHECK(w.heap == 0);
 #endif
-}
+    }
 
 } // TEST_SUITE

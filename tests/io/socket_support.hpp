@@ -26,8 +26,7 @@ namespace bioring::test {
 
 enum class Net { v4, v6, unix_socket };
 
-inline const char* net_name(Net n)
-{
+inline const char* net_name(Net n) {
     switch (n) {
     case Net::v4:
         return "tcp4";
@@ -40,8 +39,7 @@ inline const char* net_name(Net n)
 }
 
 /// A fresh Unix socket path under the test directory (nothing is created there).
-inline std::string unix_socket_path()
-{
+inline std::string unix_socket_path() {
     static std::atomic<unsigned> seq{0};
     return test_dir() + "/bioring-sock-" + std::to_string(::getpid()) + "-" +
            std::to_string(seq.fetch_add(1)) + ".sock";
@@ -49,8 +47,7 @@ inline std::string unix_socket_path()
 
 /// A listener on 127.0.0.1:0, [::1]:0 or a fresh Unix socket path (removed by the
 /// Listener). Returns: nullopt after printing the skip marker when ::1 is unavailable.
-inline std::optional<Listener> listen_on(Net n, ListenOptions o = {})
-{
+inline std::optional<Listener> listen_on(Net n, ListenOptions o = {}) {
     try {
         switch (n) {
         case Net::v4:
@@ -74,8 +71,7 @@ inline std::optional<Listener> listen_on(Net n, ListenOptions o = {})
 /// FNV-1a over a byte stream, resumable chunk by chunk.
 struct StreamHash {
     std::uint64_t h = 0xcbf29ce484222325ULL;
-    void add(const std::byte* p, std::size_t n) noexcept
-    {
+    void add(const std::byte* p, std::size_t n) noexcept {
         for (std::size_t i = 0; i < n; ++i) {
             h = (h ^ static_cast<std::uint64_t>(p[i])) * 0x100000001b3ULL;
         }
@@ -84,8 +80,7 @@ struct StreamHash {
 
 /// Raise RLIMIT_NOFILE's soft limit to @want (at most the hard limit).
 /// Returns: the soft limit now in force.
-inline rlim_t raise_fd_limit(rlim_t want)
-{
+inline rlim_t raise_fd_limit(rlim_t want) {
     rlimit r{};
     ::getrlimit(RLIMIT_NOFILE, &r);
     if (r.rlim_cur < want) {

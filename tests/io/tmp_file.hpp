@@ -17,12 +17,10 @@ namespace bioring::test {
 class TempPath {
 public:
     explicit TempPath(const std::string& dir = test_dir(), const std::string& tag = "io")
-        : path_(unique_name(dir, tag) + ".tmp")
-    {
+        : path_(unique_name(dir, tag) + ".tmp") {
         std::filesystem::remove(path_);
     }
-    ~TempPath()
-    {
+    ~TempPath() {
         std::error_code ec;
         std::filesystem::remove(path_, ec);
     }

@@ -46,8 +46,7 @@ struct Ctx {
     std::size_t done = 0;
 };
 
-Task<void> request(BioSet& bs, Ctx* c, std::size_t b)
-{
+Task<void> request(BioSet& bs, Ctx* c, std::size_t b) {
     (void)bs;
     std::byte* buf = c->bufs + b * block;
     IoResult r = co_await c->src->read(buf, block, b * block);
@@ -67,8 +66,7 @@ Task<void> request(BioSet& bs, Ctx* c, std::size_t b)
 
 // As the apps' pipeline does: an empty Task (frame allocation failed, reserve empty) stops
 // the copy with an error instead of waiting.
-Task<void> worker(Ctx* c, BioSet* bs)
-{
+Task<void> worker(Ctx* c, BioSet* bs) {
     while (!c->failed && c->next < nblocks) {
         const std::size_t b = c->next++;
         Task<void> t = request(*bs, c, b);
@@ -81,8 +79,7 @@ Task<void> worker(Ctx* c, BioSet* bs)
     }
 }
 
-Task<void> armed(Task<void> all, std::uint64_t k, bool from)
-{
+Task<void> armed(Task<void> all, std::uint64_t k, bool from) {
     if (from) {
         FailureInjector::fail_from(k);
     } else {
@@ -99,9 +96,8 @@ struct Outcome {
     BioSetStats stats;
 };
 
-Outcome copy_once(const fs::path& dir, std::size_t pool, unsigned qd, std::uint64_t k,
-                  bool from, const std::string& data)
-{
+Outcome copy_once(const fs::path& dir, std::size_t pool, unsigned qd, std::uint64_t k, bool from,
+                  const std::string& data) {
     Outcome o;
     std::error_code ec;
     fs::remove(dir / "dst", ec);
@@ -146,109 +142,109 @@ Outcome copy_once(const fs::path& dir, std::size_t pool, unsigned qd, std::uint6
 
 TEST_SUITE("reliability") {
 
-TEST_CASE("failing the k-th backing allocation: a reserve always completes the copy, none fails cleanly")
-{
-    Scratch d("shm");
-    const std::string data = random_string(nblocks * block, 31);
-    write_file(d / "src", data);
-    Reactor reactor; // made before any arming: its own bioset and ring are not under test
-    int runs = 0, completed = 0, failed_cleanly = 0;
-    std::uint64_t injected = 0;
-    for (unsigned qd : {8u, 32u, 64u}) {
-        for (std::size_t pool : {std::size_t{0}, std::size_t{1}, std::size_t{4}}) {
-            CAPTURE(qd);
-            CAPTURE(pool);
-            // The counting run: how many backing trips does this copy make? (It also warms
-            // the caches of the frames made outside the sweep, so the byte count below
-            // compares like with like.)
-            Outcome clean = copy_once(d.path, pool, qd, UINT64_MAX, false, data);
-            REQUIRE(clean.ok);
-            const std::uint64_t trips = clean.calls;
-            CHECK(trips >= 1); // the sweep must actually reach the backing allocator
-            const std::uint64_t base_bytes = detail::backing_bytes();
-            std::uint64_t hits = 0, clean_failures = 0;
-            for (std::uint64_t k = 1; k <= trips + 1; ++k) {
-                CAPTURE(k);
-                Outcome o = copy_once(d.path, pool, qd, k, false, data);
-                CHECK(o.injected <= 1);
-                ++runs;
-                injected += o.injected;
-                                hits += o.stats.reserve_hits;
-                if (pool >= 1) {
-                    CHECK_MESSAGE(o.ok, "a copy with a reserve failed");
-                } else if (!o.ok) {
-                    // A failed trip may be absorbed (a magazine refill that got part of its
-                    // batch); when it is not, the request could not be built: a clean error.
-                    CHECK(o.injected == 1);
-                    CHECK(o.stats.failures >= 1);
-                    ++clean_failures;
+    TEST_CASE("failing the k-th backing allocation: a reserve always completes the copy, none "
+              "fails cleanly") {
+        Scratch d("shm");
+        const std::string data = random_string(nblocks * block, 31);
+        write_file(d / "src", data);
+        Reactor reactor; // made before any arming: its own bioset and ring are not under test
+        int runs = 0, completed = 0, failed_cleanly = 0;
+        std::uint64_t injected = 0;
+        for (unsigned qd : {8u, 32u, 64u}) {
+            for (std::size_t pool : {std::size_t{0}, std::size_t{1}, std::size_t{4}}) {
+                CAPTURE(qd);
+                CAPTURE(pool);
+                // The counting run: how many backing trips does this copy make? (It also warms
+                // the caches of the frames made outside the sweep, so the byte count below
+                // compares like with like.)
+                Outcome clean = copy_once(d.path, pool, qd, UINT64_MAX, false, data);
+                REQUIRE(clean.ok);
+                const std::uint64_t trips = clean.calls;
+                CHECK(trips >= 1); // the sweep must actually reach the backing allocator
+                const std::uint64_t base_bytes = detail::backing_bytes();
+                std::uint64_t hits = 0, clean_failures = 0;
+                for (std::uint64_t k = 1; k <= trips + 1; ++k) {
+                    CAPTURE(k);
+                    Outcome o = copy_once(d.path, pool, qd, k, false, data);
+                    CHECK(o.injected <= 1);
+                    ++runs;
+                    injected += o.injected;
+                    hits += o.stats.reserve_hits;
+                    if (pool >= 1) {
+                        CHECK_MESSAGE(o.ok, "a copy with a reserve failed");
+                    } else if (!o.ok) {
+                        // A failed trip may be absorbed (a magazine refill that got part of its
+                        // batch); when it is not, the request could not be built: a clean error.
+                        CHECK(o.injected == 1);
+                        CHECK(o.stats.failures >= 1);
+                        ++clean_failures;
+                    }
+                    completed += o.ok;
+                    failed_cleanly += !o.ok;
                 }
-                completed += o.ok;
-                failed_cleanly += !o.ok;
+                (void)hits; // one failed trip is usually absorbed by a magazine refill
+                if (pool == 0) {
+                    CHECK_MESSAGE(clean_failures >= 1, "no injected failure reached a request");
+                }
+                // Every object and slab of the sets went back (their caches died with them).
+                CHECK(detail::backing_bytes() == base_bytes);
             }
-            (void)hits; // one failed trip is usually absorbed by a magazine refill
-            if (pool == 0) {
-                CHECK_MESSAGE(clean_failures >= 1, "no injected failure reached a request");
-            }
-            // Every object and slab of the sets went back (their caches died with them).
-            CHECK(detail::backing_bytes() == base_bytes);
         }
+        std::printf("alloc sweep: %d runs, %d completed byte-identical, %d failed cleanly, %llu "
+                    "backing failures injected\n",
+                    runs, completed, failed_cleanly, static_cast<unsigned long long>(injected));
+        CHECK(failed_cleanly > 0);
+        CHECK(completed > failed_cleanly);
     }
-    std::printf("alloc sweep: %d runs, %d completed byte-identical, %d failed cleanly, %llu "
-                "backing failures injected\n",
-                runs, completed, failed_cleanly, static_cast<unsigned long long>(injected));
-    CHECK(failed_cleanly > 0);
-    CHECK(completed > failed_cleanly);
-}
 
-TEST_CASE("out of memory from the k-th backing allocation on: a reserve of queue depth completes the copy")
-{
-    // As the apps' pipeline sizes it: pool_size = queue depth, so every request in flight can
-    // be served by the reserve once the slab cache cannot grow any more.
-    Scratch d("shm");
-    const std::string data = random_string(nblocks * block, 32);
-    write_file(d / "src", data);
-    Reactor reactor;
-    int runs = 0, completed = 0, failed_cleanly = 0;
-    std::uint64_t injected = 0;
-    for (unsigned qd : {16u, 64u}) {
-        for (bool reserve : {true, false}) {
-            const std::size_t pool = reserve ? qd : 0;
-            CAPTURE(qd);
-            CAPTURE(pool);
-            Outcome clean = copy_once(d.path, pool, qd, UINT64_MAX, true, data);
-            REQUIRE(clean.ok);
-            const std::uint64_t trips = clean.calls;
-            CHECK(trips >= 1);
-            const std::uint64_t base_bytes = detail::backing_bytes();
-            std::uint64_t hits = 0;
-            int fails = 0;
-            for (std::uint64_t k = 1; k <= trips + 1; ++k) {
-                CAPTURE(k);
-                Outcome o = copy_once(d.path, pool, qd, k, true, data);
-                ++runs;
-                injected += o.injected;
-                hits += o.stats.reserve_hits;
-                if (reserve) {
-                    CHECK_MESSAGE(o.ok, "a copy with a reserve of queue depth failed");
-                } else if (!o.ok) {
-                    CHECK(o.stats.failures >= 1);
-                    ++fails;
+    TEST_CASE("out of memory from the k-th backing allocation on: a reserve of queue depth "
+              "completes the copy") {
+        // As the apps' pipeline sizes it: pool_size = queue depth, so every request in flight can
+        // be served by the reserve once the slab cache cannot grow any more.
+        Scratch d("shm");
+        const std::string data = random_string(nblocks * block, 32);
+        write_file(d / "src", data);
+        Reactor reactor;
+        int runs = 0, completed = 0, failed_cleanly = 0;
+        std::uint64_t injected = 0;
+        for (unsigned qd : {16u, 64u}) {
+            for (bool reserve : {true, false}) {
+                const std::size_t pool = reserve ? qd : 0;
+                CAPTURE(qd);
+                CAPTURE(pool);
+                Outcome clean = copy_once(d.path, pool, qd, UINT64_MAX, true, data);
+                REQUIRE(clean.ok);
+                const std::uint64_t trips = clean.calls;
+                CHECK(trips >= 1);
+                const std::uint64_t base_bytes = detail::backing_bytes();
+                std::uint64_t hits = 0;
+                int fails = 0;
+                for (std::uint64_t k = 1; k <= trips + 1; ++k) {
+                    CAPTURE(k);
+                    Outcome o = copy_once(d.path, pool, qd, k, true, data);
+                    ++runs;
+                    injected += o.injected;
+                    hits += o.stats.reserve_hits;
+                    if (reserve) {
+                        CHECK_MESSAGE(o.ok, "a copy with a reserve of queue depth failed");
+                    } else if (!o.ok) {
+                        CHECK(o.stats.failures >= 1);
+                        ++fails;
+                    }
+                    completed += o.ok;
+                    failed_cleanly += !o.ok;
                 }
-                completed += o.ok;
-                failed_cleanly += !o.ok;
+                if (reserve) {
+                    CHECK_MESSAGE(hits >= 1, "the reserve never served a failed allocation");
+                } else {
+                    CHECK_MESSAGE(fails >= 1, "no copy without a reserve ran out of memory");
+                }
+                CHECK(detail::backing_bytes() == base_bytes);
             }
-            if (reserve) {
-                CHECK_MESSAGE(hits >= 1, "the reserve never served a failed allocation");
-            } else {
-                CHECK_MESSAGE(fails >= 1, "no copy without a reserve ran out of memory");
-            }
-            CHECK(detail::backing_bytes() == base_bytes);
         }
+        std::printf("alloc out-of-memory-from-k sweep: %d runs, %d completed byte-identical, %d "
+                    "failed cleanly, %llu backing failures injected\n",
+                    runs, completed, failed_cleanly, static_cast<unsigned long long>(injected));
     }
-    std::printf("alloc out-of-memory-from-k sweep: %d runs, %d completed byte-identical, %d "
-                "failed cleanly, %llu backing failures injected\n",
-                runs, completed, failed_cleanly, static_cast<unsigned long long>(injected));
-}
 
 } // TEST_SUITE

@@ -27,8 +27,7 @@ struct Counts {
 
 // @args: the app's argv without DST. @expected: DST after a complete run.
 void kill_sweep(const char* what, std::vector<std::string> args, const fs::path& dir,
-                const std::string& expected, unsigned seed)
-{
+                const std::string& expected, unsigned seed) {
     const fs::path dst = dir / "dst";
     const std::string old = "the previous destination";
     std::vector<std::string> full = args;
@@ -76,7 +75,7 @@ void kill_sweep(const char* what, std::vector<std::string> args, const fs::path&
             } else {
                 CHECK_MESSAGE((state == 1 && got == old),
                               "DST is neither absent, unchanged nor complete (" << got.size()
-                                                                               << " bytes)");
+                                                                                << " bytes)");
                 ++c.unchanged;
             }
         }
@@ -113,34 +112,34 @@ void kill_sweep(const char* what, std::vector<std::string> args, const fs::path&
 
 TEST_SUITE("reliability") {
 
-TEST_CASE("bioring-copy killed with SIGKILL at random moments leaves DST absent unchanged or complete")
-{
-    Scratch d("ext4");
-    const std::string data = random_string((4 << 20) + 777, 41);
-    write_file(d / "src", data);
-    kill_sweep("bioring-copy",
-               {copy_exe, "--quiet", "--bs", "64K", "--qd", "2", (d / "src").string()}, d.path,
-               data, 4242);
-}
+    TEST_CASE("bioring-copy killed with SIGKILL at random moments leaves DST absent unchanged or "
+              "complete") {
+        Scratch d("ext4");
+        const std::string data = random_string((4 << 20) + 777, 41);
+        write_file(d / "src", data);
+        kill_sweep("bioring-copy",
+                   {copy_exe, "--quiet", "--bs", "64K", "--qd", "2", (d / "src").string()}, d.path,
+                   data, 4242);
+    }
 
-TEST_CASE("bioring-crypt killed with SIGKILL at random moments leaves DST absent unchanged or complete")
-{
-    Scratch d("ext4");
-    const std::string data = random_string(4 << 20, 42);
-    write_file(d / "src", data);
-    write_file(d / "key", random_string(64, 43));
-    std::vector<std::string> args = {crypt_exe, "encrypt", "--quiet", "--key-file",
-                                     (d / "key").string(), "--bs", "64K", "--qd", "2",
-                                     "--threads", "1", (d / "src").string()};
-    // The expected ciphertext: an unkilled run of the same command.
-    std::vector<std::string> ref = args;
-    ref.push_back((d / "ref").string());
-    Result r = run_env(ref, {{"BIORING_FAULT", ""}}, d.path);
-    REQUIRE(r.status == 0);
-    const std::string cipher = slurp(d / "ref");
-    fs::remove(d / "ref");
-    REQUIRE(cipher.size() == data.size());
-    kill_sweep("bioring-crypt", args, d.path, cipher, 4343);
-}
+    TEST_CASE("bioring-crypt killed with SIGKILL at random moments leaves DST absent unchanged or "
+              "complete") {
+        Scratch d("ext4");
+        const std::string data = random_string(4 << 20, 42);
+        write_file(d / "src", data);
+        write_file(d / "key", random_string(64, 43));
+        std::vector<std::string> args = {
+            crypt_exe, "encrypt", "--quiet",   "--key-file", (d / "key").string(), "--bs", "64K",
+            "--qd",    "2",       "--threads", "1",          (d / "src").string()};
+        // The expected ciphertext: an unkilled run of the same command.
+        std::vector<std::string> ref = args;
+        ref.push_back((d / "ref").string());
+        Result r = run_env(ref, {{"BIORING_FAULT", ""}}, d.path);
+        REQUIRE(r.status == 0);
+        const std::string cipher = slurp(d / "ref");
+        fs::remove(d / "ref");
+        REQUIRE(cipher.size() == data.size());
+        kill_sweep("bioring-crypt", args, d.path, cipher, 4343);
+    }
 
 } // TEST_SUITE

@@ -17,33 +17,33 @@ using namespace bioring;
 
 TEST_SUITE("reliability") {
 
-TEST_CASE("a task posted from another thread that satisfies run_until ends it without a wake-up")
-{
-    Reactor r;
-    for (int round = 0; round < 20; ++round) {
-        CAPTURE(round);
-        struct Flag : RemoteTask {
-            bool set = false;
-        } task;
-        task.run = [](RemoteTask* t) noexcept { static_cast<Flag*>(t)->set = true; };
-        std::atomic<bool> returned{false}, rescued{false};
-        std::thread poster([&] {
-            std::this_thread::sleep_for(std::chrono::milliseconds(round % 2 == 0 ? 0 : 20));
-            r.post_remote(task);
-            const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-            while (!returned.load() && std::chrono::steady_clock::now() < end) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            }
-            if (!returned.load()) {
-                rescued.store(true);
-                r.wake();
-            }
-        });
-        r.run_until([&] { return task.set; });
-        returned.store(true);
-        poster.join();
-        CHECK_FALSE_MESSAGE(rescued.load(), "run_until slept after the posted task ran");
+    TEST_CASE(
+        "a task posted from another thread that satisfies run_until ends it without a wake-up") {
+        Reactor r;
+        for (int round = 0; round < 20; ++round) {
+            CAPTURE(round);
+            struct Flag : RemoteTask {
+                bool set = false;
+            } task;
+            task.run = [](RemoteTask* t) noexcept { static_cast<Flag*>(t)->set = true; };
+            std::atomic<bool> returned{false}, rescued{false};
+            std::thread poster([&] {
+                std::this_thread::sleep_for(std::chrono::milliseconds(round % 2 == 0 ? 0 : 20));
+                r.post_remote(task);
+                const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+                while (!returned.load() && std::chrono::steady_clock::now() < end) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                }
+                if (!returned.load()) {
+                    rescued.store(true);
+                    r.wake();
+                }
+            });
+            r.run_until([&] { return task.set; });
+            returned.store(true);
+            poster.join();
+            CHECK_FALSE_MESSAGE(rescued.load(), "run_until slept after the posted task ran");
+        }
     }
-}
 
 } // TEST_SUITE

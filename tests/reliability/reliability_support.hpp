@@ -24,35 +24,29 @@ class EnvProc : public bioring::test::Process {
 public:
     EnvProc(const std::vector<std::string>& args, const std::vector<std::string>& env,
             const fs::path& dir)
-        : Process(args, dir, &env)
-    {
-    }
+        : Process(args, dir, &env) {}
     /// Wait up to @limit; a process still running then is killed and reported as status -1.
-    Result wait(std::chrono::milliseconds limit = std::chrono::seconds(60))
-    {
+    Result wait(std::chrono::milliseconds limit = std::chrono::seconds(60)) {
         return Process::wait(limit);
     }
 };
 
 inline Result run_env(const std::vector<std::string>& args,
                       const std::map<std::string, std::string>& set, const fs::path& dir,
-                      std::chrono::milliseconds limit = std::chrono::seconds(60))
-{
+                      std::chrono::milliseconds limit = std::chrono::seconds(60)) {
     EnvProc p(args, child_env(set), dir);
     return p.wait(limit);
 }
 
 /// Faults a child reports at exit ("injected N faults"), or 0.
-inline std::uint64_t faults_reported(const std::string& err)
-{
+inline std::uint64_t faults_reported(const std::string& err) {
     static const std::regex re("injected ([0-9]+) faults");
     std::smatch m;
     return std::regex_search(err, m, re) ? std::stoull(m[1].str()) : 0;
 }
 
 /// Has a temporary file of the apps (".NAME.bioring-tmp.<pid>") anywhere in @dir?
-inline std::vector<std::string> temps_in(const fs::path& dir)
-{
+inline std::vector<std::string> temps_in(const fs::path& dir) {
     std::vector<std::string> v;
     for (auto& e : fs::directory_iterator(dir)) {
         const std::string n = e.path().filename().string();
@@ -63,8 +57,7 @@ inline std::vector<std::string> temps_in(const fs::path& dir)
     return v;
 }
 
-inline std::string join(const std::vector<std::string>& args)
-{
+inline std::string join(const std::vector<std::string>& args) {
     std::string s;
     for (const auto& a : args) {
         s += a + " ";

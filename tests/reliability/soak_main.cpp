@@ -78,8 +78,8 @@ bool matches(const std::byte* p, std::uint64_t block, std::uint32_t version) noe
 }
 
 struct Stats {
-    std::atomic<std::uint64_t> reads{0}, writes{0}, verified{0}, timeouts{0}, stops{0},
-        unknown{0}, errors{0}, mismatches{0};
+    std::atomic<std::uint64_t> reads{0}, writes{0}, verified{0}, timeouts{0}, stops{0}, unknown{0},
+        errors{0}, mismatches{0};
 };
 
 struct Shared {
@@ -89,7 +89,7 @@ struct Shared {
     unsigned qd = 16;
     clock_type::time_point deadline;
     Stats st;
-    std::mutex mu; // guards the stop slots and the first error
+    std::mutex mu;                       // guards the stop slots and the first error
     std::vector<std::stop_source> slots; // one per worker: the canceller stops them
     std::string first_error;
     std::vector<std::uint32_t> version; // per block; each block is touched by one shard only
@@ -120,8 +120,7 @@ struct BufGuard {
 
 // One request on blocks mine[first .. first+n) — contiguous in the file only when they are
 // one stripe apart, so each block is its own I/O inside one request coroutine.
-Task<void> request(BioSet& bs, Shard* s, std::size_t first, unsigned n, bool write,
-                   IoOptions opt) {
+Task<void> request(BioSet& bs, Shard* s, std::size_t first, unsigned n, bool write, IoOptions opt) {
     (void)bs;
     Shared& sh = *s->sh;
     BufGuard g(blk);
@@ -253,8 +252,8 @@ unsigned arg_uint(int& i, int argc, char** argv, unsigned lo, unsigned hi) {
     char* end = nullptr;
     const unsigned long v = std::strtoul(argv[++i], &end, 10);
     if (*argv[i] == '\0' || *end != '\0' || v < lo || v > hi) {
-        std::fprintf(stderr, "bioring-soak: %s: '%s' is not in %u..%u\n", argv[i - 1], argv[i],
-                     lo, hi);
+        std::fprintf(stderr, "bioring-soak: %s: '%s' is not in %u..%u\n", argv[i - 1], argv[i], lo,
+                     hi);
         std::exit(2);
     }
     return static_cast<unsigned>(v);

@@ -53,7 +53,9 @@
 
 namespace {
 std::atomic<std::uint64_t> g_heap_calls{0};
-inline void count() noexcept { g_heap_calls.fetch_add(1, std::memory_order_relaxed); }
+inline void count() noexcept {
+    g_heap_calls.fetch_add(1, std::memory_order_relaxed);
+}
 } // namespace
 
 extern "C" {
@@ -65,10 +67,24 @@ int __real_posix_memalign(void**, std::size_t, std::size_t);
 void* __real_aligned_alloc(std::size_t, std::size_t);
 void* __real_memalign(std::size_t, std::size_t);
 
-void* __wrap_malloc(std::size_t n) { count(); return __real_malloc(n); }
-void __wrap_free(void* p) { if (p) { count(); } __real_free(p); }
-void* __wrap_calloc(std::size_t a, std::size_t b) { count(); return __real_calloc(a, b); }
-void* __wrap_realloc(void* p, std::size_t n) { count(); return __real_realloc(p, n); }
+void* __wrap_malloc(std::size_t n) {
+    count();
+    return __real_malloc(n);
+}
+void __wrap_free(void* p) {
+    if (p) {
+        count();
+    }
+    __real_free(p);
+}
+void* __wrap_calloc(std::size_t a, std::size_t b) {
+    count();
+    return __real_calloc(a, b);
+}
+void* __wrap_realloc(void* p, std::size_t n) {
+    count();
+    return __real_realloc(p, n);
+}
 int __wrap_posix_memalign(void** p, std::size_t a, std::size_t n) {
     count();
     return __real_posix_memalign(p, a, n);
@@ -77,7 +93,10 @@ void* __wrap_aligned_alloc(std::size_t a, std::size_t n) {
     count();
     return __real_aligned_alloc(a, n);
 }
-void* __wrap_memalign(std::size_t a, std::size_t n) { count(); return __real_memalign(a, n); }
+void* __wrap_memalign(std::size_t a, std::size_t n) {
+    count();
+    return __real_memalign(a, n);
+}
 }
 
 // Global operator new/delete replacements (counted; they use the real allocator directly
@@ -89,12 +108,16 @@ void* operator new(std::size_t n) {
     }
     throw std::bad_alloc();
 }
-void* operator new[](std::size_t n) { return ::operator new(n); }
+void* operator new[](std::size_t n) {
+    return ::operator new(n);
+}
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
     count();
     return __real_malloc(n ? n : 1);
 }
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return ::operator new(n, t); }
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept {
+    return ::operator new(n, t);
+}
 void* operator new(std::size_t n, std::align_val_t a) {
     count();
     void* p = nullptr;
@@ -104,7 +127,9 @@ void* operator new(std::size_t n, std::align_val_t a) {
     }
     return p;
 }
-void* operator new[](std::size_t n, std::align_val_t a) { return ::operator new(n, a); }
+void* operator new[](std::size_t n, std::align_val_t a) {
+    return ::operator new(n, a);
+}
 void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
     count();
     void* p = nullptr;
@@ -123,17 +148,39 @@ void operator delete(void* p) noexcept {
         __real_free(p);
     }
 }
-void operator delete[](void* p) noexcept { ::operator delete(p); }
-void operator delete(void* p, std::size_t) noexcept { ::operator delete(p); }
-void operator delete[](void* p, std::size_t) noexcept { ::operator delete(p); }
-void operator delete(void* p, std::align_val_t) noexcept { ::operator delete(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { ::operator delete(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { ::operator delete(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { ::operator delete(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { ::operator delete(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { ::operator delete(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { ::operator delete(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { ::operator delete(p); }
+void operator delete[](void* p) noexcept {
+    ::operator delete(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    ::operator delete(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    ::operator delete(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+    ::operator delete(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+    ::operator delete(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+    ::operator delete(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+    ::operator delete(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+    ::operator delete(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+    ::operator delete(p);
+}
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+    ::operator delete(p);
+}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+    ::operator delete(p);
+}
 
 using namespace bioring;
 using bioring::test::slab_allocations;
@@ -167,7 +214,7 @@ struct Pipeline {
         Pipeline* p;
         int limit;
         bool await_ready() const noexcept { return p->in_flight < limit; }
-        void await_suspend(std::coroutine_handle<> h) noexcept { p->waiter = h;}
+        void await_suspend(std::coroutine_handle<> h) noexcept { p->waiter = h; }
         void await_resume() const noexcept {}
     };
     void finished() {
@@ -210,8 +257,7 @@ Task<void> request(BioSet& bs, Pipeline* p, std::uint64_t i) {
     // this block between our write and read. The slot (one of queue_depth, free while this
     // request lives) picks a column, i the row.
     const unsigned slot = p->take_slot();
-    const std::uint64_t off =
-        ((i % (file_blocks / queue_depth)) * queue_depth + slot) * block;
+    const std::uint64_t off = ((i % (file_blocks / queue_depth)) * queue_depth + slot) * block;
     std::memset(b.data, static_cast<int>(i & 0xff), block);
     std::memcpy(b.data, &i, sizeof i);
     IoResult w = co_await OpAwaiter(rw(OpCode::write, *p, b, off));
@@ -323,9 +369,7 @@ Task<void> pong(PingPong* p, std::uint64_t total) {
         while (!p->mu.is_locked()) { // queue behind ping's hold
             co_await yield_now{};
         }
-        {
-            MutexGuard g = co_await p->mu.lock();
-        }
+        { MutexGuard g = co_await p->mu.lock(); }
         std::optional<std::uint64_t> v = co_await p->ch.receive();
         if (!v || *v != i) {
             p->suspended += 1'000'000'000; // fails the exact count below
@@ -337,231 +381,233 @@ Task<void> pong(PingPong* p, std::uint64_t total) {
 
 TEST_SUITE("runtime") {
 
-TEST_CASE("Event, Semaphore, Mutex and Channel waits make no heap call in steady state") {
-    constexpr std::uint64_t warm = 200;
-    constexpr std::uint64_t rounds = 5'000;
-    SUBCASE("one reactor") {
+    TEST_CASE("Event, Semaphore, Mutex and Channel waits make no heap call in steady state") {
+        constexpr std::uint64_t warm = 200;
+        constexpr std::uint64_t rounds = 5'000;
+        SUBCASE("one reactor") {
+            Reactor reactor;
+            PingPong p;
+            Task<void> ta = ping(&p, warm, rounds);
+            Task<void> tb = pong(&p, warm + rounds);
+            sync_wait(when_all(std::move(ta), std::move(tb)));
+            const std::uint64_t heap = g_heap_calls.load() - p.heap_mark;
+            MESSAGE("heap calls over " << rounds << " rounds (" << p.suspended.load()
+                                       << " suspended waits in all): " << heap);
+            CHECK(p.bad == 0);
+            CHECK(p.suspended.load() == 6 * (warm + rounds));
+            // The window ends inside sync_wait, before it returns: only the driver's teardown
+            // (no heap) and when_all's result collection lie between.
+            CHECK(heap == 0);
+        }
+        SUBCASE("woken from another reactor thread") {
+            RuntimeOptions o;
+            o.threads = 2;
+            Runtime rt(o);
+            PingPong p;
+            std::atomic<std::uint64_t> heap_end{0};
+            rt.run_on_all([&](unsigned shard) -> Task<void> {
+                if (shard == 0) {
+                    co_await ping(&p, warm, rounds);
+                    heap_end = g_heap_calls.load();
+                } else {
+                    co_await pong(&p, warm + rounds);
+                }
+            });
+            const std::uint64_t heap = heap_end.load() - p.heap_mark;
+            MESSAGE("heap calls over " << rounds << " cross-reactor rounds: " << heap);
+            CHECK(p.bad == 0);
+            CHECK(p.suspended.load() == 6 * (warm + rounds));
+            CHECK(heap == 0);
+        }
+    }
+
+    TEST_CASE("one hundred thousand O_DIRECT requests take one slab allocation each and no heap") {
+        const std::string path = "/dev/shm/bioring-alloc-count-" + std::to_string(::getpid());
+        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            BIORING_SKIP("O_DIRECT on /dev/shm refused (older kernel)");
+        }
+        ::unlink(path.c_str());
+        REQUIRE(::ftruncate(fd, static_cast<off_t>(file_blocks * block)) == 0);
+
         Reactor reactor;
-        PingPong p;
-        Task<void> ta = ping(&p, warm, rounds);
-        Task<void> tb = pong(&p, warm + rounds);
-        sync_wait(when_all(std::move(ta), std::move(tb)));
-        const std::uint64_t heap = g_heap_calls.load() - p.heap_mark;
-        MESSAGE("heap calls over " << rounds << " rounds (" << p.suspended.load()
-                                   << " suspended waits in all): " << heap);
-        CHECK(p.bad == 0);
-        CHECK(p.suspended.load() == 6 * (warm + rounds));
-        // The window ends inside sync_wait, before it returns: only the driver's teardown
-        // (no heap) and when_all's result collection lie between.
-        CHECK(heap == 0);
+        BioSet bs(64, 1024);
+        Pipeline p;
+        p.reactor = &reactor;
+        p.fd = fd;
+
+        // Warm-up: fills the thread caches (slabs, buffers, ring, ready queue capacity).
+        constexpr std::uint64_t warm = 5'000;
+        sync_wait(run(bs, &p, 0, warm));
+        REQUIRE(p.errors == 0);
+
+        constexpr std::uint64_t n = 100'000;
+        Task<void> measured = run(bs, &p, warm, n); // created before the window
+        const std::uint64_t slabs_before = slab_allocations();
+        const std::uint64_t reqs_before = reactor.counters().requests_allocated;
+        const int frames_before = p.one_alloc_frames;
+        const std::uint64_t heap_before = g_heap_calls.load();
+        sync_wait(std::move(measured));
+        const std::uint64_t heap_after = g_heap_calls.load();
+        const std::uint64_t slabs_after = slab_allocations();
+        ::close(fd);
+
+        CHECK(p.errors == 0);
+        CHECK(p.done == static_cast<int>(warm + n));
+        CHECK(p.one_alloc_frames - frames_before == static_cast<int>(n));
+        // sync_wait's own driver frame is the one allocation that is not a request.
+        MESSAGE("slab allocations: " << (slabs_after - slabs_before) << " for " << n
+                                     << " requests; heap calls: " << (heap_after - heap_before)
+                                     << "; backend: " << reactor.report());
+        CHECK(slabs_after - slabs_before == n + 1);
+        CHECK(reactor.counters().requests_allocated - reqs_before == n + 1);
+        CHECK(heap_after - heap_before == 0);
     }
-    SUBCASE("woken from another reactor thread") {
-        RuntimeOptions o;
-        o.threads = 2;
-        Runtime rt(o);
-        PingPong p;
-        std::atomic<std::uint64_t> heap_end{0};
-        rt.run_on_all([&](unsigned shard) -> Task<void> {
-            if (shard == 0) {
-                co_await ping(&p, warm, rounds);
-                heap_end = g_heap_calls.load();
-            } else {
-                co_await pong(&p, warm + rounds);
+
+    TEST_CASE("the Asio backend's handler pool recycles blocks freed on another thread without the "
+              "heap") {
+        using bioring::detail::HandlerAllocator;
+        using bioring::detail::HandlerPool;
+        constexpr std::size_t depth = 64; // blocks in flight between the two threads at most
+        HandlerPool pool(depth);
+        const std::size_t carved = pool.blocks();
+        REQUIRE(carved >= depth);
+
+        // A bounded single-producer single-consumer ring hands blocks to a freeing thread, as
+        // the reactor hands a posted handler to a pool worker.
+        struct Ring {
+            void* slot[depth] = {};
+            std::atomic<std::uint64_t> head{0}; // consumer
+            std::atomic<std::uint64_t> tail{0}; // producer
+        };
+        auto ring = std::make_unique<Ring>();
+        constexpr std::uint64_t n = 200'000;
+        std::atomic<bool> go{false};
+        std::atomic<int> bad{0};
+        std::uint64_t heap_at_end = 0;
+        std::thread consumer([&] {
+            while (!go.load(std::memory_order_acquire)) {
             }
+            HandlerAllocator<std::uint64_t> a(pool);
+            for (std::uint64_t i = 0; i < n; ++i) {
+                while (ring->head.load(std::memory_order_relaxed) ==
+                       ring->tail.load(std::memory_order_acquire)) {
+                }
+                const std::uint64_t h = ring->head.load(std::memory_order_relaxed);
+                auto* p = static_cast<std::uint64_t*>(ring->slot[h % depth]);
+                if (p[0] != i || p[15] != ~i) {
+                    bad.fetch_add(1, std::memory_order_relaxed);
+                }
+                a.deallocate(p, 16);
+                ring->head.store(h + 1, std::memory_order_release);
+            }
+            // Read here, not after join(): the exiting thread frees std::thread's own state (a
+            // heap call) at a moment the main thread cannot order its read against. Every heap
+            // call of the producer's loop happens before this (the acquire of the last tail).
+            heap_at_end = g_heap_calls.load();
         });
-        const std::uint64_t heap = heap_end.load() - p.heap_mark;
-        MESSAGE("heap calls over " << rounds << " cross-reactor rounds: " << heap);
-        CHECK(p.bad == 0);
-        CHECK(p.suspended.load() == 6 * (warm + rounds));
-        CHECK(heap == 0);
-    }
-}
-
-TEST_CASE("one hundred thousand O_DIRECT requests take one slab allocation each and no heap") {
-    const std::string path = "/dev/shm/bioring-alloc-count-" + std::to_string(::getpid());
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        BIORING_SKIP("O_DIRECT on /dev/shm refused (older kernel)");
-    }
-    ::unlink(path.c_str());
-    REQUIRE(::ftruncate(fd, static_cast<off_t>(file_blocks * block)) == 0);
-
-    Reactor reactor;
-    BioSet bs(64, 1024);
-    Pipeline p;
-    p.reactor = &reactor;
-    p.fd = fd;
-
-    // Warm-up: fills the thread caches (slabs, buffers, ring, ready queue capacity).
-    constexpr std::uint64_t warm = 5'000;
-    sync_wait(run(bs, &p, 0, warm));
-    REQUIRE(p.errors == 0);
-
-    constexpr std::uint64_t n = 100'000;
-    Task<void> measured = run(bs, &p, warm, n); // created before the window
-    const std::uint64_t slabs_before = slab_allocations();
-    const std::uint64_t reqs_before = reactor.counters().requests_allocated;
-    const int frames_before = p.one_alloc_frames;
-    const std::uint64_t heap_before = g_heap_calls.load();
-    sync_wait(std::move(measured));
-    const std::uint64_t heap_after = g_heap_calls.load();
-    const std::uint64_t slabs_after = slab_allocations();
-    ::close(fd);
-
-    CHECK(p.errors == 0);
-    CHECK(p.done == static_cast<int>(warm + n));
-    CHECK(p.one_alloc_frames - frames_before == static_cast<int>(n));
-    // sync_wait's own driver frame is the one allocation that is not a request.
-    MESSAGE("slab allocations: " << (slabs_after - slabs_before) << " for " << n
-                                 << " requests; heap calls: " << (heap_after - heap_before)
-                                 << "; backend: " << reactor.report());
-    CHECK(slabs_after - slabs_before == n + 1);
-    CHECK(reactor.counters().requests_allocated - reqs_before == n + 1);
-    CHECK(heap_after - heap_before == 0);
-}
-
-TEST_CASE("the Asio backend's handler pool recycles blocks freed on another thread without the heap") {
-    using bioring::detail::HandlerAllocator;
-    using bioring::detail::HandlerPool;
-    constexpr std::size_t depth = 64; // blocks in flight between the two threads at most
-    HandlerPool pool(depth);
-    const std::size_t carved = pool.blocks();
-    REQUIRE(carved >= depth);
-
-    // A bounded single-producer single-consumer ring hands blocks to a freeing thread, as
-    // the reactor hands a posted handler to a pool worker.
-    struct Ring {
-        void* slot[depth] = {};
-        std::atomic<std::uint64_t> head{0}; // consumer
-        std::atomic<std::uint64_t> tail{0}; // producer
-    };
-    auto ring = std::make_unique<Ring>();
-    constexpr std::uint64_t n = 200'000;
-    std::atomic<bool> go{false};
-    std::atomic<int> bad{0};
-    std::uint64_t heap_at_end = 0;
-    std::thread consumer([&] {
-        while (!go.load(std::memory_order_acquire)) {
-        }
+        const std::uint64_t heap0 = g_heap_calls.load();
+        go.store(true, std::memory_order_release);
         HandlerAllocator<std::uint64_t> a(pool);
+        int misaligned = 0;
         for (std::uint64_t i = 0; i < n; ++i) {
-            while (ring->head.load(std::memory_order_relaxed) ==
-                   ring->tail.load(std::memory_order_acquire)) {
+            while (ring->tail.load(std::memory_order_relaxed) -
+                       ring->head.load(std::memory_order_acquire) ==
+                   depth) {
             }
-            const std::uint64_t h = ring->head.load(std::memory_order_relaxed);
-            auto* p = static_cast<std::uint64_t*>(ring->slot[h % depth]);
-            if (p[0] != i || p[15] != ~i) {
-                bad.fetch_add(1, std::memory_order_relaxed);
+            std::uint64_t* p = a.allocate(16); // 128 bytes: a whole block
+            misaligned += reinterpret_cast<std::uintptr_t>(p) % HandlerPool::block_align != 0;
+            p[0] = i;
+            p[15] = ~i;
+            const std::uint64_t t = ring->tail.load(std::memory_order_relaxed);
+            ring->slot[t % depth] = p;
+            ring->tail.store(t + 1, std::memory_order_release);
+        }
+        consumer.join();
+        const std::uint64_t heap = heap_at_end - heap0;
+        MESSAGE("heap calls for " << n << " cross-thread handler blocks: " << heap);
+        CHECK(bad.load() == 0);
+        CHECK(misaligned == 0);
+        CHECK(heap == 0);
+        CHECK(pool.blocks() == carved); // never grew: depth blocks were enough
+
+        // A request larger than a block goes to the heap and back (one call each way), and an
+        // empty pool grows by one chunk (one call) instead of failing.
+        const std::uint64_t heap1 = g_heap_calls.load();
+        void* big = pool.allocate(HandlerPool::block_size + 1, 16);
+        pool.deallocate(big, HandlerPool::block_size + 1, 16);
+        CHECK(g_heap_calls.load() - heap1 == 2);
+        std::vector<void*> held;
+        held.reserve(carved + 1);
+        const std::uint64_t heap2 = g_heap_calls.load();
+        for (std::size_t i = 0; i <= carved; ++i) {
+            held.push_back(pool.allocate(HandlerPool::block_size, 16));
+        }
+        CHECK(g_heap_calls.load() - heap2 == 1);
+        CHECK(pool.blocks() == carved + HandlerPool::chunk_blocks);
+        for (void* b : held) {
+            pool.deallocate(b, HandlerPool::block_size, 16);
+        }
+    }
+
+    TEST_CASE("the Asio backend's in-flight table agrees with a reference set and allocates only "
+              "to grow") {
+        using bioring::detail::OpSet;
+        constexpr std::size_t n_ops = 4096;
+        std::vector<Operation> ops(n_ops); // real, densely packed addresses
+        std::vector<char> in(n_ops, 0);    // the reference
+        std::size_t size = 0;
+        OpSet set(256);
+        const std::size_t cap0 = set.capacity();
+        REQUIRE(cap0 >= 512);
+        std::mt19937_64 rng(42);
+        auto check_all = [&] {
+            int wrong = 0;
+            for (std::size_t k = 0; k < n_ops; ++k) {
+                wrong += set.contains(&ops[k]) != (in[k] != 0);
             }
-            a.deallocate(p, 16);
-            ring->head.store(h + 1, std::memory_order_release);
-        }
-        // Read here, not after join(): the exiting thread frees std::thread's own state (a
-        // heap call) at a moment the main thread cannot order its read against. Every heap
-        // call of the producer's loop happens before this (the acquire of the last tail).
-        heap_at_end = g_heap_calls.load();
-    });
-    const std::uint64_t heap0 = g_heap_calls.load();
-    go.store(true, std::memory_order_release);
-    HandlerAllocator<std::uint64_t> a(pool);
-    int misaligned = 0;
-    for (std::uint64_t i = 0; i < n; ++i) {
-        while (ring->tail.load(std::memory_order_relaxed) -
-                   ring->head.load(std::memory_order_acquire) ==
-               depth) {
-        }
-        std::uint64_t* p = a.allocate(16); // 128 bytes: a whole block
-        misaligned += reinterpret_cast<std::uintptr_t>(p) % HandlerPool::block_align != 0;
-        p[0] = i;
-        p[15] = ~i;
-        const std::uint64_t t = ring->tail.load(std::memory_order_relaxed);
-        ring->slot[t % depth] = p;
-        ring->tail.store(t + 1, std::memory_order_release);
-    }
-    consumer.join();
-    const std::uint64_t heap = heap_at_end - heap0;
-    MESSAGE("heap calls for " << n << " cross-thread handler blocks: " << heap);
-    CHECK(bad.load() == 0);
-    CHECK(misaligned == 0);
-    CHECK(heap == 0);
-    CHECK(pool.blocks() == carved); // never grew: depth blocks were enough
+            return wrong;
+        };
 
-    // A request larger than a block goes to the heap and back (one call each way), and an
-    // empty pool grows by one chunk (one call) instead of failing.
-    const std::uint64_t heap1 = g_heap_calls.load();
-    void* big = pool.allocate(HandlerPool::block_size + 1, 16);
-    pool.deallocate(big, HandlerPool::block_size + 1, 16);
-    CHECK(g_heap_calls.load() - heap1 == 2);
-    std::vector<void*> held;
-    held.reserve(carved + 1);
-    const std::uint64_t heap2 = g_heap_calls.load();
-    for (std::size_t i = 0; i <= carved; ++i) {
-        held.push_back(pool.allocate(HandlerPool::block_size, 16));
-    }
-    CHECK(g_heap_calls.load() - heap2 == 1);
-    CHECK(pool.blocks() == carved + HandlerPool::chunk_blocks);
-    for (void* b : held) {
-        pool.deallocate(b, HandlerPool::block_size, 16);
-    }
-}
-
-TEST_CASE("the Asio backend's in-flight table agrees with a reference set and allocates only to grow") {
-    using bioring::detail::OpSet;
-    constexpr std::size_t n_ops = 4096;
-    std::vector<Operation> ops(n_ops);     // real, densely packed addresses
-    std::vector<char> in(n_ops, 0);        // the reference
-    std::size_t size = 0;
-    OpSet set(256);
-    const std::size_t cap0 = set.capacity();
-    REQUIRE(cap0 >= 512);
-    std::mt19937_64 rng(42);
-    auto check_all = [&] {
+        // Steady state: at most 256 in flight, random insert/erase churn (erase of an absent
+        // entry included, as cancel() may name a completed operation): no heap call.
+        const std::uint64_t heap0 = g_heap_calls.load();
         int wrong = 0;
-        for (std::size_t k = 0; k < n_ops; ++k) {
-            wrong += set.contains(&ops[k]) != (in[k] != 0);
+        for (int step = 0; step < 200'000; ++step) {
+            const std::size_t k = rng() % n_ops;
+            if (in[k] == 0 && size < 256) {
+                set.insert(&ops[k]);
+                in[k] = 1;
+                ++size;
+            } else {
+                set.erase(&ops[k]);
+                size -= in[k] != 0;
+                in[k] = 0;
+            }
+            if (step % 10'000 == 0) {
+                wrong += check_all();
+            }
         }
-        return wrong;
-    };
+        CHECK(g_heap_calls.load() - heap0 == 0);
+        CHECK(set.size() == size);
+        CHECK(set.capacity() == cap0);
+        CHECK(wrong == 0);
+        CHECK(check_all() == 0);
 
-    // Steady state: at most 256 in flight, random insert/erase churn (erase of an absent
-    // entry included, as cancel() may name a completed operation): no heap call.
-    const std::uint64_t heap0 = g_heap_calls.load();
-    int wrong = 0;
-    for (int step = 0; step < 200'000; ++step) {
-        const std::size_t k = rng() % n_ops;
-        if (in[k] == 0 && size < 256) {
+        // Past the expected depth it grows (allocating) and keeps every entry.
+        for (std::size_t k = 0; k < n_ops; ++k) {
             set.insert(&ops[k]);
             in[k] = 1;
-            ++size;
-        } else {
+        }
+        CHECK(set.size() == n_ops);
+        CHECK(set.capacity() >= 2 * n_ops);
+        CHECK(check_all() == 0);
+        for (std::size_t k = 0; k < n_ops; k += 2) {
             set.erase(&ops[k]);
-            size -= in[k] != 0;
             in[k] = 0;
         }
-        if (step % 10'000 == 0) {
-            wrong += check_all();
-        }
+        CHECK(set.size() == n_ops / 2);
+        CHECK(check_all() == 0);
     }
-    CHECK(g_heap_calls.load() - heap0 == 0);
-    CHECK(set.size() == size);
-    CHECK(set.capacity() == cap0);
-    CHECK(wrong == 0);
-    CHECK(check_all() == 0);
-
-    // Past the expected depth it grows (allocating) and keeps every entry.
-    for (std::size_t k = 0; k < n_ops; ++k) {
-        set.insert(&ops[k]);
-        in[k] = 1;
-    }
-    CHECK(set.size() == n_ops);
-    CHECK(set.capacity() >= 2 * n_ops);
-    CHECK(check_all() == 0);
-    for (std::size_t k = 0; k < n_ops; k += 2) {
-        set.erase(&ops[k]);
-        in[k] = 0;
-    }
-    CHECK(set.size() == n_ops / 2);
-    CHECK(check_all() == 0);
-}
 
 } // TEST_SUITE

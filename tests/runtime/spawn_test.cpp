@@ -55,76 +55,76 @@ Task<void> thrower() {
 
 TEST_SUITE("runtime") {
 
-TEST_CASE("spawned tasks run detached and free their frames") {
-    Counted::reset();
-    int done = 0;
-    {
+    TEST_CASE("spawned tasks run detached and free their frames") {
+        Counted::reset();
+        int done = 0;
+        {
+            Reactor r;
+            auto t = [&]() -> Task<void> {
+                for (int i = 0; i < 100; ++i) {
+                    spawn(counted_sleep(Counted{i}, &done));
+                }
+                co_return;
+            };
+            sync_wait(t());
+            r.drain(); // waits for their timers
+        }
+        CHECK(done == 100);
+        CHECK(Counted::alive() == 0);
+    }
+
+    TEST_CASE("an exception escaping a spawned task is reported and counted") {
         Reactor r;
-        auto t = [&]() -> Task<void> {
-            for (int i = 0; i < 100; ++i) {
-                spawn(counted_sleep(Counted{i}, &done));
-            }
+        const auto before = detached_exceptions();
+        auto t = []() -> Task<void> {
+            spawn(thrower());
             co_return;
         };
         sync_wait(t());
-        r.drain(); // waits for their timers
+        r.drain();
+        CHECK(detached_exceptions() == before + 1);
     }
-    CHECK(done == 100);
-    CHECK(Counted::alive() == 0);
-}
 
-TEST_CASE("an exception escaping a spawned task is reported and counted") {
-    Reactor r;
-    const auto before = detached_exceptions();
-    auto t = []() -> Task<void> {
-        spawn(thrower());
-        co_return;
-    };
-    sync_wait(t());
-    r.drain();
-    CHECK(detached_exceptions() == before + 1);
-}
-
-TEST_CASE("spawning an empty task throws bad_alloc") {
-    CHECK_THROWS_AS(spawn(Task<void>{}), std::bad_alloc);
-}
-
-TEST_CASE("bounded spawn waits for the pool when allocation fails and never exceeds it") {
-    Reactor r;
-    constexpr std::size_t pool = 4;
-    BioSet bs(pool, 2048);
-    Flight f;
-    // Take every object the slab cache and the reserve can give without the backing
-    // allocator, then give back exactly `pool`: they refill the reserve first, so from now
-    // on the reserve is all there is.
-    FailureInjector::fail_always();
-    std::vector<Bio*> hoard;
-    hoard.reserve(4096);
-    while (Bio* b = bs.alloc()) {
-        hoard.push_back(b);
+    TEST_CASE("spawning an empty task throws bad_alloc") {
+        CHECK_THROWS_AS(spawn(Task<void>{}), std::bad_alloc);
     }
-    REQUIRE(hoard.size() >= pool);
-    for (std::size_t i = 0; i < pool; ++i) {
-        bs.free(hoard.back());
-        hoard.pop_back();
-    }
-    auto producer = [&]() -> Task<void> {
-        for (int i = 0; i < 300; ++i) {
-            co_await spawn(bs, request, &f, i);
+
+    TEST_CASE("bounded spawn waits for the pool when allocation fails and never exceeds it") {
+        Reactor r;
+        constexpr std::size_t pool = 4;
+        BioSet bs(pool, 2048);
+        Flight f;
+        // Take every object the slab cache and the reserve can give without the backing
+        // allocator, then give back exactly `pool`: they refill the reserve first, so from now
+        // on the reserve is all there is.
+        FailureInjector::fail_always();
+        std::vector<Bio*> hoard;
+        hoard.reserve(4096);
+        while (Bio* b = bs.alloc()) {
+            hoard.push_back(b);
         }
-    };
-    sync_wait(producer());
-    r.drain();
-    FailureInjector::off();
-    for (Bio* b : hoard) {
-        bs.free(b);
+        REQUIRE(hoard.size() >= pool);
+        for (std::size_t i = 0; i < pool; ++i) {
+            bs.free(hoard.back());
+            hoard.pop_back();
+        }
+        auto producer = [&]() -> Task<void> {
+            for (int i = 0; i < 300; ++i) {
+                co_await spawn(bs, request, &f, i);
+            }
+        };
+        sync_wait(producer());
+        r.drain();
+        FailureInjector::off();
+        for (Bio* b : hoard) {
+            bs.free(b);
+        }
+        CHECK(f.done == 300);
+        CHECK(f.peak <= static_cast<int>(pool));
+        CHECK(f.peak == static_cast<int>(pool)); // the pool was the limit, and it was reached
+        CHECK(f.now == 0);
+        CHECK(f.from_reserve == 300);
+        CHECK(r.counters().reserve_hits >= 300);
     }
-    CHECK(f.done == 300);
-    CHECK(f.peak <= static_cast<int>(pool));
-    CHECK(f.peak == static_cast<int>(pool)); // the pool was the limit, and it was reached
-    CHECK(f.now == 0);
-    CHECK(f.from_reserve == 300);
-    CHECK(r.counters().reserve_hits >= 300);
-}
 
 } // TEST_SUITE

@@ -24,8 +24,12 @@ using bioring::test::slab_allocations;
 
 namespace {
 
-Task<int> forty_two() { co_return 42; }
-Task<std::string> text(std::string s) { co_return s + "!"; }
+Task<int> forty_two() {
+    co_return 42;
+}
+Task<std::string> text(std::string s) {
+    co_return s + "!";
+}
 Task<int> add(int a) {
     int b = co_await forty_two();
     co_return a + b;
@@ -38,8 +42,12 @@ Task<int> rethrows() {
     co_await throws_runtime_error();
     co_return 0;
 }
-Task<int> one() { co_return 1; }
-Task<void> nothing() { co_return; }
+Task<int> one() {
+    co_return 1;
+}
+Task<void> nothing() {
+    co_return;
+}
 Task<long> many_sync_awaits(int n) {
     long sum = 0;
     for (int i = 0; i < n; ++i) {
@@ -53,133 +61,133 @@ Task<long> many_sync_awaits(int n) {
 
 TEST_SUITE("runtime") {
 
-TEST_CASE("a task returns its value and a chain of tasks composes values") {
-    CHECK(sync_wait(forty_two()) == 42);
-    CHECK(sync_wait(add(8)) == 50);
-    CHECK(sync_wait(text("hi")) == "hi!");
-}
+    TEST_CASE("a task returns its value and a chain of tasks composes values") {
+        CHECK(sync_wait(forty_two()) == 42);
+        CHECK(sync_wait(add(8)) == 50);
+        CHECK(sync_wait(text("hi")) == "hi!");
+    }
 
-TEST_CASE("an exception thrown in a task reaches the awaiter through a chain") {
-    CHECK_THROWS_WITH_AS(sync_wait(throws_runtime_error()), "boom", std::runtime_error);
-    CHECK_THROWS_WITH_AS(sync_wait(rethrows()), "boom", std::runtime_error);
-}
+    TEST_CASE("an exception thrown in a task reaches the awaiter through a chain") {
+        CHECK_THROWS_WITH_AS(sync_wait(throws_runtime_error()), "boom", std::runtime_error);
+        CHECK_THROWS_WITH_AS(sync_wait(rethrows()), "boom", std::runtime_error);
+    }
 
-TEST_CASE("a task is lazy and a task that is never awaited frees its frame") {
-    Counted::reset();
-    bool started = false;
-    {
-        auto t = [](bool* s, Counted c) -> Task<void> {
-            *s = true;
-            (void)c;
-            co_return;
-        }(&started, Counted{1});
-        CHECK(static_cast<bool>(t));
+    TEST_CASE("a task is lazy and a task that is never awaited frees its frame") {
+        Counted::reset();
+        bool started = false;
+        {
+            auto t = [](bool* s, Counted c) -> Task<void> {
+                *s = true;
+                (void)c;
+                co_return;
+            }(&started, Counted{1});
+            CHECK(static_cast<bool>(t));
+            CHECK_FALSE(started);
+            CHECK(Counted::alive() == 1); // the parameter copy lives in the frame
+        }
         CHECK_FALSE(started);
-        CHECK(Counted::alive() == 1); // the parameter copy lives in the frame
+        CHECK(Counted::alive() == 0);
     }
-    CHECK_FALSE(started);
-    CHECK(Counted::alive() == 0);
-}
 
-TEST_CASE("counted lifetimes leave nothing alive after values and exceptions") {
-    Counted::reset();
-    {
+    TEST_CASE("counted lifetimes leave nothing alive after values and exceptions") {
+        Counted::reset();
+        {
+            Reactor r;
+            auto make = [](int i) -> Task<Counted> {
+                Counted local(i);
+                co_return Counted(i * 2);
+            };
+            auto outer = [&]() -> Task<int> {
+                int s = 0;
+                for (int i = 0; i < 100; ++i) {
+                    Counted c = co_await make(i);
+                    s += c.id;
+                }
+                co_return s;
+            };
+            CHECK(sync_wait(outer()) == 9900);
+            auto failing = [](Counted c) -> Task<Counted> {
+                throw std::logic_error("no");
+                co_return c;
+            };
+            CHECK_THROWS_AS(sync_wait(failing(Counted{3})), std::logic_error);
+        }
+        CHECK(Counted::alive() == 0);
+    }
+
+    TEST_CASE("one million synchronously completing awaits do not overflow the stack") {
+        // The guard of STYLE.md §3: it runs in Release, Debug+ASan and TSan alike.
+        CHECK(sync_wait(many_sync_awaits(1'000'000)) == 1'000'000);
+    }
+
+    TEST_CASE("a task created where no reactor runs gets a heap frame and a null this_bio") {
+        REQUIRE(Reactor::current() == nullptr);
+        REQUIRE(default_bioset() == nullptr);
+        auto t = []() -> Task<Bio*> { co_return co_await this_bio; }();
+        CHECK(sync_wait(std::move(t)) == nullptr);
+    }
+
+    TEST_CASE("a request frame sits in the front pad with its Bio right behind it") {
         Reactor r;
-        auto make = [](int i) -> Task<Counted> {
-            Counted local(i);
-            co_return Counted(i * 2);
+        BioSet bs(4, 1024);
+        auto req = [](BioSet& set, int x) -> Task<int> {
+            Bio* bio = co_await this_bio;
+            void* self = co_await HandleAddress{};
+            REQUIRE(bio != nullptr);
+            CHECK(bio->set == &set);
+            CHECK(bio->frame == self);
+            // The frame is inside the object's front region, right-aligned against the Bio.
+            auto* frame = static_cast<char*>(self);
+            CHECK(frame >= static_cast<char*>(bio->front()));
+            CHECK(frame < reinterpret_cast<char*>(bio));
+            CHECK(reinterpret_cast<std::uintptr_t>(frame) % 64 == 0);
+            co_return x + 1;
         };
-        auto outer = [&]() -> Task<int> {
-            int s = 0;
-            for (int i = 0; i < 100; ++i) {
-                Counted c = co_await make(i);
-                s += c.id;
-            }
-            co_return s;
+        const std::uint64_t before = r.counters().requests_allocated;
+        CHECK(sync_wait(req(bs, 1)) == 2);
+        CHECK(r.counters().requests_allocated >= before + 1);
+
+        // Without a BioSet& argument, the thread's default bioset (the reactor's) is used.
+        auto plain = []() -> Task<bool> {
+            Bio* bio = co_await this_bio;
+            co_return bio != nullptr && bio->set == default_bioset();
         };
-        CHECK(sync_wait(outer()) == 9900);
-        auto failing = [](Counted c) -> Task<Counted> {
-            throw std::logic_error("no");
-            co_return c;
-        };
-        CHECK_THROWS_AS(sync_wait(failing(Counted{3})), std::logic_error);
+        CHECK(sync_wait(plain()));
     }
-    CHECK(Counted::alive() == 0);
-}
 
-TEST_CASE("one million synchronously completing awaits do not overflow the stack") {
-    // The guard of STYLE.md §3: it runs in Release, Debug+ASan and TSan alike.
-    CHECK(sync_wait(many_sync_awaits(1'000'000)) == 1'000'000);
-}
+    TEST_CASE("a frame bigger than the front pad is still exactly one allocation") {
+        Reactor r;
+        BioSet bs(2, 64);
+        auto big = [](BioSet&) -> Task<std::size_t> {
+            std::array<char, 4096> scratch;
+            std::memset(scratch.data(), 7, scratch.size());
+            Bio* bio = co_await this_bio;
+            void* self = co_await HandleAddress{};
+            REQUIRE(bio != nullptr);
+            CHECK(bio->frame == self);
+            CHECK((bio->alloc_flags & BioSet::flag_oversized) != 0);
+            CHECK(bio->front_pad > 64);
+            co_await HandleAddress{}; // keep scratch alive across a suspension point
+            co_return bio->front_pad + static_cast<std::size_t>(scratch[100]);
+        };
+        auto t = big(bs); // created outside the measurement of sync_wait's own driver
+        const std::uint64_t before = slab_allocations();
+        auto t2 = big(bs);
+        const std::uint64_t after = slab_allocations();
+        CHECK(after - before == 1);
+        CHECK(sync_wait(std::move(t)) >= 4096);
+        CHECK(sync_wait(std::move(t2)) >= 4096);
+    }
 
-TEST_CASE("a task created where no reactor runs gets a heap frame and a null this_bio") {
-    REQUIRE(Reactor::current() == nullptr);
-    REQUIRE(default_bioset() == nullptr);
-    auto t = []() -> Task<Bio*> { co_return co_await this_bio; }();
-    CHECK(sync_wait(std::move(t)) == nullptr);
-}
-
-TEST_CASE("a request frame sits in the front pad with its Bio right behind it") {
-    Reactor r;
-    BioSet bs(4, 1024);
-    auto req = [](BioSet& set, int x) -> Task<int> {
-        Bio* bio = co_await this_bio;
-        void* self = co_await HandleAddress{};
-        REQUIRE(bio != nullptr);
-        CHECK(bio->set == &set);
-        CHECK(bio->frame == self);
-        // The frame is inside the object's front region, right-aligned against the Bio.
-        auto* frame = static_cast<char*>(self);
-        CHECK(frame >= static_cast<char*>(bio->front()));
-        CHECK(frame < reinterpret_cast<char*>(bio));
-        CHECK(reinterpret_cast<std::uintptr_t>(frame) % 64 == 0);
-        co_return x + 1;
-    };
-    const std::uint64_t before = r.counters().requests_allocated;
-    CHECK(sync_wait(req(bs, 1)) == 2);
-    CHECK(r.counters().requests_allocated >= before + 1);
-
-    // Without a BioSet& argument, the thread's default bioset (the reactor's) is used.
-    auto plain = []() -> Task<bool> {
-        Bio* bio = co_await this_bio;
-        co_return bio != nullptr && bio->set == default_bioset();
-    };
-    CHECK(sync_wait(plain()));
-}
-
-TEST_CASE("a frame bigger than the front pad is still exactly one allocation") {
-    Reactor r;
-    BioSet bs(2, 64);
-    auto big = [](BioSet&) -> Task<std::size_t> {
-        std::array<char, 4096> scratch;
-        std::memset(scratch.data(), 7, scratch.size());
-        Bio* bio = co_await this_bio;
-        void* self = co_await HandleAddress{};
-        REQUIRE(bio != nullptr);
-        CHECK(bio->frame == self);
-        CHECK((bio->alloc_flags & BioSet::flag_oversized) != 0);
-        CHECK(bio->front_pad > 64);
-        co_await HandleAddress{}; // keep scratch alive across a suspension point
-        co_return bio->front_pad + static_cast<std::size_t>(scratch[100]);
-    };
-    auto t = big(bs); // created outside the measurement of sync_wait's own driver
-    const std::uint64_t before = slab_allocations();
-    auto t2 = big(bs);
-    const std::uint64_t after = slab_allocations();
-    CHECK(after - before == 1);
-    CHECK(sync_wait(std::move(t)) >= 4096);
-    CHECK(sync_wait(std::move(t2)) >= 4096);
-}
-
-TEST_CASE("a frame that cannot be allocated gives an empty task that throws bad_alloc") {
-    Reactor r;
-    BioSet bs(0, 512);
-    FailureInjector::fail_always();
-    auto t = [](BioSet&) -> Task<int> { co_return 1; }(bs);
-    FailureInjector::off();
-    CHECK_FALSE(static_cast<bool>(t));
-    auto awaiter = [](Task<int> inner) -> Task<int> { co_return co_await inner; };
-    CHECK_THROWS_AS(sync_wait(awaiter(std::move(t))), std::bad_alloc);
-}
+    TEST_CASE("a frame that cannot be allocated gives an empty task that throws bad_alloc") {
+        Reactor r;
+        BioSet bs(0, 512);
+        FailureInjector::fail_always();
+        auto t = [](BioSet&) -> Task<int> { co_return 1; }(bs);
+        FailureInjector::off();
+        CHECK_FALSE(static_cast<bool>(t));
+        auto awaiter = [](Task<int> inner) -> Task<int> { co_return co_await inner; };
+        CHECK_THROWS_AS(sync_wait(awaiter(std::move(t))), std::bad_alloc);
+    }
 
 } // TEST_SUITE

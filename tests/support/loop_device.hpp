@@ -18,8 +18,7 @@ class LoopDevice {
 public:
     /// Attach @backing (needs root and losetup); @sector_size 0 keeps the default 512.
     /// ok() tells whether it worked.
-    explicit LoopDevice(const std::string& backing, unsigned sector_size = 0)
-    {
+    explicit LoopDevice(const std::string& backing, unsigned sector_size = 0) {
         if (::geteuid() != 0) {
             return;
         }
@@ -43,8 +42,7 @@ public:
             device_.clear();
         }
     }
-    ~LoopDevice()
-    {
+    ~LoopDevice() {
         if (!device_.empty()) {
             (void)!std::system(("losetup -d " + device_ + " 2>/dev/null").c_str());
         }

@@ -36,8 +36,7 @@ struct Result {
 
 /// The whole content of @p, read(2) until EOF (block devices report st_size 0); "" if it
 /// cannot be opened.
-inline std::string slurp(const std::filesystem::path& p)
-{
+inline std::string slurp(const std::filesystem::path& p) {
     std::string s;
     int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -61,14 +60,12 @@ inline std::string slurp(const std::filesystem::path& p)
     return s;
 }
 
-inline void write_file(const std::filesystem::path& p, const std::string& s)
-{
+inline void write_file(const std::filesystem::path& p, const std::string& s) {
     std::ofstream(p, std::ios::binary | std::ios::trunc) << s;
 }
 
 /// @n bytes of a deterministic stream seeded with @seed.
-inline std::string random_string(std::size_t n, unsigned seed)
-{
+inline std::string random_string(std::size_t n, unsigned seed) {
     std::mt19937_64 rng(seed);
     std::string s(n, '\0');
     for (std::size_t i = 0; i < n; i += 8) {
@@ -81,8 +78,7 @@ inline std::string random_string(std::size_t n, unsigned seed)
 }
 
 /// The parent's environment with @set applied (an empty value removes the variable).
-inline std::vector<std::string> child_env(const std::map<std::string, std::string>& set)
-{
+inline std::vector<std::string> child_env(const std::map<std::string, std::string>& set) {
     std::vector<std::string> env;
     for (char** e = environ; *e != nullptr; ++e) {
         const std::string kv = *e;
@@ -104,8 +100,8 @@ public:
     /// @env: the child's whole environment (nullptr: the parent's).
     Process(const std::vector<std::string>& args, const std::filesystem::path& dir,
             const std::vector<std::string>* env = nullptr)
-        : out_(dir / (".out." + std::to_string(seq()))), err_(dir / (".err." + std::to_string(seq())))
-    {
+        : out_(dir / (".out." + std::to_string(seq()))),
+          err_(dir / (".err." + std::to_string(seq()))) {
         std::vector<char*> argv, envp;
         for (const auto& a : args) {
             argv.push_back(const_cast<char*>(a.c_str()));
@@ -133,8 +129,7 @@ public:
 
     /// Wait for the exit, at most @limit when given: a process still running then is
     /// killed and reported with status -1.
-    Result wait(std::optional<std::chrono::milliseconds> limit = std::nullopt)
-    {
+    Result wait(std::optional<std::chrono::milliseconds> limit = std::nullopt) {
         int st = 0;
         bool hung = false;
         if (!limit) {
@@ -168,8 +163,7 @@ public:
     }
 
 private:
-    static int seq()
-    {
+    static int seq() {
         static int n = 0;
         return n++;
     }
@@ -178,8 +172,7 @@ private:
 };
 
 /// Run @args to completion with the parent's environment.
-inline Result run(const std::vector<std::string>& args, const std::filesystem::path& dir)
-{
+inline Result run(const std::vector<std::string>& args, const std::filesystem::path& dir) {
     return Process(args, dir).wait();
 }
 

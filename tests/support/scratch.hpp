@@ -31,22 +31,19 @@ namespace bioring::test {
 inline constexpr const char* scratch_prefix = "bioring-test.";
 
 /// $BIORING_TEST_DIR, or /dev/shm (tmpfs: O_DIRECT accepted, no DIO alignment reported).
-inline std::string test_dir()
-{
+inline std::string test_dir() {
     const char* dir = std::getenv("BIORING_TEST_DIR");
     return dir != nullptr && *dir != '\0' ? dir : "/dev/shm";
 }
 
 /// The directory holding the running test binary (the build tree: ext4 here).
-inline std::string build_tree_dir()
-{
+inline std::string build_tree_dir() {
     return std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
 }
 
 /// Returns: the creator pid encoded in a scratch name (a path's last component or a path
 /// containing one), or 0 when @s holds no scratch name.
-inline long scratch_owner(const std::string& s)
-{
+inline long scratch_owner(const std::string& s) {
     const std::size_t at = s.rfind(scratch_prefix);
     if (at == std::string::npos) {
         return 0;
@@ -61,8 +58,7 @@ inline long scratch_owner(const std::string& s)
 }
 
 /// Returns: true when @s holds a scratch name whose creator is no longer running.
-inline bool scratch_is_stale(const std::string& s)
-{
+inline bool scratch_is_stale(const std::string& s) {
     const long pid = scratch_owner(s);
     return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
@@ -70,8 +66,7 @@ inline bool scratch_is_stale(const std::string& s)
 /// Remove the entries of @dirs (direct children only) whose scratch name belongs to a dead
 /// process: first detach the loop devices backed by a file in or at such an entry and
 /// unmount the mounts inside it. Context: any test; best effort, never throws.
-inline void remove_stale(const std::vector<std::string>& dirs)
-{
+inline void remove_stale(const std::vector<std::string>& dirs) {
     namespace fs = std::filesystem;
     std::vector<std::string> stale;
     for (const auto& d : dirs) {
@@ -96,8 +91,8 @@ inline void remove_stale(const std::vector<std::string>& dirs)
     };
     if (::geteuid() == 0) {
         // Loop devices first: their backing file may sit inside a stale directory.
-        if (FILE* p = ::popen("losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null",
-                              "r")) {
+        if (FILE* p =
+                ::popen("losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null", "r")) {
             char line[4096];
             std::vector<std::string> devs;
             while (std::fgets(line, sizeof line, p) != nullptr) {
@@ -134,13 +129,12 @@ inline void remove_stale(const std::vector<std::string>& dirs)
 /// Returns: "<dir>/bioring-test.<tag>.<pid>.<random>": unique across processes and runs.
 /// The first call of a process removes what dead runs left in test_dir(), the build tree
 /// and the working directory.
-inline std::string unique_name(const std::string& dir, const std::string& tag)
-{
+inline std::string unique_name(const std::string& dir, const std::string& tag) {
     static std::once_flag once;
     std::call_once(once, [] {
         std::error_code ec;
-        remove_stale({test_dir(), "/dev/shm", build_tree_dir(),
-                      std::filesystem::current_path(ec).string()});
+        remove_stale(
+            {test_dir(), "/dev/shm", build_tree_dir(), std::filesystem::current_path(ec).string()});
     });
     static std::mutex mu;
     static std::mt19937_64 rng{std::random_device{}()};

@@ -12,8 +12,7 @@ namespace bioring::test {
 
 /// Print the ctest skip marker with @why. Prefer BIORING_SKIP in a test body; call this
 /// directly only from a helper that then tells its caller to return (e.g. open_or_skip).
-inline void print_skip(const std::string& why)
-{
+inline void print_skip(const std::string& why) {
     std::printf("BIORING-SKIP: %s\n", why.c_str());
     std::fflush(stdout);
 }
@@ -21,8 +20,8 @@ inline void print_skip(const std::string& why)
 } // namespace bioring::test
 
 /// Skip the current test case: print the marker and return (from a void function).
-#define BIORING_SKIP(why)                                                                    \
-    do {                                                                                     \
-        ::bioring::test::print_skip(why);                                                    \
-        return;                                                                              \
+#define BIORING_SKIP(why)                                                                          \
+    do {                                                                                           \
+        ::bioring::test::print_skip(why);                                                          \
+        return;                                                                                    \
     } while (false)
