@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+// bioring-nbd against hostile clients (tests/nbd/hostile_clients.py, raw sockets): wrong
+// magics, oversized options and export names, bad requests, short WRITE payloads, 10,000
+// pipelined requests whose replies are never read (RSS bounded), 1,000 idle connections
+// and --max-connections, a one-byte-per-second handshake (--handshake-timeout), and
+// disconnects with requests in flight. After each the script checks that a well-behaved
+// python3-libnbd client is served, that every layer's in-use frames (SIGUSR1) return to 0,
+// and that SIGTERM exits 0 with no sanitizer report. The server is the binary of this build
+// tree, so the ASan tree runs the same cases under ASan/UBSan, and BIORING_BACKEND=asio
+// (inherited by the server) runs them on the Asio backend.
+#include "tests/apps/app_support.hpp"
+#include "tests/nbd/server_support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace {
+
+// The script sits next to this file (CMake compiles it by its absolute path).
+const std::string script =
+    (std::filesystem::path(__FILE__).parent_path() / "hostile_clients.py").string();
+
+void hostile(const char* which)
+{
+    if (apps_test::run({"/usr/bin/python3", "-c", "import nbd"}, "/dev/shm").status != 0) {
+        MESSAGE("BIORING-SKIP: python3-libnbd is not installed (./run setup)");
+        return;
+    }
+    REQUIRE_MESSAGE(std::filesystem::exists(script), script);
+    apps_test::Scratch dir("shm");
+    auto r = apps_test::run({"/usr/bin/python3", script, BIORING_NBD_EXE, dir.path.string(),
+                             which},
+                            dir.path);
+    MESSAGE(r.out);
+    CHECK_MESSAGE(r.status == 0, r.err);
+    CHECK(apps_test::contains(r.out, std::string("ok ") + which));
+}
+
+} // namespace
+
+TEST_SUITE("nbd") {
+
+TEST_CASE("hostile: wrong magics in the greeting, the options and the requests")
+{
+    hostile("magic");
+}
+
+TEST_CASE("hostile: options over 64 KiB, export names over 4 KiB, lengths past the data")
+{
+    hostile("options");
+}
+
+TEST_CASE("hostile: requests past the end, zero and over-maximum lengths, unknown commands")
+{
+    hostile("requests");
+}
+
+TEST_CASE("hostile: a WRITE whose payload is shorter than its header, then a disconnect")
+{
+    hostile("short_write");
+}
+
+TEST_CASE("hostile: 10,000 pipelined requests with replies never read keep RSS bounded")
+{
+    hostile("pipeline");
+}
+
+TEST_CASE("hostile: 1,000 idle connections are served and --max-connections refuses beyond")
+{
+    hostile("idle");
+}
+
+TEST_CASE("hostile: a one-byte-per-second handshake is closed by --handshake-timeout")
+{
+    hostile("slow");
+}
+
+TEST_CASE("hostile: disconnects with requests in flight")
+{
+    hostile("inflight");
+}
+
+} // TEST_SUITE
