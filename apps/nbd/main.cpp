@@ -21,11 +21,13 @@
 #include <bioring/runtime/sleep.hpp>
 #include <bioring/runtime/spawn.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -50,6 +52,10 @@ constexpr const char* usage_text =
     "  --read-only           refuse writes (EPERM); the file is opened read-only\n"
     "  --threads N           reactor threads, 1..256 (default: one per core)\n"
     "  --max-requests N      requests in flight per connection, 1..4096 (default 64)\n"
+    "  --max-connections N   connections served at once, 1..65536 (default 1024); more are\n"
+    "                        closed at once, with a message on stderr\n"
+    "  --handshake-timeout S seconds a client has for the whole handshake, 1..3600\n"
+    "                        (default 10); a slower or silent one is closed\n"
     "  --stats               print the per-layer allocation table at exit (SIGUSR1: now)\n"
     "  --crypt SPEC          encrypt as dm-crypt plain mode; SPEC is aes-xts-plain64\n"
     "  --key-file FILE       raw key bytes (never hashed); required with --crypt\n"
@@ -71,6 +77,8 @@ struct Options {
     bool stats = false;
     unsigned threads = 0;
     unsigned max_requests = 64;
+    unsigned max_connections = 1024;
+    unsigned handshake_timeout_s = 10;
     bool crypt = false;
     std::string key_file;
     unsigned key_bits = 512;
@@ -106,6 +114,14 @@ Options parse(int argc, char** argv, bool* help)
     });
     p.value("max-requests", [&](std::string_view v) {
         o.max_requests = static_cast<unsigned>(parse_uint(v, "--max-requests", 1, 4096));
+    });
+    p.value("max-connections", [&](std::string_view v) {
+        o.max_connections =
+            static_cast<unsigned>(parse_uint(v, "--max-connections", 1, 65536));
+    });
+    p.value("handshake-timeout", [&](std::string_view v) {
+        o.handshake_timeout_s =
+            static_cast<unsigned>(parse_uint(v, "--handshake-timeout", 1, 3600));
     });
     p.value("crypt", [&](std::string_view v) {
         if (v != "aes-xts-plain64") {
@@ -206,9 +222,13 @@ Task<void> connection(NbdFront& front, Runtime& rt, Socket s, unsigned shard,
 
 // Reactor 0: accept until stop, handing connections to the reactors in turn. A transient
 // accept failure (out of descriptors or memory) is reported and retried after a pause.
-Task<void> accept_loop(Listener& l, NbdFront& front, Runtime& rt, std::stop_token stop)
+// Past @max_connections a new connection is closed at once (the client sees EOF before
+// the greeting) and stderr says why, at most once a second.
+Task<void> accept_loop(Listener& l, NbdFront& front, Runtime& rt, unsigned max_connections,
+                       std::stop_token stop)
 {
     unsigned next = 0;
+    std::chrono::steady_clock::time_point last_refusal{};
     while (!stop.stop_requested()) {
         IoOptions o; // named and moved in: see request_options() in nbd_front.cpp
         o.stop = stop;
@@ -222,8 +242,43 @@ Task<void> accept_loop(Listener& l, NbdFront& front, Runtime& rt, std::stop_toke
             co_await sleep_for(std::chrono::milliseconds(100));
             continue;
         }
+        if (front.connections() >= max_connections) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_refusal >= std::chrono::seconds(1)) {
+                last_refusal = now;
+                std::fprintf(stderr,
+                             "%s: refusing a connection: %u connections open "
+                             "(--max-connections %u)\n",
+                             prog, front.connections(), max_connections);
+            }
+            co_await s->close();
+            continue;
+        }
         front.begin_connection();
         spawn(connection(front, rt, std::move(*s), next++ % rt.size(), stop));
+    }
+}
+
+// Each connection is a descriptor: raise the soft RLIMIT_NOFILE to the hard limit, and
+// warn when even that cannot hold --max-connections (accept then fails with EMFILE and
+// retries, which the accept loop reports).
+void raise_fd_limit(unsigned max_connections)
+{
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+        ::getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    const rlim_t needed = rlim_t{max_connections} + 64; // rings, files, listener, stdio
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < needed) {
+        std::fprintf(stderr,
+                     "%s: warning: the descriptor limit (%llu) is below --max-connections "
+                     "%u plus 64; raise ulimit -n\n",
+                     prog, static_cast<unsigned long long>(rl.rlim_cur), max_connections);
     }
 }
 
@@ -293,8 +348,10 @@ int run(int argc, char** argv)
     fo.export_name = o.export_name;
     fo.read_only = o.read_only;
     fo.max_requests = o.max_requests;
+    fo.handshake_timeout = std::chrono::seconds(o.handshake_timeout_s);
     NbdFront front(top, fo);
 
+    raise_fd_limit(o.max_connections);
     ListenOptions lo;
     lo.unix_mode = 0600;
     Listener listener = Listener::listen(addr, lo);
@@ -328,7 +385,8 @@ int run(int argc, char** argv)
     std::thread acceptor([&] {
         try {
             rt.run_on_all([&](unsigned shard) -> Task<void> {
-                return shard == 0 ? accept_loop(listener, front, rt, stop.get_token())
+                return shard == 0 ? accept_loop(listener, front, rt, o.max_connections,
+                                              stop.get_token())
                                   : nothing();
             });
         } catch (...) {

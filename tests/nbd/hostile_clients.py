@@ -425,7 +425,7 @@ def case_idle():
         except nbd.Error:
             check(time.time() < deadline, "no room after a connection left")
             time.sleep(0.1)
-    check(len(h.pread(512, 0)) == 512, "read on the readmitted connection")
+    check(len(h.pread(4096, 0)) == 4096, "read on the readmitted connection")
     h.shutdown()
     for s in conns:
         s.close()

@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 
 namespace {
 
@@ -42,32 +43,32 @@ void hostile(const char* which)
 
 TEST_SUITE("nbd") {
 
-TEST_CASE("hostile: wrong magics in the greeting, the options and the requests")
+TEST_CASE("hostile: wrong magics in the greeting and the options and the requests")
 {
     hostile("magic");
 }
 
-TEST_CASE("hostile: options over 64 KiB, export names over 4 KiB, lengths past the data")
+TEST_CASE("hostile: options over 64 KiB and export names over 4 KiB and lengths past the data")
 {
     hostile("options");
 }
 
-TEST_CASE("hostile: requests past the end, zero and over-maximum lengths, unknown commands")
+TEST_CASE("hostile: requests past the end and zero or over-maximum lengths and unknown commands")
 {
     hostile("requests");
 }
 
-TEST_CASE("hostile: a WRITE whose payload is shorter than its header, then a disconnect")
+TEST_CASE("hostile: a WRITE whose payload is shorter than its header then a disconnect")
 {
     hostile("short_write");
 }
 
-TEST_CASE("hostile: 10,000 pipelined requests with replies never read keep RSS bounded")
+TEST_CASE("hostile: 10000 pipelined requests with replies never read keep RSS bounded")
 {
     hostile("pipeline");
 }
 
-TEST_CASE("hostile: 1,000 idle connections are served and --max-connections refuses beyond")
+TEST_CASE("hostile: 1000 idle connections are served and --max-connections refuses beyond")
 {
     hostile("idle");
 }
@@ -80,6 +81,22 @@ TEST_CASE("hostile: a one-byte-per-second handshake is closed by --handshake-tim
 TEST_CASE("hostile: disconnects with requests in flight")
 {
     hostile("inflight");
+}
+
+TEST_CASE("hostile: --max-connections and --handshake-timeout reject bad values with exit 2")
+{
+    apps_test::Scratch dir("shm");
+    apps_test::write_file(dir / "disk.img", std::string(65536, '\0'));
+    for (auto [opt, val] : {std::pair{"--max-connections", "0"},
+                            std::pair{"--max-connections", "65537"},
+                            std::pair{"--handshake-timeout", "0"},
+                            std::pair{"--handshake-timeout", "1s"}}) {
+        auto r = apps_test::run({BIORING_NBD_EXE, "--socket", (dir / "s").string(), opt, val,
+                                 (dir / "disk.img").string()},
+                                dir.path);
+        CHECK_MESSAGE(r.status == 2, opt << " " << val << ": " << r.err);
+        CHECK_MESSAGE(apps_test::contains(r.err, opt), r.err);
+    }
 }
 
 } // TEST_SUITE
