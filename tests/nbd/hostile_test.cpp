@@ -7,7 +7,9 @@
 // python3-libnbd client is served, that every layer's in-use frames (SIGUSR1) return to 0,
 // and that SIGTERM exits 0 with no sanitizer report. The server is the binary of this build
 // tree, so the ASan tree runs the same cases under ASan/UBSan, and BIORING_BACKEND=asio
-// (inherited by the server) runs them on the Asio backend.
+// (inherited by the server) runs them on the Asio backend. Also: BIORING_FAULT's EIO and
+// ENOSPC on the backing file, --read-only's EPERM, SIGTERM with requests in flight, and
+// kill -9 durability on an O_DIRECT file on ext4 (the build tree).
 #include "tests/apps/app_support.hpp"
 #include "tests/nbd/server_support.hpp"
 
@@ -23,14 +25,14 @@ namespace {
 const std::string script =
     (std::filesystem::path(__FILE__).parent_path() / "hostile_clients.py").string();
 
-void hostile(const char* which)
+void hostile(const char* which, const char* where = "shm")
 {
     if (apps_test::run({"/usr/bin/python3", "-c", "import nbd"}, "/dev/shm").status != 0) {
         MESSAGE("BIORING-SKIP: python3-libnbd is not installed (./run setup)");
         return;
     }
     REQUIRE_MESSAGE(std::filesystem::exists(script), script);
-    apps_test::Scratch dir("shm");
+    apps_test::Scratch dir(where);
     auto r = apps_test::run({"/usr/bin/python3", script, BIORING_NBD_EXE, dir.path.string(),
                              which},
                             dir.path);
@@ -81,6 +83,26 @@ TEST_CASE("hostile: a one-byte-per-second handshake is closed by --handshake-tim
 TEST_CASE("hostile: disconnects with requests in flight")
 {
     hostile("inflight");
+}
+
+TEST_CASE("faults: EIO and ENOSPC on the backing file are that request's error only")
+{
+    hostile("faults");
+}
+
+TEST_CASE("read-only: WRITE and WRITE_ZEROES and TRIM get EPERM while FLUSH and READ work")
+{
+    hostile("read_only");
+}
+
+TEST_CASE("SIGTERM: requests in flight are answered and flushed and the exit is 0")
+{
+    hostile("sigterm");
+}
+
+TEST_CASE("kill -9: writes acknowledged with FUA or before a FLUSH survive (20 runs on ext4)")
+{
+    hostile("kill9", "ext4");
 }
 
 TEST_CASE("hostile: --max-connections and --handshake-timeout reject bad values with exit 2")
