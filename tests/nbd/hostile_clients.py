@@ -146,7 +146,12 @@ def connect():
 def recv_exact(s, n):
     buf = b""
     while len(buf) < n:
-        got = s.recv(n - len(buf))
+        try:
+            got = s.recv(n - len(buf))
+        except ConnectionResetError:
+            # A Unix socket closed with requests still unread in the server's queue (a stop,
+            # a refusal): the replies sent before it were delivered; this is the end.
+            return None
         if not got:
             return None
         buf += got
