@@ -263,7 +263,9 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
                 }
             }
             if (err == 0) {
-                got = co_await c.sock.recv_exact(payload.data, r.length);
+                // A client stalled mid-payload must not hold up a stop.
+                IoOptions po = request_options(stop);
+                got = co_await c.sock.recv_exact(payload.data, r.length, std::move(po));
                 if (got.res != static_cast<int>(r.length)) {
                     BufferPool::global().free(payload);
                     break;
@@ -275,7 +277,8 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
                 std::uint64_t left = r.length;
                 while (left > 0 && discard) {
                     const std::size_t n = std::min<std::uint64_t>(left, discard.capacity());
-                    if ((co_await c.sock.recv_exact(discard.data(), n)).res !=
+                    IoOptions po = request_options(stop);
+                    if ((co_await c.sock.recv_exact(discard.data(), n, std::move(po))).res !=
                         static_cast<int>(n)) {
                         break;
                     }
