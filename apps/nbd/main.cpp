@@ -21,6 +21,8 @@
 #include <bioring/runtime/sleep.hpp>
 #include <bioring/runtime/spawn.hpp>
 
+#include <openssl/crypto.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -307,6 +309,7 @@ int run(int argc, char** argv)
     }
     KeyBytes key;
     if (o.crypt) {
+        warn_if_key_exposed(prog, o.key_file);
         read_key_file(o.key_file, o.key_bits, o.keyfile_offset, key);
     }
     SocketAddress addr;
@@ -343,6 +346,10 @@ int run(int argc, char** argv)
             throw UsageError(std::string("--crypt: ") + e.what());
         }
     }
+    // The crypt layer keeps its own copy (wiped in its destructor): wipe this one now
+    // rather than at exit.
+    OPENSSL_cleanse(key.bytes.data(), key.bytes.size());
+    key.bytes.clear();
     BlockDevice& top = crypt ? static_cast<BlockDevice&>(*crypt) : file;
     FrontOptions fo;
     fo.export_name = o.export_name;

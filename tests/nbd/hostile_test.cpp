@@ -15,7 +15,9 @@
 
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <filesystem>
+#include <sys/stat.h>
 #include <string>
 #include <utility>
 
@@ -103,6 +105,23 @@ TEST_CASE("SIGTERM: requests in flight are answered and flushed and the exit is 
 TEST_CASE("kill -9: writes acknowledged with FUA or before a FLUSH survive (20 runs on ext4)")
 {
     hostile("kill9", "ext4");
+}
+
+TEST_CASE("key file: one readable by group or others gets a warning and a 0600 one none")
+{
+    apps_test::Scratch dir("shm");
+    apps_test::write_file(dir / "disk.img", std::string(1 << 20, '\0'));
+    apps_test::write_file(dir / "key", apps_test::random_string(64, 7));
+    for (mode_t mode : {0644, 0640, 0604, 0600, 0400}) {
+        REQUIRE(::chmod((dir / "key").c_str(), mode) == 0);
+        nbd_test::Server s(dir.path, {"--crypt", "aes-xts-plain64", "--key-file",
+                                      (dir / "key").string(), (dir / "disk.img").string()});
+        auto r = s.stop(SIGTERM);
+        CHECK_MESSAGE(r.status == 0, r.err);
+        const bool exposed = (mode & 077) != 0;
+        CHECK_MESSAGE(apps_test::contains(r.err, "warning: key file") == exposed,
+                      "mode " << std::oct << mode << ": " << r.err);
+    }
 }
 
 TEST_CASE("hostile: --max-connections and --handshake-timeout reject bad values with exit 2")
