@@ -28,6 +28,8 @@
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <stop_token>
@@ -49,7 +51,9 @@ constexpr const char* usage_text =
     "\n"
     "options:\n"
     "  --socket PATH         listen on a Unix socket created with mode 0600\n"
-    "  --listen HOST:PORT    listen on TCP (\"[::1]:10809\" for IPv6)\n"
+    "  --listen HOST:PORT    listen on TCP (\"[::1]:10809\" for IPv6); a non-loopback\n"
+    "                        address needs --insecure (there is no TLS yet)\n"
+    "  --insecure            allow --listen on a non-loopback address in clear text\n"
     "  --export NAME         the export's name (default: empty; the empty name always works)\n"
     "  --read-only           refuse writes (EPERM); the file is opened read-only\n"
     "  --threads N           reactor threads, 1..256 (default: one per core)\n"
@@ -77,6 +81,7 @@ struct Options {
     std::string socket_path, listen, export_name, file;
     bool read_only = false;
     bool stats = false;
+    bool insecure = false;
     unsigned threads = 0;
     unsigned max_requests = 64;
     unsigned max_connections = 1024;
@@ -110,6 +115,7 @@ Options parse(int argc, char** argv, bool* help)
         o.export_name = v;
     });
     p.flag("read-only", &o.read_only);
+    p.flag("insecure", &o.insecure);
     p.flag("stats", &o.stats);
     p.value("threads", [&](std::string_view v) {
         o.threads = static_cast<unsigned>(parse_uint(v, "--threads", 1, 256));
@@ -261,6 +267,23 @@ Task<void> accept_loop(Listener& l, NbdFront& front, Runtime& rt, unsigned max_c
     }
 }
 
+// 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104: addresses no other machine can reach.
+bool is_loopback(const SocketAddress& a)
+{
+    if (a.family() == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(a.data());
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (a.family() == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a.data());
+        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) {
+            return true;
+        }
+        return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
+    }
+    return a.family() == AF_UNIX;
+}
+
 // Each connection is a descriptor: raise the soft RLIMIT_NOFILE to the hard limit, and
 // warn when even that cannot hold --max-connections (accept then fails with EMFILE and
 // retries, which the accept loop reports).
@@ -320,6 +343,13 @@ int run(int argc, char** argv)
             throw UsageError(std::string(last_error_message()));
         }
         addr = *a;
+    }
+    if (!o.listen.empty() && !is_loopback(addr) && !o.insecure) {
+        throw UsageError("--listen " + o.listen +
+                         " is not a loopback address: without TLS (not implemented) every "
+                         "block would cross the network in clear text and anyone who can "
+                         "reach the port could read and write the export; give --insecure "
+                         "to serve it anyway");
     }
 
     check_source(o.file);

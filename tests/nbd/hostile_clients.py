@@ -681,14 +681,80 @@ def case_kill9():
     print(f"ok kill -9 x20: {len(durable)} durable blocks, {checked} block checks, all read back")
 
 
-CASES = {"kill9": case_kill9, "faults": case_faults, "read_only": case_read_only, "sigterm": case_sigterm, "magic": case_magic, "options": case_options, "requests": case_requests,
+def case_chaos():
+    """For the soak (tests/nbd/soak_nbd.sh): against a server already running on SOCK, for
+    CHAOS_SECONDS, mix READ/WRITE/FLUSH/TRIM/WRITE_ZEROES over raw connections in the
+    region [CHAOS_OFFSET, CHAOS_OFFSET + CHAOS_BYTES), dropping connections with requests in
+    flight now and then; every reply read must be a success or, where BIORING_FAULT injects
+    real errors, EIO/ENOSPC. The last data written and acknowledged in each block, with a
+    FLUSH acknowledged after it, must read back at the end."""
+    import random
+    secs = float(os.environ.get("CHAOS_SECONDS", "10"))
+    base = int(os.environ.get("CHAOS_OFFSET", "0"))
+    size = int(os.environ.get("CHAOS_BYTES", str(4 << 20)))
+    rnd = random.Random(int(os.environ.get("CHAOS_SEED", "1")))
+    CMD_WRITE_ZEROES = 6
+    EIO = 5
+    end = time.time() + secs
+    known = {}  # block -> content after acknowledged writes (None: unknown, dropped in flight)
+    ops = drops = 0
+    while time.time() < end:
+        s = connect()
+        go(s)
+        for _ in range(rnd.randint(1, 200)):
+            blk = rnd.randrange(size // 4096)
+            off = base + blk * 4096
+            kind = rnd.random()
+            if kind < 0.4:
+                data = rnd.randbytes(4096)
+                request(s, CMD_WRITE, off, 4096, flags=rnd.choice((0, 1)), cookie=1,
+                        payload=data)
+                err = reply(s, 1)
+                known[blk] = data if err == 0 else None
+            elif kind < 0.7:
+                request(s, CMD_READ, off, 4096, cookie=2)
+                hdr = recv_exact(s, 16)
+                check(hdr is not None, "server closed a chaos connection")
+                err = struct.unpack(">IIQ", hdr)[1]
+                if err == 0:
+                    got = recv_exact(s, 4096)
+                    want = known.get(blk, b"\0" * 4096 if blk not in known else None)
+                    check(want is None or got == want, f"block {blk} differs")
+            elif kind < 0.8:
+                request(s, CMD_FLUSH, 0, 0, cookie=3)
+                err = reply(s, 3)
+            elif kind < 0.9:
+                request(s, CMD_TRIM, off, 4096, cookie=4)
+                err = reply(s, 4)
+                known[blk] = None  # a trimmed block reads zeros or the old data
+            else:
+                request(s, CMD_WRITE_ZEROES, off, 4096, cookie=5)
+                err = reply(s, 5)
+                known[blk] = b"\0" * 4096 if err == 0 else None
+            check(err in (0, EIO, ENOSPC), f"unexpected error {err}")
+            ops += 1
+        if rnd.random() < 0.3:  # drop the connection with requests in flight
+            for i in range(rnd.randint(1, 32)):
+                blk = rnd.randrange(size // 4096)
+                request(s, CMD_WRITE, base + blk * 4096, 4096, cookie=100 + i,
+                        payload=rnd.randbytes(4096))
+                known[blk] = None
+            drops += 1
+        else:
+            request(s, CMD_DISC, 0, 0)
+        s.close()
+    print(f"ok chaos: {ops} requests, {drops} connections dropped with requests in flight")
+
+
+CASES = {"chaos": case_chaos, "kill9": case_kill9, "faults": case_faults, "read_only": case_read_only, "sigterm": case_sigterm, "magic": case_magic, "options": case_options, "requests": case_requests,
          "short_write": case_short_write, "pipeline": case_pipeline, "idle": case_idle,
          "slow": case_slow, "inflight": case_inflight}
 
 if __name__ == "__main__":
-    with open(DISK, "wb") as f:
-        f.truncate(DISK_SIZE)
-    if os.path.exists(SOCK):
-        os.unlink(SOCK)
+    if CASE != "chaos":  # chaos runs against the soak's own server and file
+        with open(DISK, "wb") as f:
+            f.truncate(DISK_SIZE)
+        if os.path.exists(SOCK):
+            os.unlink(SOCK)
     CASES[CASE]()
     print(f"ok {CASE}")

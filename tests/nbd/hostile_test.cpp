@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace {
 
@@ -121,6 +122,28 @@ TEST_CASE("key file: one readable by group or others gets a warning and a 0600 o
         const bool exposed = (mode & 077) != 0;
         CHECK_MESSAGE(apps_test::contains(r.err, "warning: key file") == exposed,
                       "mode " << std::oct << mode << ": " << r.err);
+    }
+}
+
+TEST_CASE("--listen on a non-loopback address is refused without --insecure")
+{
+    apps_test::Scratch dir("shm");
+    apps_test::write_file(dir / "disk.img", std::string(65536, '\0'));
+    for (const char* addr : {"0.0.0.0:0", "[::]:0", "192.0.2.1:10809", "[::ffff:10.0.0.1]:1"}) {
+        auto r = apps_test::run({BIORING_NBD_EXE, "--listen", addr, (dir / "disk.img").string()},
+                                dir.path);
+        CHECK_MESSAGE(r.status == 2, addr << ": " << r.err);
+        CHECK_MESSAGE(apps_test::contains(r.err, "not a loopback address"), r.err);
+        CHECK_MESSAGE(apps_test::contains(r.err, "--insecure"), r.err);
+    }
+    // Loopback needs nothing; a wildcard with --insecure is served.
+    for (std::vector<std::string> args : {std::vector<std::string>{"--listen", "127.0.0.1:0"},
+                                          {"--listen", "[::1]:0"},
+                                          {"--listen", "0.0.0.0:0", "--insecure"}}) {
+        args.push_back((dir / "disk.img").string());
+        nbd_test::Server s(dir.path, args, false);
+        auto r = s.stop(SIGTERM);
+        CHECK_MESSAGE(r.status == 0, args[1] << ": " << r.err);
     }
 }
 
