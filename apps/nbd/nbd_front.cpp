@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 
 namespace bioring::apps::nbd {
@@ -164,7 +165,12 @@ Task<void> NbdFront::serve(Socket s, std::stop_token stop) {
         go = false;
     }
     if (go) {
-        co_await transmission(*c, stop);
+        try {
+            co_await transmission(*c, stop);
+        } catch (const std::bad_alloc&) {
+            // No memory for the reader's frame: this connection closes, the server goes on
+            // (and connection_done() below still runs, so wait_idle() cannot hang).
+        }
     }
     co_await c->sock.close();
     if (opts_.verbose) {
