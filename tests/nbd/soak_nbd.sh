@@ -40,7 +40,7 @@ echo "== soak nbd: bioring-nbd (ASan), ${SECS}s, BIORING_FAULT=$FAULTS"
 # fio: regions [0, 16M) and [16M, 32M) (offset_increment); chaos: [32M, 48M) and [48M, 64M).
 FIO=(fio --name=soak --ioengine=nbd "--uri=$URI" --rw=randwrite --bsrange=4k-64k --size=16m
      --numjobs=2 --offset_increment=16m --iodepth=16 --verify=crc32c --verify_fatal=1
-     --randseed=21 --group_reporting)
+     --randseed=21 --group_reporting --verify_state_save=0)
 (
     CHAOS_SECONDS=$SECS CHAOS_OFFSET=$((32 * MiB)) CHAOS_BYTES=$((16 * MiB)) CHAOS_SEED=1 \
         /usr/bin/python3 "$ROOT/tests/nbd/hostile_clients.py" "$NBD" "$WORK" chaos
