@@ -3,7 +3,8 @@
 # The opt-in soak (./run soak): bioring-soak from an ASan+UBSan build, bounded in time.
 # usage: tests/soak.sh BUILD_DIR     (the ASan tree; ./run soak passes build-asan)
 # SOAK_SECONDS (default 60, at most 300) is the duration of each of the two runs below
-# split in halves: io_uring on the ext4 work tree, then the Asio backend on tmpfs.
+# split in halves: io_uring on the ext4 work tree, then the Asio backend on tmpfs; then
+# bioring-nbd for half of it (tests/nbd/soak_nbd.sh: faults, fio verify, chaos clients).
 # Exit status: non-zero on a mismatch, an unexpected I/O error, or a sanitizer report
 # (leaks included: detect_leaks=1).
 set -euo pipefail
@@ -27,8 +28,10 @@ trap 'rm -rf "$WORK" "$SHM"' EXIT
 # resubmitted; held completions arrive late and reordered): any of them surfacing is an
 # error of the run.
 FAULTS="op=any,err=EAGAIN,p=0.02,seed=5;op=any,err=EINTR,p=0.02,seed=6;op=any,hold,p=0.1,seed=7"
-echo "== soak 1/2: io_uring, ext4, ${HALF}s, BIORING_FAULT=$FAULTS"
+echo "== soak 1/3: io_uring, ext4, ${HALF}s, BIORING_FAULT=$FAULTS"
 BIORING_FAULT=$FAULTS "$SOAK" --seconds "$HALF" --threads 2 --qd 16 --mib 32 --dir "$WORK"
-echo "== soak 2/2: Asio backend, tmpfs, $((TOTAL - HALF))s"
+echo "== soak 2/3: Asio backend, tmpfs, $((TOTAL - HALF))s"
 BIORING_BACKEND=asio "$SOAK" --seconds "$((TOTAL - HALF))" --threads 3 --qd 8 --mib 16 --dir "$SHM"
-echo "soak: PASS (${TOTAL}s)"
+echo "== soak 3/3: bioring-nbd under ASan with fio verify and chaos clients, ${HALF}s"
+"$ROOT/tests/nbd/soak_nbd.sh" "$BUILD" "$HALF"
+echo "soak: PASS (${TOTAL}s + ${HALF}s of bioring-nbd)"

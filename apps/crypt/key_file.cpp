@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <system_error>
@@ -56,6 +57,20 @@ void read_key_file(const std::string& path, unsigned bits, std::uint64_t offset,
                          " bytes at offset " + std::to_string(offset) + ", it has " +
                          std::to_string(got));
     }
+}
+
+bool warn_if_key_exposed(const char* prog, const std::string& path)
+{
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        (st.st_mode & (S_IRWXG | S_IRWXO)) == 0) {
+        return false;
+    }
+    std::fprintf(stderr,
+                 "%s: warning: key file '%s' is accessible by its group or others (mode "
+                 "%04o); chmod 600 it\n",
+                 prog, path.c_str(), static_cast<unsigned>(st.st_mode & 07777));
+    return true;
 }
 
 } // namespace bioring::apps

@@ -25,4 +25,10 @@ struct KeyBytes {
 /// UsageError when it is a directory or FIFO or holds fewer bytes than needed.
 void read_key_file(const std::string& path, unsigned bits, std::uint64_t offset, KeyBytes& key);
 
+/// Warn on stderr ("@prog: warning: ...") when the key file at @path can be read or written
+/// by its group or by others: a key that anyone on the machine can read protects nothing.
+/// Context: any thread; one stat(). Returns: whether it warned (a file that cannot be
+/// stat()ed is left to read_key_file's error).
+bool warn_if_key_exposed(const char* prog, const std::string& path);
+
 } // namespace bioring::apps

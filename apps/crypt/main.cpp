@@ -158,6 +158,7 @@ int run(int argc, char** argv) {
         return 0;
     }
     KeyBytes key;
+    warn_if_key_exposed(prog, o.key_file);
     read_key_file(o.key_file, o.key_bits, o.keyfile_offset, key);
     std::vector<XtsCipher> ciphers;
     ciphers.reserve(o.threads);

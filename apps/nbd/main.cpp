@@ -21,11 +21,17 @@
 #include <bioring/runtime/sleep.hpp>
 #include <bioring/runtime/spawn.hpp>
 
+#include <openssl/crypto.h>
+
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -45,11 +51,17 @@ constexpr const char* usage_text =
     "\n"
     "options:\n"
     "  --socket PATH         listen on a Unix socket created with mode 0600\n"
-    "  --listen HOST:PORT    listen on TCP (\"[::1]:10809\" for IPv6)\n"
+    "  --listen HOST:PORT    listen on TCP (\"[::1]:10809\" for IPv6); a non-loopback\n"
+    "                        address needs --insecure (there is no TLS yet)\n"
+    "  --insecure            allow --listen on a non-loopback address in clear text\n"
     "  --export NAME         the export's name (default: empty; the empty name always works)\n"
     "  --read-only           refuse writes (EPERM); the file is opened read-only\n"
     "  --threads N           reactor threads, 1..256 (default: one per core)\n"
     "  --max-requests N      requests in flight per connection, 1..4096 (default 64)\n"
+    "  --max-connections N   connections served at once, 1..65536 (default 1024); more are\n"
+    "                        closed at once, with a message on stderr\n"
+    "  --handshake-timeout S seconds a client has for the whole handshake, 1..3600\n"
+    "                        (default 10); a slower or silent one is closed\n"
     "  --stats               print the per-layer allocation table at exit (SIGUSR1: now)\n"
     "  --crypt SPEC          encrypt as dm-crypt plain mode; SPEC is aes-xts-plain64\n"
     "  --key-file FILE       raw key bytes (never hashed); required with --crypt\n"
@@ -69,8 +81,11 @@ struct Options {
     std::string socket_path, listen, export_name, file;
     bool read_only = false;
     bool stats = false;
+    bool insecure = false;
     unsigned threads = 0;
     unsigned max_requests = 64;
+    unsigned max_connections = 1024;
+    unsigned handshake_timeout_s = 10;
     bool crypt = false;
     std::string key_file;
     unsigned key_bits = 512;
@@ -100,12 +115,21 @@ Options parse(int argc, char** argv, bool* help)
         o.export_name = v;
     });
     p.flag("read-only", &o.read_only);
+    p.flag("insecure", &o.insecure);
     p.flag("stats", &o.stats);
     p.value("threads", [&](std::string_view v) {
         o.threads = static_cast<unsigned>(parse_uint(v, "--threads", 1, 256));
     });
     p.value("max-requests", [&](std::string_view v) {
         o.max_requests = static_cast<unsigned>(parse_uint(v, "--max-requests", 1, 4096));
+    });
+    p.value("max-connections", [&](std::string_view v) {
+        o.max_connections =
+            static_cast<unsigned>(parse_uint(v, "--max-connections", 1, 65536));
+    });
+    p.value("handshake-timeout", [&](std::string_view v) {
+        o.handshake_timeout_s =
+            static_cast<unsigned>(parse_uint(v, "--handshake-timeout", 1, 3600));
     });
     p.value("crypt", [&](std::string_view v) {
         if (v != "aes-xts-plain64") {
@@ -206,9 +230,13 @@ Task<void> connection(NbdFront& front, Runtime& rt, Socket s, unsigned shard,
 
 // Reactor 0: accept until stop, handing connections to the reactors in turn. A transient
 // accept failure (out of descriptors or memory) is reported and retried after a pause.
-Task<void> accept_loop(Listener& l, NbdFront& front, Runtime& rt, std::stop_token stop)
+// Past @max_connections a new connection is closed at once (the client sees EOF before
+// the greeting) and stderr says why, at most once a second.
+Task<void> accept_loop(Listener& l, NbdFront& front, Runtime& rt, unsigned max_connections,
+                       std::stop_token stop)
 {
     unsigned next = 0;
+    std::chrono::steady_clock::time_point last_refusal{};
     while (!stop.stop_requested()) {
         IoOptions o; // named and moved in: see request_options() in nbd_front.cpp
         o.stop = stop;
@@ -222,8 +250,60 @@ Task<void> accept_loop(Listener& l, NbdFront& front, Runtime& rt, std::stop_toke
             co_await sleep_for(std::chrono::milliseconds(100));
             continue;
         }
+        if (front.connections() >= max_connections) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_refusal >= std::chrono::seconds(1)) {
+                last_refusal = now;
+                std::fprintf(stderr,
+                             "%s: refusing a connection: %u connections open "
+                             "(--max-connections %u)\n",
+                             prog, front.connections(), max_connections);
+            }
+            co_await s->close();
+            continue;
+        }
         front.begin_connection();
         spawn(connection(front, rt, std::move(*s), next++ % rt.size(), stop));
+    }
+}
+
+// 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104: addresses no other machine can reach.
+bool is_loopback(const SocketAddress& a)
+{
+    if (a.family() == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(a.data());
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (a.family() == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a.data());
+        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) {
+            return true;
+        }
+        return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
+    }
+    return a.family() == AF_UNIX;
+}
+
+// Each connection is a descriptor: raise the soft RLIMIT_NOFILE to the hard limit, and
+// warn when even that cannot hold --max-connections (accept then fails with EMFILE and
+// retries, which the accept loop reports).
+void raise_fd_limit(unsigned max_connections)
+{
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+        ::getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    const rlim_t needed = rlim_t{max_connections} + 64; // rings, files, listener, stdio
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < needed) {
+        std::fprintf(stderr,
+                     "%s: warning: the descriptor limit (%llu) is below --max-connections "
+                     "%u plus 64; raise ulimit -n\n",
+                     prog, static_cast<unsigned long long>(rl.rlim_cur), max_connections);
     }
 }
 
@@ -252,6 +332,7 @@ int run(int argc, char** argv)
     }
     KeyBytes key;
     if (o.crypt) {
+        warn_if_key_exposed(prog, o.key_file);
         read_key_file(o.key_file, o.key_bits, o.keyfile_offset, key);
     }
     SocketAddress addr;
@@ -262,6 +343,13 @@ int run(int argc, char** argv)
             throw UsageError(std::string(last_error_message()));
         }
         addr = *a;
+    }
+    if (!o.listen.empty() && !is_loopback(addr) && !o.insecure) {
+        throw UsageError("--listen " + o.listen +
+                         " is not a loopback address: without TLS (not implemented) every "
+                         "block would cross the network in clear text and anyone who can "
+                         "reach the port could read and write the export; give --insecure "
+                         "to serve it anyway");
     }
 
     check_source(o.file);
@@ -288,13 +376,19 @@ int run(int argc, char** argv)
             throw UsageError(std::string("--crypt: ") + e.what());
         }
     }
+    // The crypt layer keeps its own copy (wiped in its destructor): wipe this one now
+    // rather than at exit.
+    OPENSSL_cleanse(key.bytes.data(), key.bytes.size());
+    key.bytes.clear();
     BlockDevice& top = crypt ? static_cast<BlockDevice&>(*crypt) : file;
     FrontOptions fo;
     fo.export_name = o.export_name;
     fo.read_only = o.read_only;
     fo.max_requests = o.max_requests;
+    fo.handshake_timeout = std::chrono::seconds(o.handshake_timeout_s);
     NbdFront front(top, fo);
 
+    raise_fd_limit(o.max_connections);
     ListenOptions lo;
     lo.unix_mode = 0600;
     Listener listener = Listener::listen(addr, lo);
@@ -328,7 +422,8 @@ int run(int argc, char** argv)
     std::thread acceptor([&] {
         try {
             rt.run_on_all([&](unsigned shard) -> Task<void> {
-                return shard == 0 ? accept_loop(listener, front, rt, stop.get_token())
+                return shard == 0 ? accept_loop(listener, front, rt, o.max_connections,
+                                              stop.get_token())
                                   : nothing();
             });
         } catch (...) {

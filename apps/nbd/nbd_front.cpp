@@ -13,20 +13,18 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 
 namespace bioring::apps::nbd {
 
 namespace {
-
-/// A client gets this long for each step of the handshake (a peer that connects and
-/// says nothing must not hold a connection forever).
-constexpr std::chrono::seconds handshake_timeout{30};
 
 /// Most extents a READ is split into (holes as OFFSET_HOLE chunks); the rest is data.
 constexpr std::size_t read_extents = 8;
@@ -167,7 +165,12 @@ Task<void> NbdFront::serve(Socket s, std::stop_token stop) {
         go = false;
     }
     if (go) {
-        co_await transmission(*c, stop);
+        try {
+            co_await transmission(*c, stop);
+        } catch (const std::bad_alloc&) {
+            // No memory for the reader's frame: this connection closes, the server goes on
+            // (and connection_done() below still runs, so wait_idle() cannot hang).
+        }
     }
     co_await c->sock.close();
     if (opts_.verbose) {
@@ -178,16 +181,22 @@ Task<void> NbdFront::serve(Socket s, std::stop_token stop) {
 }
 
 Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
+    // One deadline for the whole handshake: a per-step timeout would let a client that
+    // sends a byte now and then hold the connection forever.
+    const auto deadline = std::chrono::steady_clock::now() + opts_.handshake_timeout;
+    auto handshake_timeout = [&] {
+        return std::max(std::chrono::nanoseconds{1}, deadline - std::chrono::steady_clock::now());
+    };
     std::array<std::byte, handshake_size> hello;
     build_handshake(hello);
-    IoOptions io = request_options(stop, handshake_timeout);
+    IoOptions io = request_options(stop, handshake_timeout());
     if ((co_await c.sock.send_all(hello.data(), hello.size(), std::move(io))).res !=
         static_cast<int>(hello.size())) {
         co_return false;
     }
     std::array<std::byte, 4> cf;
     std::uint32_t flags = 0;
-    io = request_options(stop, handshake_timeout);
+    io = request_options(stop, handshake_timeout());
     if ((co_await c.sock.recv_exact(cf.data(), cf.size(), std::move(io))).res != 4 ||
         !parse_client_flags(cf, flags)) {
         co_return false;
@@ -200,7 +209,7 @@ Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
     for (;;) {
         std::array<std::byte, option_header_size> hb;
         OptionHeader h;
-        io = request_options(stop, handshake_timeout);
+        io = request_options(stop, handshake_timeout());
         if ((co_await c.sock.recv_exact(hb.data(), hb.size(), std::move(io))).res !=
                 static_cast<int>(hb.size()) ||
             !parse_option_header(hb, h)) {
@@ -210,7 +219,7 @@ Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
         if (h.length > max_option_length) {
             step = c.neg.too_long(h);
         } else {
-            io = request_options(stop, handshake_timeout);
+            io = request_options(stop, handshake_timeout());
             if (h.length > 0 &&
                 (co_await c.sock.recv_exact(data.data(), h.length, std::move(io))).res !=
                     static_cast<int>(h.length)) {
@@ -219,7 +228,7 @@ Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
             step = c.neg.handle(h, std::span<const std::byte>(data.data(), h.length));
         }
         const auto out = c.neg.out();
-        io = request_options(stop, handshake_timeout);
+        io = request_options(stop, handshake_timeout());
         if (!out.empty() && (co_await c.sock.send_all(out.data(), out.size(), std::move(io))).res !=
                                 static_cast<int>(out.size())) {
             co_return false;
@@ -260,7 +269,9 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
                 }
             }
             if (err == 0) {
-                got = co_await c.sock.recv_exact(payload.data, r.length);
+                // A client stalled mid-payload must not hold up a stop.
+                IoOptions po = request_options(stop);
+                got = co_await c.sock.recv_exact(payload.data, r.length, std::move(po));
                 if (got.res != static_cast<int>(r.length)) {
                     BufferPool::global().free(payload);
                     break;
@@ -272,7 +283,8 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
                 std::uint64_t left = r.length;
                 while (left > 0 && discard) {
                     const std::size_t n = std::min<std::uint64_t>(left, discard.capacity());
-                    if ((co_await c.sock.recv_exact(discard.data(), n)).res !=
+                    IoOptions po = request_options(stop);
+                    if ((co_await c.sock.recv_exact(discard.data(), n, std::move(po))).res !=
                         static_cast<int>(n)) {
                         break;
                     }

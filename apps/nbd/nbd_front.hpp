@@ -22,6 +22,7 @@
 #include <bioring/alloc/buffer_pool.hpp>
 #include <bioring/io/socket.hpp>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -37,6 +38,9 @@ struct FrontOptions {
     unsigned max_requests = 64;   ///< requests in flight per connection
     std::uint32_t max_block = 1u << 20; ///< largest READ/WRITE payload (BufferPool::max_buffer)
     bool verbose = false;         ///< log connections on stderr
+    /// The whole handshake (greeting to OPT_GO) must finish within this, however the
+    /// client paces its bytes; a client that trickles or says nothing is closed.
+    std::chrono::milliseconds handshake_timeout{10000};
 };
 
 class NbdFront final : public Layer {
