@@ -59,8 +59,7 @@ void read_key_file(const std::string& path, unsigned bits, std::uint64_t offset,
     }
 }
 
-bool warn_if_key_exposed(const char* prog, const std::string& path)
-{
+bool warn_if_key_exposed(const char* prog, const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
         (st.st_mode & (S_IRWXG | S_IRWXO)) == 0) {

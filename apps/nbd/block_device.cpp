@@ -29,11 +29,11 @@ std::string stats_table(std::span<Layer* const> layers) {
         const BioSetStats b = d->bioset().stats();
         const std::uint64_t req = s.requests.load(std::memory_order_relaxed);
         const std::uint64_t frames = s.frames.load(std::memory_order_relaxed);
-        std::snprintf(line, sizeof line, "%-7s %7zu %7lld %12llu %7llu %10.2f %8llu %9llu %9llu %8llu\n",
+        std::snprintf(line, sizeof line,
+                      "%-7s %7zu %7lld %12llu %7llu %10.2f %8llu %9llu %9llu %8llu\n",
                       d->name().c_str(), d->bioset().object_size(),
                       static_cast<long long>(s.in_use.load(std::memory_order_relaxed)),
-                      static_cast<unsigned long long>(req),
-                      static_cast<unsigned long long>(frames),
+                      static_cast<unsigned long long>(req), static_cast<unsigned long long>(frames),
                       client == 0 ? 0.0 : static_cast<double>(frames) / static_cast<double>(client),
                       static_cast<unsigned long long>(s.foreign.load(std::memory_order_relaxed)),
                       static_cast<unsigned long long>(b.reserve_hits),

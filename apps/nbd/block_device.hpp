@@ -34,10 +34,10 @@ namespace bioring::apps::nbd {
 
 /// Per-layer request accounting (relaxed atomics: reports only).
 struct LayerStats {
-    std::atomic<std::uint64_t> requests{0};    ///< requests started in this layer
-    std::atomic<std::uint64_t> frames{0};      ///< frames taken from the layer's BioSet
-    std::atomic<std::uint64_t> foreign{0};     ///< frames that came from anywhere else
-    std::atomic<std::int64_t> in_use{0};       ///< requests in flight in this layer
+    std::atomic<std::uint64_t> requests{0}; ///< requests started in this layer
+    std::atomic<std::uint64_t> frames{0};   ///< frames taken from the layer's BioSet
+    std::atomic<std::uint64_t> foreign{0};  ///< frames that came from anywhere else
+    std::atomic<std::int64_t> in_use{0};    ///< requests in flight in this layer
 };
 
 /// Counts one request of a layer for as long as it lives (a local of the request frame).
@@ -121,14 +121,12 @@ public:
     virtual Task<IoResult> trim(std::uint64_t off, std::uint32_t len) = 0;
     /// Make [off, off+len) read as zeroes. @may_trim: a hole is acceptable (no NO_HOLE);
     /// @fast: fail with -EOPNOTSUPP rather than write zeroes (NBD FAST_ZERO).
-    virtual Task<IoResult> zero(std::uint64_t off, std::uint32_t len, bool may_trim,
-                                bool fast) = 0;
+    virtual Task<IoResult> zero(std::uint64_t off, std::uint32_t len, bool may_trim, bool fast) = 0;
     /// Describe [off, off+len) from its start as extents (state_hole | state_zero bits),
     /// at most out.size() of them, covering a prefix of the range.
     /// Returns: the number of extents written (>= 1), or -errno.
     virtual Task<IoResult> block_status(std::uint64_t off, std::uint32_t len,
                                         std::span<Extent> out) = 0;
-
 };
 
 /// A slabinfo-style table, one line per layer (top first): object size, objects in use,

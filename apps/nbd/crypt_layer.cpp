@@ -18,7 +18,9 @@ namespace bioring::apps::nbd {
 
 namespace {
 
-std::uint64_t round_down(std::uint64_t v, std::uint64_t a) noexcept { return v & ~(a - 1); }
+std::uint64_t round_down(std::uint64_t v, std::uint64_t a) noexcept {
+    return v & ~(a - 1);
+}
 std::uint64_t round_up(std::uint64_t v, std::uint64_t a) noexcept {
     return (v + a - 1) & ~(a - 1);
 }
@@ -32,8 +34,8 @@ std::uint64_t next_generation() noexcept {
 
 CryptLayer::CryptLayer(BlockDevice& lower, std::span<const std::byte> key, SectorFormat fmt,
                        std::uint64_t offset, std::size_t pool_size)
-    : BlockDevice("crypt"), lower_(lower), key_(key.begin(), key.end()),
-      fmt_(fmt), offset_(offset), generation_(next_generation()) {
+    : BlockDevice("crypt"), lower_(lower), key_(key.begin(), key.end()), fmt_(fmt), offset_(offset),
+      generation_(next_generation()) {
     if (std::string why = validate(fmt_); !why.empty()) {
         throw std::invalid_argument(why);
     }
@@ -58,7 +60,9 @@ CryptLayer::CryptLayer(BlockDevice& lower, std::span<const std::byte> key, Secto
     init_bioset(pad, pool_size);
 }
 
-CryptLayer::~CryptLayer() { OPENSSL_cleanse(key_.data(), key_.size()); }
+CryptLayer::~CryptLayer() {
+    OPENSSL_cleanse(key_.data(), key_.size());
+}
 
 CryptLayer::Ciphers* CryptLayer::ciphers() noexcept {
     struct Cached {
@@ -119,8 +123,7 @@ Task<IoResult> CryptLayer::do_read(BioSet& bs, std::byte* buf, std::uint32_t len
         const std::uint64_t a = round_down(pos, ss);
         const std::uint64_t piece_end = std::min(end, a + piece);
         const std::uint64_t span = round_up(piece_end, ss) - a;
-        IoResult r = co_await lower_.read(b.data(), static_cast<std::uint32_t>(span),
-                                          offset_ + a);
+        IoResult r = co_await lower_.read(b.data(), static_cast<std::uint32_t>(span), offset_ + a);
         if (!r) {
             co_return r;
         }
@@ -191,8 +194,8 @@ Task<IoResult> CryptLayer::do_write(BioSet& bs, const std::byte* src, std::uint3
         if (!c->enc.crypt_sectors(b.data(), b.data(), pb - pa, fmt_, pa)) {
             co_return IoResult{-EIO};
         }
-        IoResult r = co_await lower_.write(b.data(), static_cast<std::uint32_t>(pb - pa),
-                                           offset_ + pa, fua);
+        IoResult r =
+            co_await lower_.write(b.data(), static_cast<std::uint32_t>(pb - pa), offset_ + pa, fua);
         if (!r) {
             co_return r;
         }

@@ -54,8 +54,7 @@ public:
     Task<IoResult> trim(std::uint64_t off, std::uint32_t len) override {
         return do_refuse(*bioset_, off, len);
     }
-    Task<IoResult> zero(std::uint64_t off, std::uint32_t len, bool may_trim,
-                        bool fast) override;
+    Task<IoResult> zero(std::uint64_t off, std::uint32_t len, bool may_trim, bool fast) override;
     Task<IoResult> block_status(std::uint64_t off, std::uint32_t len,
                                 std::span<Extent> out) override {
         return do_block_status(*bioset_, off, len, out);
@@ -72,8 +71,8 @@ private:
 
     Task<IoResult> do_read(BioSet& bs, std::byte* buf, std::uint32_t len, std::uint64_t off);
     /// Write @src (nullptr: zeroes) — the one coroutine behind write() and zero().
-    Task<IoResult> do_write(BioSet& bs, const std::byte* src, std::uint32_t len,
-                            std::uint64_t off, bool fua, bool zeroes);
+    Task<IoResult> do_write(BioSet& bs, const std::byte* src, std::uint32_t len, std::uint64_t off,
+                            bool fua, bool zeroes);
     Task<IoResult> do_flush(BioSet& bs);
     Task<IoResult> do_refuse(BioSet& bs, std::uint64_t off, std::uint32_t len);
     Task<IoResult> do_block_status(BioSet& bs, std::uint64_t off, std::uint32_t len,

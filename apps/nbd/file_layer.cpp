@@ -20,7 +20,9 @@ namespace bioring::apps::nbd {
 
 namespace {
 
-std::uint64_t round_down(std::uint64_t v, std::uint64_t a) noexcept { return v & ~(a - 1); }
+std::uint64_t round_down(std::uint64_t v, std::uint64_t a) noexcept {
+    return v & ~(a - 1);
+}
 std::uint64_t round_up(std::uint64_t v, std::uint64_t a) noexcept {
     return (v + a - 1) & ~(a - 1);
 }
@@ -36,13 +38,13 @@ FileLayer::FileLayer(DirectFile file, bool read_only, std::size_t pool_size)
     : BlockDevice("file"), file_(std::move(file)), read_only_(read_only) {
     BioSet& p = probe_set();
     std::size_t pad = frame_pad(do_read(p, nullptr, 0, 0));
-    pad = std::max(pad, frame_pad(do_modify(p, Modify{Modify::write, false, false, false},
-                                            nullptr, 0, 0)));
+    pad = std::max(
+        pad, frame_pad(do_modify(p, Modify{Modify::write, false, false, false}, nullptr, 0, 0)));
     pad = std::max(pad, frame_pad(do_flush(p)));
     pad = std::max(pad, frame_pad(do_block_status(p, 0, 0, {})));
     init_bioset(pad, pool_size);
-    align_ = static_cast<std::uint32_t>(
-        std::max(file_.offset_alignment(), file_.memory_alignment()));
+    align_ =
+        static_cast<std::uint32_t>(std::max(file_.offset_alignment(), file_.memory_alignment()));
     const std::uint64_t full = file_.size();
     size_ = round_down(full, align_);
     dropped_ = full - size_;
@@ -52,8 +54,8 @@ FileLayer::FileLayer(DirectFile file, bool read_only, std::size_t pool_size)
                                 "cannot stat '" + file_.path() + "'");
     }
     // Holes only matter for regular files; a file with fewer blocks than bytes has some.
-    maybe_sparse_ = S_ISREG(st.st_mode) &&
-                    static_cast<std::uint64_t>(st.st_blocks) * 512 < static_cast<std::uint64_t>(st.st_size);
+    maybe_sparse_ = S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_blocks) * 512 <
+                                               static_cast<std::uint64_t>(st.st_size);
 }
 
 Task<IoResult> FileLayer::do_read(BioSet& bs, std::byte* buf, std::uint32_t len,
@@ -104,13 +106,13 @@ Task<IoResult> FileLayer::do_trim(BioSet& bs, std::uint64_t off, std::uint32_t l
     return do_modify(bs, Modify{Modify::trim, false, true, false}, nullptr, len, off);
 }
 
-Task<IoResult> FileLayer::do_zero(BioSet& bs, std::uint64_t off, std::uint32_t len,
-                                  bool may_trim, bool fast) {
+Task<IoResult> FileLayer::do_zero(BioSet& bs, std::uint64_t off, std::uint32_t len, bool may_trim,
+                                  bool fast) {
     return do_modify(bs, Modify{Modify::zero, false, may_trim, fast}, nullptr, len, off);
 }
 
-Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src,
-                                    std::uint32_t len, std::uint64_t off) {
+Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src, std::uint32_t len,
+                                    std::uint64_t off) {
     LayerRequest req(stats_, co_await this_bio, bs);
     if (read_only_) {
         co_return IoResult{-EPERM};
@@ -119,15 +121,15 @@ Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src,
         co_return IoResult{-ENOSPC};
     }
     const std::uint64_t end = off + len;
-    const std::uint64_t ra = round_up(off, align_);  // whole blocks inside the range
+    const std::uint64_t ra = round_up(off, align_); // whole blocks inside the range
     const std::uint64_t rb = round_down(end, align_);
     auto hold = lock_.lock(round_down(off, align_), round_up(end, align_));
     co_await hold;
 
     if (m.kind == Modify::trim) {
         if (ra < rb) {
-            IoResult r = co_await file_.fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                                  ra, rb - ra);
+            IoResult r =
+                co_await file_.fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, ra, rb - ra);
             if (r.res == -EOPNOTSUPP) {
                 co_return IoResult{0}; // a trim is advisory: doing nothing is correct
             }
@@ -267,7 +269,8 @@ Task<IoResult> FileLayer::do_block_status(BioSet& bs, std::uint64_t off, std::ui
         if (h < 0) {
             co_return IoResult{-errno};
         }
-        const std::uint64_t hole = std::min<std::uint64_t>(end, std::max<std::uint64_t>(h, pos + 1));
+        const std::uint64_t hole =
+            std::min<std::uint64_t>(end, std::max<std::uint64_t>(h, pos + 1));
         out[n++] = Extent{static_cast<std::uint32_t>(hole - pos), 0};
         pos = hole;
     }

@@ -27,7 +27,6 @@ namespace bioring::apps::nbd {
 
 class FileLayer final : public BlockDevice {
 public:
-
     /// Serve @file (opened O_DIRECT; write access unless @read_only).
     /// Context: any thread; blocking syscalls (size, fstat). Throws std::system_error
     /// naming the path.
@@ -56,8 +55,7 @@ public:
     Task<IoResult> trim(std::uint64_t off, std::uint32_t len) override {
         return do_trim(*bioset_, off, len);
     }
-    Task<IoResult> zero(std::uint64_t off, std::uint32_t len, bool may_trim,
-                        bool fast) override {
+    Task<IoResult> zero(std::uint64_t off, std::uint32_t len, bool may_trim, bool fast) override {
         return do_zero(*bioset_, off, len, may_trim, fast);
     }
     Task<IoResult> block_status(std::uint64_t off, std::uint32_t len,
@@ -74,8 +72,8 @@ private:
     Task<IoResult> do_modify(BioSet& bs, Modify m, const std::byte* src, std::uint32_t len,
                              std::uint64_t off);
     Task<IoResult> do_read(BioSet& bs, std::byte* buf, std::uint32_t len, std::uint64_t off);
-    Task<IoResult> do_write(BioSet& bs, const std::byte* buf, std::uint32_t len,
-                            std::uint64_t off, bool fua);
+    Task<IoResult> do_write(BioSet& bs, const std::byte* buf, std::uint32_t len, std::uint64_t off,
+                            bool fua);
     Task<IoResult> do_flush(BioSet& bs);
     Task<IoResult> do_trim(BioSet& bs, std::uint64_t off, std::uint32_t len);
     Task<IoResult> do_zero(BioSet& bs, std::uint64_t off, std::uint32_t len, bool may_trim,

@@ -95,8 +95,7 @@ struct Options {
     bool crypt_option = false; ///< a crypt-only option was given
 };
 
-Options parse(int argc, char** argv, bool* help)
-{
+Options parse(int argc, char** argv, bool* help) {
     Options o;
     ArgParser p;
     auto nonempty = [](std::string_view v, const char* what) {
@@ -124,8 +123,7 @@ Options parse(int argc, char** argv, bool* help)
         o.max_requests = static_cast<unsigned>(parse_uint(v, "--max-requests", 1, 4096));
     });
     p.value("max-connections", [&](std::string_view v) {
-        o.max_connections =
-            static_cast<unsigned>(parse_uint(v, "--max-connections", 1, 65536));
+        o.max_connections = static_cast<unsigned>(parse_uint(v, "--max-connections", 1, 65536));
     });
     p.value("handshake-timeout", [&](std::string_view v) {
         o.handshake_timeout_s =
@@ -155,8 +153,7 @@ Options parse(int argc, char** argv, bool* help)
         o.crypt_option = true;
     });
     p.value("sector-size", [&](std::string_view v) {
-        o.fmt.sector_size =
-            static_cast<std::uint32_t>(parse_uint(v, "--sector-size", 0, 1u << 20));
+        o.fmt.sector_size = static_cast<std::uint32_t>(parse_uint(v, "--sector-size", 0, 1u << 20));
         if (o.fmt.sector_size != 512 && o.fmt.sector_size != 4096) {
             throw UsageError("--sector-size must be 512 or 4096, not " + std::string(v));
         }
@@ -216,14 +213,12 @@ Options parse(int argc, char** argv, bool* help)
     return o;
 }
 
-Task<void> nothing()
-{
+Task<void> nothing() {
     co_return;
 }
 
 Task<void> connection(NbdFront& front, Runtime& rt, Socket s, unsigned shard,
-                      std::stop_token stop)
-{
+                      std::stop_token stop) {
     co_await rt.switch_to(shard);
     co_await front.serve(std::move(s), stop);
 }
@@ -233,8 +228,7 @@ Task<void> connection(NbdFront& front, Runtime& rt, Socket s, unsigned shard,
 // Past @max_connections a new connection is closed at once (the client sees EOF before
 // the greeting) and stderr says why, at most once a second.
 Task<void> accept_loop(Listener& l, NbdFront& front, Runtime& rt, unsigned max_connections,
-                       std::stop_token stop)
-{
+                       std::stop_token stop) {
     unsigned next = 0;
     std::chrono::steady_clock::time_point last_refusal{};
     while (!stop.stop_requested()) {
@@ -268,8 +262,7 @@ Task<void> accept_loop(Listener& l, NbdFront& front, Runtime& rt, unsigned max_c
 }
 
 // 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104: addresses no other machine can reach.
-bool is_loopback(const SocketAddress& a)
-{
+bool is_loopback(const SocketAddress& a) {
     if (a.family() == AF_INET) {
         const auto* in = reinterpret_cast<const sockaddr_in*>(a.data());
         return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
@@ -287,8 +280,7 @@ bool is_loopback(const SocketAddress& a)
 // Each connection is a descriptor: raise the soft RLIMIT_NOFILE to the hard limit, and
 // warn when even that cannot hold --max-connections (accept then fails with EMFILE and
 // retries, which the accept loop reports).
-void raise_fd_limit(unsigned max_connections)
-{
+void raise_fd_limit(unsigned max_connections) {
     rlimit rl{};
     if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
         return;
@@ -307,8 +299,7 @@ void raise_fd_limit(unsigned max_connections)
     }
 }
 
-std::string describe(const Options& o, const BlockDevice& top)
-{
+std::string describe(const Options& o, const BlockDevice& top) {
     std::string d = "'" + o.file + "' (" + std::to_string(top.size()) + " bytes";
     if (o.crypt) {
         d += ", aes-xts-plain64, " + std::to_string(o.fmt.sector_size) + "-byte sectors";
@@ -322,8 +313,7 @@ std::string describe(const Options& o, const BlockDevice& top)
     return d + ")";
 }
 
-int run(int argc, char** argv)
-{
+int run(int argc, char** argv) {
     bool help = false;
     Options o = parse(argc, argv, &help);
     if (help) {
@@ -370,8 +360,7 @@ int run(int argc, char** argv)
     std::unique_ptr<CryptLayer> crypt;
     if (o.crypt) {
         try {
-            crypt = std::make_unique<CryptLayer>(file, key.bytes, o.fmt, o.offset,
-                                                 o.max_requests);
+            crypt = std::make_unique<CryptLayer>(file, key.bytes, o.fmt, o.offset, o.max_requests);
         } catch (const std::invalid_argument& e) {
             throw UsageError(std::string("--crypt: ") + e.what());
         }
@@ -422,9 +411,9 @@ int run(int argc, char** argv)
     std::thread acceptor([&] {
         try {
             rt.run_on_all([&](unsigned shard) -> Task<void> {
-                return shard == 0 ? accept_loop(listener, front, rt, o.max_connections,
-                                              stop.get_token())
-                                  : nothing();
+                return shard == 0
+                           ? accept_loop(listener, front, rt, o.max_connections, stop.get_token())
+                           : nothing();
             });
         } catch (...) {
             accept_error = std::current_exception();
@@ -472,7 +461,6 @@ int run(int argc, char** argv)
 
 } // namespace
 
-int main(int argc, char** argv)
-{
+int main(int argc, char** argv) {
     return driver_main(prog, run, argc, argv);
 }

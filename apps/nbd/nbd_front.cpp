@@ -255,8 +255,7 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
         IoOptions o = request_options(stop);
         IoResult got = co_await c.sock.recv_exact(hb.data(), hb.size(), std::move(o));
         Request r;
-        if (got.res != static_cast<int>(hb.size()) || !parse_request(hb, r) ||
-            r.type == cmd_disc) {
+        if (got.res != static_cast<int>(hb.size()) || !parse_request(hb, r) || r.type == cmd_disc) {
             break; // EOF, error, stop, garbage, or the client's goodbye
         }
         std::uint32_t err = check_request(r, info_, structured, meta);
@@ -336,8 +335,8 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
             }
             int n = 0;
             if (structured && dev_.may_have_holes()) {
-                IoResult s = co_await dev_.block_status(
-                    r.offset, r.length, std::span<Extent>(ex, read_extents));
+                IoResult s = co_await dev_.block_status(r.offset, r.length,
+                                                        std::span<Extent>(ex, read_extents));
                 n = s.ok() ? s.res : 0;
             }
             res = co_await dev_.read(payload.data(), r.length, r.offset);
@@ -398,12 +397,11 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
             break;
         case cmd_block_status: {
             const std::size_t want = (r.flags & cmd_flag_req_one) != 0 ? 1 : status_extents;
-            res = co_await dev_.block_status(r.offset, r.length,
-                                             std::span<Extent>(ex, want));
+            res = co_await dev_.block_status(r.offset, r.length, std::span<Extent>(ex, want));
             if (res) {
-                const std::size_t k =
-                    build_block_status(hdr, r.cookie, base_allocation_id,
-                                       std::span<const Extent>(ex, static_cast<std::size_t>(res.res)));
+                const std::size_t k = build_block_status(
+                    hdr, r.cookie, base_allocation_id,
+                    std::span<const Extent>(ex, static_cast<std::size_t>(res.res)));
                 if (k == 0) {
                     res = IoResult{-EIO};
                 } else {
@@ -423,8 +421,8 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
     }
     if (niov == 0) { // a simple reply (or an error chunk where one is required)
         if (structured && (r.type == cmd_read || r.type == cmd_block_status) && error != 0) {
-            const std::size_t k = build_error_chunk(hdr, r.cookie, error,
-                                                    std::strerror(static_cast<int>(error)));
+            const std::size_t k =
+                build_error_chunk(hdr, r.cookie, error, std::strerror(static_cast<int>(error)));
             iov[niov++] = iovec{hdr.data(), k};
         } else {
             const std::size_t k = build_simple_reply(hdr, r.cookie, error);

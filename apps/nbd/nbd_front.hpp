@@ -32,12 +32,12 @@
 namespace bioring::apps::nbd {
 
 struct FrontOptions {
-    std::string export_name;      ///< the export's name (the empty name also reaches it)
-    std::string description;      ///< NBD_INFO_DESCRIPTION
+    std::string export_name; ///< the export's name (the empty name also reaches it)
+    std::string description; ///< NBD_INFO_DESCRIPTION
     bool read_only = false;
-    unsigned max_requests = 64;   ///< requests in flight per connection
+    unsigned max_requests = 64;         ///< requests in flight per connection
     std::uint32_t max_block = 1u << 20; ///< largest READ/WRITE payload (BufferPool::max_buffer)
-    bool verbose = false;         ///< log connections on stderr
+    bool verbose = false;               ///< log connections on stderr
     /// The whole handshake (greeting to OPT_GO) must finish within this, however the
     /// client paces its bytes; a client that trickles or says nothing is closed.
     std::chrono::milliseconds handshake_timeout{10000};

@@ -62,8 +62,8 @@ bool parse_option_header(std::span<const std::byte> in, OptionHeader& h) noexcep
     return true;
 }
 
-std::size_t build_option_reply(std::span<std::byte> out, std::uint32_t option,
-                               std::uint32_t type, std::span<const std::byte> payload) noexcept {
+std::size_t build_option_reply(std::span<std::byte> out, std::uint32_t option, std::uint32_t type,
+                               std::span<const std::byte> payload) noexcept {
     if (payload.size() > UINT32_MAX || out.size() < option_reply_header_size ||
         out.size() - option_reply_header_size < payload.size()) {
         return 0;
@@ -90,10 +90,17 @@ std::uint32_t parse_info_request(std::span<const std::byte> in, InfoRequest& r) 
     }
     for (std::uint16_t i = 0; i < n; ++i) {
         switch (get16(in.data() + 2 * i)) {
-        case info_name: r.want_name = true; break;
-        case info_description: r.want_description = true; break;
-        case info_block_size: r.want_block_size = true; break;
-        default: break; // INFO_EXPORT is always sent; unknown types are ignored
+        case info_name:
+            r.want_name = true;
+            break;
+        case info_description:
+            r.want_description = true;
+            break;
+        case info_block_size:
+            r.want_block_size = true;
+            break;
+        default:
+            break; // INFO_EXPORT is always sent; unknown types are ignored
         }
     }
     return 0;
@@ -394,9 +401,8 @@ std::size_t build_simple_reply(std::span<std::byte> out, std::uint64_t cookie,
     return simple_reply_size;
 }
 
-std::size_t build_chunk_header(std::span<std::byte> out, std::uint16_t flags,
-                               std::uint16_t type, std::uint64_t cookie,
-                               std::uint32_t length) noexcept {
+std::size_t build_chunk_header(std::span<std::byte> out, std::uint16_t flags, std::uint16_t type,
+                               std::uint64_t cookie, std::uint32_t length) noexcept {
     if (out.size() < chunk_header_size) {
         return 0;
     }
@@ -408,9 +414,8 @@ std::size_t build_chunk_header(std::span<std::byte> out, std::uint16_t flags,
     return chunk_header_size;
 }
 
-std::size_t build_offset_data(std::span<std::byte> out, std::uint16_t flags,
-                              std::uint64_t cookie, std::uint64_t offset,
-                              std::uint32_t data_len) noexcept {
+std::size_t build_offset_data(std::span<std::byte> out, std::uint16_t flags, std::uint64_t cookie,
+                              std::uint64_t offset, std::uint32_t data_len) noexcept {
     if (out.size() < chunk_header_size + 8 || data_len > UINT32_MAX - 8) {
         return 0;
     }
@@ -419,9 +424,8 @@ std::size_t build_offset_data(std::span<std::byte> out, std::uint16_t flags,
     return chunk_header_size + 8;
 }
 
-std::size_t build_offset_hole(std::span<std::byte> out, std::uint16_t flags,
-                              std::uint64_t cookie, std::uint64_t offset,
-                              std::uint32_t hole_len) noexcept {
+std::size_t build_offset_hole(std::span<std::byte> out, std::uint16_t flags, std::uint64_t cookie,
+                              std::uint64_t offset, std::uint32_t hole_len) noexcept {
     if (out.size() < chunk_header_size + 12) {
         return 0;
     }
@@ -435,8 +439,8 @@ std::size_t build_done(std::span<std::byte> out, std::uint64_t cookie) noexcept 
     return build_chunk_header(out, reply_flag_done, chunk_none, cookie, 0);
 }
 
-std::size_t build_block_status(std::span<std::byte> out, std::uint64_t cookie,
-                               std::uint32_t id, std::span<const Extent> extents) noexcept {
+std::size_t build_block_status(std::span<std::byte> out, std::uint64_t cookie, std::uint32_t id,
+                               std::span<const Extent> extents) noexcept {
     if (extents.empty() || extents.size() > (UINT32_MAX - 4) / 8) {
         return 0;
     }
@@ -460,15 +464,14 @@ std::size_t build_block_status(std::span<std::byte> out, std::uint64_t cookie,
     return chunk_header_size + len;
 }
 
-std::size_t build_error_chunk(std::span<std::byte> out, std::uint64_t cookie,
-                              std::uint32_t error, std::string_view message) noexcept {
+std::size_t build_error_chunk(std::span<std::byte> out, std::uint64_t cookie, std::uint32_t error,
+                              std::string_view message) noexcept {
     message = message.substr(0, std::min<std::size_t>(message.size(), max_string));
     const std::size_t len = 6 + message.size();
     if (out.size() < chunk_header_size || out.size() - chunk_header_size < len) {
         return 0;
     }
-    build_chunk_header(out, reply_flag_done, chunk_error, cookie,
-                       static_cast<std::uint32_t>(len));
+    build_chunk_header(out, reply_flag_done, chunk_error, cookie, static_cast<std::uint32_t>(len));
     std::byte* p = out.data() + chunk_header_size;
     put32(p, error);
     put16(p + 4, static_cast<std::uint16_t>(message.size()));
@@ -482,30 +485,47 @@ std::uint32_t error_from_errno(int neg_errno) noexcept {
     switch (-neg_errno) {
     case EPERM:
     case EROFS:
-    case EACCES: return err_perm;
-    case EINVAL: return err_inval;
+    case EACCES:
+        return err_perm;
+    case EINVAL:
+        return err_inval;
     case ENOSPC:
     case EDQUOT:
-    case EFBIG: return err_nospc;
-    case ENOMEM: return err_nomem;
-    case EOVERFLOW: return err_overflow;
-    case EOPNOTSUPP: return err_notsup;
-    case ESHUTDOWN: return err_shutdown;
-    default: return err_io;
+    case EFBIG:
+        return err_nospc;
+    case ENOMEM:
+        return err_nomem;
+    case EOVERFLOW:
+        return err_overflow;
+    case EOPNOTSUPP:
+        return err_notsup;
+    case ESHUTDOWN:
+        return err_shutdown;
+    default:
+        return err_io;
     }
 }
 
 const char* command_name(std::uint16_t type) noexcept {
     switch (type) {
-    case cmd_read: return "READ";
-    case cmd_write: return "WRITE";
-    case cmd_disc: return "DISC";
-    case cmd_flush: return "FLUSH";
-    case cmd_trim: return "TRIM";
-    case cmd_cache: return "CACHE";
-    case cmd_write_zeroes: return "WRITE_ZEROES";
-    case cmd_block_status: return "BLOCK_STATUS";
-    default: return "unknown";
+    case cmd_read:
+        return "READ";
+    case cmd_write:
+        return "WRITE";
+    case cmd_disc:
+        return "DISC";
+    case cmd_flush:
+        return "FLUSH";
+    case cmd_trim:
+        return "TRIM";
+    case cmd_cache:
+        return "CACHE";
+    case cmd_write_zeroes:
+        return "WRITE_ZEROES";
+    case cmd_block_status:
+        return "BLOCK_STATUS";
+    default:
+        return "unknown";
     }
 }
 

@@ -23,8 +23,8 @@ namespace bioring::apps::nbd {
 
 // ---- constants (names as in the NBD protocol document) ----------------------------------
 
-inline constexpr std::uint64_t nbd_magic = 0x4e42444d41474943ull;  ///< "NBDMAGIC"
-inline constexpr std::uint64_t ihave_opt = 0x49484156454f5054ull;  ///< "IHAVEOPT"
+inline constexpr std::uint64_t nbd_magic = 0x4e42444d41474943ull; ///< "NBDMAGIC"
+inline constexpr std::uint64_t ihave_opt = 0x49484156454f5054ull; ///< "IHAVEOPT"
 inline constexpr std::uint64_t opt_reply_magic = 0x0003e889045565a9ull;
 inline constexpr std::uint32_t request_magic = 0x25609513u;
 inline constexpr std::uint32_t simple_reply_magic = 0x67446698u;
@@ -203,12 +203,12 @@ bool parse_option_header(std::span<const std::byte> in, OptionHeader& h) noexcep
 
 /// Write an option reply header (magic, option, type, length) and @payload after it.
 /// Returns: bytes written, or 0 when @out is too small.
-std::size_t build_option_reply(std::span<std::byte> out, std::uint32_t option,
-                               std::uint32_t type, std::span<const std::byte> payload) noexcept;
+std::size_t build_option_reply(std::span<std::byte> out, std::uint32_t option, std::uint32_t type,
+                               std::span<const std::byte> payload) noexcept;
 
 /// NBD_OPT_INFO / NBD_OPT_GO payload: name and the info types asked for.
 struct InfoRequest {
-    std::string_view name;     ///< points into the parsed buffer
+    std::string_view name; ///< points into the parsed buffer
     bool want_name = false;
     bool want_description = false;
     bool want_block_size = false;
@@ -233,10 +233,10 @@ bool next_meta_query(std::span<const std::byte>& rest, std::string_view& query) 
 
 /// What the server exports, as the handshake advertises it.
 struct ExportInfo {
-    std::string_view name;          ///< the export's name ("" is also accepted as default)
-    std::string_view description;   ///< sent for NBD_INFO_DESCRIPTION when non-empty
+    std::string_view name;        ///< the export's name ("" is also accepted as default)
+    std::string_view description; ///< sent for NBD_INFO_DESCRIPTION when non-empty
     std::uint64_t size = 0;
-    std::uint16_t flags = 0;        ///< transmission flags (tflag_*), HAS_FLAGS included
+    std::uint16_t flags = 0; ///< transmission flags (tflag_*), HAS_FLAGS included
     std::uint32_t min_block = 1;
     std::uint32_t preferred_block = 4096;
     std::uint32_t max_block = 1u << 20;
@@ -247,9 +247,9 @@ struct ExportInfo {
 class Negotiator {
 public:
     enum class Step {
-        reply,      ///< send out(); read the next option
-        go,         ///< send out(); transmission starts (after OPT_GO or OPT_EXPORT_NAME)
-        close,      ///< send out() (may be empty); then close the connection
+        reply, ///< send out(); read the next option
+        go,    ///< send out(); transmission starts (after OPT_GO or OPT_EXPORT_NAME)
+        close, ///< send out() (may be empty); then close the connection
     };
 
     explicit Negotiator(const ExportInfo& e) noexcept : export_(e) {}
@@ -316,18 +316,15 @@ std::uint32_t check_request(const Request& r, const ExportInfo& e, bool structur
 std::size_t build_simple_reply(std::span<std::byte> out, std::uint64_t cookie,
                                std::uint32_t error) noexcept;
 /// A structured reply chunk header. Returns: chunk_header_size or 0.
-std::size_t build_chunk_header(std::span<std::byte> out, std::uint16_t flags,
-                               std::uint16_t type, std::uint64_t cookie,
-                               std::uint32_t length) noexcept;
+std::size_t build_chunk_header(std::span<std::byte> out, std::uint16_t flags, std::uint16_t type,
+                               std::uint64_t cookie, std::uint32_t length) noexcept;
 /// OFFSET_DATA header + offset; the caller sends @data_len bytes after it.
 /// Returns: chunk_header_size + 8 or 0.
-std::size_t build_offset_data(std::span<std::byte> out, std::uint16_t flags,
-                              std::uint64_t cookie, std::uint64_t offset,
-                              std::uint32_t data_len) noexcept;
+std::size_t build_offset_data(std::span<std::byte> out, std::uint16_t flags, std::uint64_t cookie,
+                              std::uint64_t offset, std::uint32_t data_len) noexcept;
 /// A complete OFFSET_HOLE chunk. Returns: chunk_header_size + 12 or 0.
-std::size_t build_offset_hole(std::span<std::byte> out, std::uint16_t flags,
-                              std::uint64_t cookie, std::uint64_t offset,
-                              std::uint32_t hole_len) noexcept;
+std::size_t build_offset_hole(std::span<std::byte> out, std::uint16_t flags, std::uint64_t cookie,
+                              std::uint64_t offset, std::uint32_t hole_len) noexcept;
 /// A complete NONE chunk with DONE set. Returns: chunk_header_size or 0.
 std::size_t build_done(std::span<std::byte> out, std::uint64_t cookie) noexcept;
 
@@ -337,12 +334,12 @@ struct Extent {
 };
 /// A complete BLOCK_STATUS chunk (DONE set) for context @id with @extents.
 /// Returns: bytes written or 0 (no extents, a zero-length extent, or too small).
-std::size_t build_block_status(std::span<std::byte> out, std::uint64_t cookie,
-                               std::uint32_t id, std::span<const Extent> extents) noexcept;
+std::size_t build_block_status(std::span<std::byte> out, std::uint64_t cookie, std::uint32_t id,
+                               std::span<const Extent> extents) noexcept;
 /// A complete ERROR chunk (DONE set) with @error and a message (truncated to 4096 bytes).
 /// Returns: bytes written or 0.
-std::size_t build_error_chunk(std::span<std::byte> out, std::uint64_t cookie,
-                              std::uint32_t error, std::string_view message) noexcept;
+std::size_t build_error_chunk(std::span<std::byte> out, std::uint64_t cookie, std::uint32_t error,
+                              std::string_view message) noexcept;
 
 /// The NBD error for a negative errno from the layers below: EPERM/EROFS -> EPERM,
 /// EINVAL, ENOSPC/EDQUOT/EFBIG -> ENOSPC, ENOMEM, EOVERFLOW, EOPNOTSUPP -> ENOTSUP,

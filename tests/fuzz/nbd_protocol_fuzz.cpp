@@ -77,8 +77,8 @@ void check_request_verdict(const Request& r, const ExportInfo& e, bool structure
     if (r.type == cmd_block_status && (!structured || !base_alloc)) {
         broken("BLOCK_STATUS accepted without base:allocation");
     }
-    const std::uint16_t known = cmd_flag_fua | cmd_flag_no_hole | cmd_flag_df |
-                                cmd_flag_req_one | cmd_flag_fast_zero;
+    const std::uint16_t known =
+        cmd_flag_fua | cmd_flag_no_hole | cmd_flag_df | cmd_flag_req_one | cmd_flag_fast_zero;
     if ((r.flags & ~known) != 0) {
         broken("unknown command flag accepted");
     }
@@ -127,8 +127,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static const std::string long_name(max_string, 'n');
     ExportInfo e;
     // Names as the server makes them: views of std::strings, never a null data().
-    e.name = (cfg & 0x03) == 0 ? "" : (cfg & 0x03) == 1 ? "disk"
-             : (cfg & 0x03) == 2 ? std::string_view(long_name) : "base:";
+    e.name = (cfg & 0x03) == 0   ? ""
+             : (cfg & 0x03) == 1 ? "disk"
+             : (cfg & 0x03) == 2 ? std::string_view(long_name)
+                                 : "base:";
     e.description = (cfg & 0x04) != 0 ? std::string_view(long_name) : "";
     e.size = (cfg & 0x08) != 0 ? (std::uint64_t{1} << 30) : UINT64_MAX - 4095;
     e.flags = tflag_has_flags | tflag_send_flush | tflag_send_fua;
@@ -136,8 +138,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         e.flags |= tflag_read_only;
     }
     if ((cfg & 0x20) != 0) {
-        e.flags |= tflag_send_trim | tflag_send_write_zeroes | tflag_send_fast_zero |
-                   tflag_send_cache;
+        e.flags |=
+            tflag_send_trim | tflag_send_write_zeroes | tflag_send_fast_zero | tflag_send_cache;
     }
     const bool bare_requests = (cfg & 0x40) != 0; // skip the handshake: fuzz requests only
 

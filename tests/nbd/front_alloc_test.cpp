@@ -34,33 +34,27 @@ void* __libc_realloc(void*, std::size_t);
 void* __libc_memalign(std::size_t, std::size_t);
 void __libc_free(void*);
 
-void* malloc(std::size_t n)
-{
+void* malloc(std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_malloc(n);
 }
-void* calloc(std::size_t a, std::size_t b)
-{
+void* calloc(std::size_t a, std::size_t b) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_calloc(a, b);
 }
-void* realloc(void* p, std::size_t n)
-{
+void* realloc(void* p, std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_realloc(p, n);
 }
-void* memalign(std::size_t a, std::size_t n)
-{
+void* memalign(std::size_t a, std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_memalign(a, n);
 }
-void* aligned_alloc(std::size_t a, std::size_t n)
-{
+void* aligned_alloc(std::size_t a, std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_memalign(a, n);
 }
-int posix_memalign(void** out, std::size_t a, std::size_t n)
-{
+int posix_memalign(void** out, std::size_t a, std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     void* p = __libc_memalign(a, n);
     if (p == nullptr) {
@@ -69,8 +63,7 @@ int posix_memalign(void** out, std::size_t a, std::size_t n)
     *out = p;
     return 0;
 }
-void free(void* p)
-{
+void free(void* p) {
     __libc_free(p);
 }
 } // extern "C"
@@ -90,8 +83,7 @@ struct Outcome {
 
 // A raw NBD client on @s: GO on the default export, then @warm + @n rounds of a 64 KiB
 // WRITE and a READ of it, each awaited before the next; then DISC.
-Task<void> client(Socket& s, NbdFront& front, Buffer buf, int warm, int n, Outcome& out)
-{
+Task<void> client(Socket& s, NbdFront& front, Buffer buf, int warm, int n, Outcome& out) {
     std::array<std::byte, 512> b{};
     auto fail = [&] { ++out.failures; };
     if ((co_await s.recv_exact(b.data(), handshake_size)).res != int(handshake_size)) {
@@ -128,7 +120,8 @@ Task<void> client(Socket& s, NbdFront& front, Buffer buf, int warm, int n, Outco
         iovec iov[2] = {{b.data(), request_size}, {buf.data, 65536}};
         build_request(b, Request{0, cmd_write, std::uint64_t(i), off, 65536});
         co_await s.sendmsg_all(iov, 2);
-        if ((co_await s.recv_exact(b.data(), simple_reply_size)).res != 16 || get32(b.data() + 4) != 0) {
+        if ((co_await s.recv_exact(b.data(), simple_reply_size)).res != 16 ||
+            get32(b.data() + 4) != 0) {
             fail();
         }
         build_request(b, Request{0, cmd_read, std::uint64_t(i), off, 65536});
@@ -151,40 +144,40 @@ Task<void> client(Socket& s, NbdFront& front, Buffer buf, int warm, int n, Outco
 
 TEST_SUITE("nbd") {
 
-TEST_CASE("the NBD front end makes no heap call per request and one frame each")
-{
+    TEST_CASE("the NBD front end makes no heap call per request and one frame each") {
 #if defined(BIORING_SANITIZED)
-    MESSAGE("BIORING-SKIP: sanitizer builds replace malloc; the heap-call count runs in Release");
-    return;
+        MESSAGE(
+            "BIORING-SKIP: sanitizer builds replace malloc; the heap-call count runs in Release");
+        return;
 #else
-    Reactor reactor;
-    bioring::test::TempPath p(bioring::test::test_dir(), "nbd");
-    nbd_test::write_whole(p.str(), std::vector<std::byte>(4 << 20));
-    OpenOptions oo;
-    oo.write = true;
-    FileLayer file(DirectFile::open(p.str(), oo), false);
-    NbdFront front(file, FrontOptions{});
-    auto pair = Socket::pair();
-    REQUIRE(pair);
-    Buffer buf = BufferPool::global().alloc(65536);
-    REQUIRE(buf);
-    Outcome out;
-    std::stop_source stop;
-    front.begin_connection();
-    std::vector<Task<void>> ts;
-    ts.push_back(front.serve(std::move(pair->first), stop.get_token()));
-    ts.push_back(client(pair->second, front, buf, 200, 2000, out));
-    sync_wait(when_all(std::move(ts)));
-    BufferPool::global().free(buf);
-    CHECK(out.failures == 0);
-    MESSAGE("heap calls over ", out.requests, " requests: ", out.heap, "; front frames: ",
-            out.frames);
-    CHECK(out.heap == 0);
-    CHECK(out.frames == std::uint64_t(out.requests));
-    CHECK(front.connections() == 0);
-    CHECK(front.bioset().stats().oversized == 0);
-    CHECK(file.bioset().stats().oversized == 0);
+        Reactor reactor;
+        bioring::test::TempPath p(bioring::test::test_dir(), "nbd");
+        nbd_test::write_whole(p.str(), std::vector<std::byte>(4 << 20));
+        OpenOptions oo;
+        oo.write = true;
+        FileLayer file(DirectFile::open(p.str(), oo), false);
+        NbdFront front(file, FrontOptions{});
+        auto pair = Socket::pair();
+        REQUIRE(pair);
+        Buffer buf = BufferPool::global().alloc(65536);
+        REQUIRE(buf);
+        Outcome out;
+        std::stop_source stop;
+        front.begin_connection();
+        std::vector<Task<void>> ts;
+        ts.push_back(front.serve(std::move(pair->first), stop.get_token()));
+        ts.push_back(client(pair->second, front, buf, 200, 2000, out));
+        sync_wait(when_all(std::move(ts)));
+        BufferPool::global().free(buf);
+        CHECK(out.failures == 0);
+        MESSAGE("heap calls over ", out.requests, " requests: ", out.heap,
+                "; front frames: ", out.frames);
+        CHECK(out.heap == 0);
+        CHECK(out.frames == std::uint64_t(out.requests));
+        CHECK(front.connections() == 0);
+        CHECK(front.bioset().stats().oversized == 0);
+        CHECK(file.bioset().stats().oversized == 0);
 #endif
-}
+    }
 
 } // TEST_SUITE

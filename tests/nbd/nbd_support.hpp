@@ -15,8 +15,7 @@
 
 namespace nbd_test {
 
-inline std::vector<std::byte> random_bytes(std::size_t n, unsigned seed)
-{
+inline std::vector<std::byte> random_bytes(std::size_t n, unsigned seed) {
     std::mt19937_64 rng(seed);
     std::vector<std::byte> v(n);
     for (auto& b : v) {
@@ -25,8 +24,7 @@ inline std::vector<std::byte> random_bytes(std::size_t n, unsigned seed)
     return v;
 }
 
-inline void write_whole(const std::string& path, const std::vector<std::byte>& data)
-{
+inline void write_whole(const std::string& path, const std::vector<std::byte>& data) {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         throw std::runtime_error("cannot create " + path);
@@ -43,8 +41,7 @@ inline void write_whole(const std::string& path, const std::vector<std::byte>& d
     ::close(fd);
 }
 
-inline std::vector<std::byte> read_whole(const std::string& path)
-{
+inline std::vector<std::byte> read_whole(const std::string& path) {
     std::vector<std::byte> v;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -63,8 +60,7 @@ inline std::vector<std::byte> read_whole(const std::string& path)
 }
 
 /// The key bytes of the tests' crypt exports (64 bytes: AES-256-XTS, halves differ).
-inline std::vector<std::byte> test_key()
-{
+inline std::vector<std::byte> test_key() {
     std::vector<std::byte> k(64);
     for (std::size_t i = 0; i < k.size(); ++i) {
         k[i] = std::byte(i * 7 + 3);
@@ -74,8 +70,7 @@ inline std::vector<std::byte> test_key()
 
 /// @plain encrypted as bioring-crypt encrypt does (XtsCipher, the same code and format).
 inline std::vector<std::byte> encrypt_ref(const std::vector<std::byte>& plain,
-                                          const bioring::apps::SectorFormat& fmt)
-{
+                                          const bioring::apps::SectorFormat& fmt) {
     auto key = test_key();
     bioring::apps::XtsCipher c(key, bioring::apps::XtsCipher::Direction::encrypt);
     std::vector<std::byte> out(plain.size());

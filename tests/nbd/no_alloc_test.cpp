@@ -32,33 +32,27 @@ void* __libc_realloc(void*, std::size_t);
 void* __libc_memalign(std::size_t, std::size_t);
 void __libc_free(void*);
 
-void* malloc(std::size_t n)
-{
+void* malloc(std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_malloc(n);
 }
-void* calloc(std::size_t a, std::size_t b)
-{
+void* calloc(std::size_t a, std::size_t b) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_calloc(a, b);
 }
-void* realloc(void* p, std::size_t n)
-{
+void* realloc(void* p, std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_realloc(p, n);
 }
-void* memalign(std::size_t a, std::size_t n)
-{
+void* memalign(std::size_t a, std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_memalign(a, n);
 }
-void* aligned_alloc(std::size_t a, std::size_t n)
-{
+void* aligned_alloc(std::size_t a, std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     return __libc_memalign(a, n);
 }
-int posix_memalign(void** out, std::size_t a, std::size_t n)
-{
+int posix_memalign(void** out, std::size_t a, std::size_t n) {
     heap_calls.fetch_add(1, std::memory_order_relaxed);
     void* p = __libc_memalign(a, n);
     if (p == nullptr) {
@@ -67,8 +61,7 @@ int posix_memalign(void** out, std::size_t a, std::size_t n)
     *out = p;
     return 0;
 }
-void free(void* p)
-{
+void free(void* p) {
     __libc_free(p);
 }
 } // extern "C"
@@ -79,8 +72,7 @@ using namespace bioring::apps::nbd;
 
 namespace {
 
-Task<int> mixed(BlockDevice& d, std::byte* buf, int i)
-{
+Task<int> mixed(BlockDevice& d, std::byte* buf, int i) {
     int bad = 0;
     const std::uint64_t off = (i % 64) * 16384u;
     bad += (co_await d.write(buf, 16384, off, false)).res != 0;
@@ -95,59 +87,60 @@ Task<int> mixed(BlockDevice& d, std::byte* buf, int i)
 
 TEST_SUITE("nbd") {
 
-TEST_CASE("the file and crypt layers make no heap call per request in steady state")
-{
+    TEST_CASE("the file and crypt layers make no heap call per request in steady state") {
 #if defined(BIORING_SANITIZED)
-    MESSAGE("BIORING-SKIP: sanitizer builds replace malloc; the heap-call count runs in Release");
-    return;
+        MESSAGE(
+            "BIORING-SKIP: sanitizer builds replace malloc; the heap-call count runs in Release");
+        return;
 #else
-    const std::uint64_t probe0 = heap_calls.load();
-    void* volatile probe = std::malloc(16);
-    std::free(probe);
-    REQUIRE(heap_calls.load() - probe0 >= 1);
+        const std::uint64_t probe0 = heap_calls.load();
+        void* volatile probe = std::malloc(16);
+        std::free(probe);
+        REQUIRE(heap_calls.load() - probe0 >= 1);
 
-    Reactor reactor;
-    bioring::test::TempPath p(bioring::test::test_dir(), "nbd");
-    nbd_test::write_whole(p.str(), std::vector<std::byte>(2 << 20));
-    OpenOptions oo;
-    oo.write = true;
-    FileLayer file(DirectFile::open(p.str(), oo), false);
-    apps::SectorFormat fmt;
-    CryptLayer crypt(file, nbd_test::test_key(), fmt, 0);
-    Buffer b = BufferPool::global().alloc(BufferPool::max_buffer);
-    REQUIRE(b);
-    for (BlockDevice* d : {static_cast<BlockDevice*>(&file), static_cast<BlockDevice*>(&crypt)}) {
-        CAPTURE(d->name());
-        int bad = 0;
-        for (int i = 0; i < 200; ++i) {
-            bad += sync_wait(mixed(*d, b.data, i));
+        Reactor reactor;
+        bioring::test::TempPath p(bioring::test::test_dir(), "nbd");
+        nbd_test::write_whole(p.str(), std::vector<std::byte>(2 << 20));
+        OpenOptions oo;
+        oo.write = true;
+        FileLayer file(DirectFile::open(p.str(), oo), false);
+        apps::SectorFormat fmt;
+        CryptLayer crypt(file, nbd_test::test_key(), fmt, 0);
+        Buffer b = BufferPool::global().alloc(BufferPool::max_buffer);
+        REQUIRE(b);
+        for (BlockDevice* d :
+             {static_cast<BlockDevice*>(&file), static_cast<BlockDevice*>(&crypt)}) {
+            CAPTURE(d->name());
+            int bad = 0;
+            for (int i = 0; i < 200; ++i) {
+                bad += sync_wait(mixed(*d, b.data, i));
+            }
+            const std::uint64_t heap0 = heap_calls.load();
+            const std::uint64_t file0 = file.stats().frames.load();
+            const std::uint64_t crypt0 = crypt.stats().frames.load();
+            constexpr int n = 2000;
+            for (int i = 0; i < n; ++i) {
+                bad += sync_wait(mixed(*d, b.data, i));
+            }
+            const std::uint64_t heap = heap_calls.load() - heap0;
+            CHECK(bad == 0);
+            MESSAGE(d->name(), ": heap calls over ", n * 5, " requests: ", heap);
+            // sync_wait's driver frame comes from the reactor's set; only the layers' frames
+            // are counted here.
+            CHECK(heap == 0);
+            if (d == &file) {
+                CHECK(file.stats().frames.load() - file0 == n * 5u);
+            } else {
+                CHECK(crypt.stats().frames.load() - crypt0 == n * 5u);
+                CHECK(file.stats().frames.load() - file0 >= n * 5u);
+            }
+            CHECK(file.stats().foreign.load() == 0);
+            CHECK(crypt.stats().foreign.load() == 0);
+            CHECK(file.bioset().stats().oversized == 0);
+            CHECK(crypt.bioset().stats().oversized == 0);
         }
-        const std::uint64_t heap0 = heap_calls.load();
-        const std::uint64_t file0 = file.stats().frames.load();
-        const std::uint64_t crypt0 = crypt.stats().frames.load();
-        constexpr int n = 2000;
-        for (int i = 0; i < n; ++i) {
-            bad += sync_wait(mixed(*d, b.data, i));
-        }
-        const std::uint64_t heap = heap_calls.load() - heap0;
-        CHECK(bad == 0);
-        MESSAGE(d->name(), ": heap calls over ", n * 5, " requests: ", heap);
-        // sync_wait's driver frame comes from the reactor's set; only the layers' frames
-        // are counted here.
-        CHECK(heap == 0);
-        if (d == &file) {
-            CHECK(file.stats().frames.load() - file0 == n * 5u);
-        } else {
-            CHECK(crypt.stats().frames.load() - crypt0 == n * 5u);
-            CHECK(file.stats().frames.load() - file0 >= n * 5u);
-        }
-        CHECK(file.stats().foreign.load() == 0);
-        CHECK(crypt.stats().foreign.load() == 0);
-        CHECK(file.bioset().stats().oversized == 0);
-        CHECK(crypt.bioset().stats().oversized == 0);
-    }
-    BufferPool::global().free(b);
+        BufferPool::global().free(b);
 #endif
-}
+    }
 
 } // TEST_SUITE

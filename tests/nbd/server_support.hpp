@@ -18,8 +18,7 @@ namespace nbd_test {
 namespace fs = std::filesystem;
 
 /// The full path of @prog on PATH, or "" when it is not installed.
-inline std::string which(const std::string& prog)
-{
+inline std::string which(const std::string& prog) {
     if (prog.find('/') != std::string::npos) {
         return ::access(prog.c_str(), X_OK) == 0 ? prog : "";
     }
@@ -42,8 +41,7 @@ inline std::string which(const std::string& prog)
 }
 
 /// Resolve every tool; returns the first missing one ("" when all are there).
-inline std::string missing(std::initializer_list<const char*> tools)
-{
+inline std::string missing(std::initializer_list<const char*> tools) {
     for (const char* t : tools) {
         if (which(t).empty()) {
             return t;
@@ -53,8 +51,7 @@ inline std::string missing(std::initializer_list<const char*> tools)
 }
 
 /// Run @args (args[0] looked up on PATH) with output captured.
-inline apps_test::Result tool(std::vector<std::string> args, const fs::path& dir)
-{
+inline apps_test::Result tool(std::vector<std::string> args, const fs::path& dir) {
     args[0] = which(args[0]);
     REQUIRE_MESSAGE(!args[0].empty(), "tool not found");
     return apps_test::run(args, dir);
@@ -66,8 +63,7 @@ public:
     /// Start bioring-nbd with @args (FILE last) on @dir/nbd.sock, or as @args say when
     /// @unix_socket is false; waits until it prints its "serving" line.
     Server(const fs::path& dir, std::vector<std::string> args, bool unix_socket = true)
-        : sock_((dir / "nbd.sock").string())
-    {
+        : sock_((dir / "nbd.sock").string()) {
         static int seq = 0;
         const std::string tag = std::to_string(seq++);
         out_ = dir / ("server.out." + tag);
@@ -106,8 +102,7 @@ public:
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
     }
-    ~Server()
-    {
+    ~Server() {
         if (pid_ > 0) {
             ::kill(pid_, SIGKILL);
             int st = 0;
@@ -118,8 +113,7 @@ public:
     Server& operator=(const Server&) = delete;
 
     /// nbd+unix URI of the export @name.
-    std::string uri(const std::string& name = "") const
-    {
+    std::string uri(const std::string& name = "") const {
         return "nbd+unix:///" + name + "?socket=" + sock_;
     }
     const std::string& socket_path() const { return sock_; }
@@ -130,8 +124,7 @@ public:
     std::string err() const { return apps_test::slurp(err_); }
 
     /// Send @sig and wait for the exit. Returns: status (128 + signal if killed), output.
-    apps_test::Result stop(int sig = SIGTERM)
-    {
+    apps_test::Result stop(int sig = SIGTERM) {
         apps_test::Result r;
         ::kill(pid_, sig);
         int st = 0;
