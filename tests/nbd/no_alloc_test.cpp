@@ -7,6 +7,7 @@
 // there the test reports a skip.
 #include "apps/nbd/crypt_layer.hpp"
 #include "apps/nbd/file_layer.hpp"
+#include "tests/io/heap_hooks.hpp" // defines malloc: included by this file only
 #include "tests/io/tmp_file.hpp"
 #include "tests/nbd/nbd_support.hpp"
 
@@ -19,53 +20,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
-
-namespace {
-std::atomic<std::uint64_t> heap_calls{0};
-}
-
-#if !defined(BIORING_SANITIZED)
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-void __libc_free(void*);
-
-void* malloc(std::size_t n) {
-    heap_calls.fetch_add(1, std::memory_order_relaxed);
-    return __libc_malloc(n);
-}
-void* calloc(std::size_t a, std::size_t b) {
-    heap_calls.fetch_add(1, std::memory_order_relaxed);
-    return __libc_calloc(a, b);
-}
-void* realloc(void* p, std::size_t n) {
-    heap_calls.fetch_add(1, std::memory_order_relaxed);
-    return __libc_realloc(p, n);
-}
-void* memalign(std::size_t a, std::size_t n) {
-    heap_calls.fetch_add(1, std::memory_order_relaxed);
-    return __libc_memalign(a, n);
-}
-void* aligned_alloc(std::size_t a, std::size_t n) {
-    heap_calls.fetch_add(1, std::memory_order_relaxed);
-    return __libc_memalign(a, n);
-}
-int posix_memalign(void** out, std::size_t a, std::size_t n) {
-    heap_calls.fetch_add(1, std::memory_order_relaxed);
-    void* p = __libc_memalign(a, n);
-    if (p == nullptr) {
-        return ENOMEM;
-    }
-    *out = p;
-    return 0;
-}
-void free(void* p) {
-    __libc_free(p);
-}
-} // extern "C"
-#endif
 
 using namespace bioring;
 using namespace bioring::apps::nbd;
