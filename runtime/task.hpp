@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Task<T>: a lazy, move-only coroutine whose frame lives in the front pad of a bioset object.
 //
-// Awaiting (bool-returning await_suspend; STYLE.md §3): GCC 12 overflows the stack with
+// Awaiting (a bool-returning await_suspend): GCC 12 overflows the stack with
 // symmetric transfer at -O0/-O1 and under ASan on long chains of synchronously completing
 // awaits, so the awaiter resumes the child inline and returns false when the child has
 // already finished; only a child that really suspended is resumed later, and its final

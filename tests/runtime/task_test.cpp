@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Task<T>: values, exceptions, laziness, lifetimes, the 1M-synchronous-await stack guard
-// (STYLE.md §3), and frame placement in the front pad of a bioset object.
+// (bool-returning await_suspend), and frame placement in the front pad of a bioset object.
 #include <bioring/runtime/task.hpp>
 
 #include <bioring/alloc/failure_injector.hpp>
@@ -116,7 +116,8 @@ TEST_SUITE("runtime") {
     }
 
     TEST_CASE("one million synchronously completing awaits do not overflow the stack") {
-        // The guard of STYLE.md §3: it runs in Release, Debug+ASan and TSan alike.
+        // The guard against stack overflow on synchronous completions: it runs in Release,
+        // Debug+ASan and TSan alike.
         CHECK(sync_wait(many_sync_awaits(1'000'000)) == 1'000'000);
     }
 
