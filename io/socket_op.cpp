@@ -42,15 +42,15 @@ bool SocketTransferOp::await_ready() noexcept {
         return ready_with(-EBADF);
     }
     if (vector_) {
-        if (iovcnt_ < 0 || iovcnt_ > IOV_MAX || (iovcnt_ > 0 && iov_ == nullptr)) {
-            set_error_message("bioring: %s with %d segments (0..%d allowed) on %s", name(), iovcnt_,
-                              IOV_MAX, sock_->path.c_str());
+        if (cur_.count < 0 || cur_.count > IOV_MAX || (cur_.count > 0 && cur_.iov == nullptr)) {
+            set_error_message("bioring: %s with %d segments (0..%d allowed) on %s", name(),
+                              cur_.count, IOV_MAX, sock_->path.c_str());
             return ready_with(-EINVAL);
         }
         total_ = 0;
-        for (int i = 0; i < iovcnt_; ++i) {
-            total_ += iov_[i].iov_len;
-            if (iov_[i].iov_len > max_transfer || total_ > max_transfer) {
+        for (int i = 0; i < cur_.count; ++i) {
+            total_ += cur_.iov[i].iov_len;
+            if (cur_.iov[i].iov_len > max_transfer || total_ > max_transfer) {
                 set_error_message("bioring: %s of more than %zu bytes on %s", name(), max_transfer,
                                   sock_->path.c_str());
                 return ready_with(-EINVAL);
@@ -87,22 +87,19 @@ void SocketTransferOp::prepare_next() noexcept {
         len = static_cast<std::uint32_t>(total_ - done_);
         return;
     }
-    while (seg_ < iovcnt_ && seg_off_ == iov_[seg_].iov_len) {
-        ++seg_; // skip finished and empty segments
-        seg_off_ = 0;
-    }
-    if (seg_off_ != 0) {
+    cur_.skip_done();
+    if (cur_.seg_off != 0) {
         // The partly done segment alone, with a plain recv/send: the caller's array is
         // never edited, and a msghdr cannot start inside a segment.
         code = send_ ? OpCode::send : OpCode::recv;
-        addr = static_cast<std::byte*>(iov_[seg_].iov_base) + seg_off_;
-        len = static_cast<std::uint32_t>(iov_[seg_].iov_len - seg_off_);
+        addr = static_cast<std::byte*>(cur_.iov[cur_.seg].iov_base) + cur_.seg_off;
+        len = static_cast<std::uint32_t>(cur_.iov[cur_.seg].iov_len - cur_.seg_off);
         return;
     }
     msg_ = msghdr{};
     // The kernel only reads the iovec array for sendmsg; recvmsg writes the buffers.
-    msg_.msg_iov = const_cast<iovec*>(iov_ + seg_);
-    msg_.msg_iovlen = static_cast<std::size_t>(iovcnt_ - seg_);
+    msg_.msg_iov = const_cast<iovec*>(cur_.iov + cur_.seg);
+    msg_.msg_iovlen = static_cast<std::size_t>(cur_.count - cur_.seg);
     code = send_ ? OpCode::sendmsg : OpCode::recvmsg;
     addr = &msg_;
     len = 0;
@@ -110,18 +107,8 @@ void SocketTransferOp::prepare_next() noexcept {
 
 void SocketTransferOp::advance(std::size_t n) noexcept {
     done_ += n;
-    if (!vector_) {
-        return;
-    }
-    while (n > 0 && seg_ < iovcnt_) {
-        const std::size_t left = iov_[seg_].iov_len - seg_off_;
-        if (n < left) {
-            seg_off_ += n;
-            return;
-        }
-        n -= left;
-        ++seg_;
-        seg_off_ = 0;
+    if (vector_) {
+        cur_.advance(n);
     }
 }
 

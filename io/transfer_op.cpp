@@ -26,7 +26,7 @@ bool TransferOp::await_ready() noexcept {
                           rw_flags_ & ~write_flags_known, file_->path.c_str());
         return ready_with(-EINVAL);
     }
-    const int rc = vector_ ? check_vector(*file_, name(), iov_, iovcnt_, offset0_, total_)
+    const int rc = vector_ ? check_vector(*file_, name(), cur_.iov, cur_.count, offset0_, total_)
                            : check_transfer(*file_, name(), buf_, total_, offset0_);
     if (rc < 0) {
         return ready_with(rc);
@@ -67,13 +67,10 @@ void TransferOp::prepare_next() noexcept {
         target_segment(buf_ + done_, total_ - done_);
         return;
     }
-    while (seg_ < iovcnt_ && seg_off_ == iov_[seg_].iov_len) {
-        ++seg_; // skip finished and empty segments
-        seg_off_ = 0;
-    }
-    if (seg_off_ != 0 || seg_ + 1 == iovcnt_) {
-        auto* base = static_cast<std::byte*>(iov_[seg_].iov_base) + seg_off_;
-        const std::size_t left = iov_[seg_].iov_len - seg_off_;
+    cur_.skip_done();
+    if (cur_.seg_off != 0 || cur_.seg + 1 == cur_.count) {
+        auto* base = static_cast<std::byte*>(cur_.iov[cur_.seg].iov_base) + cur_.seg_off;
+        const std::size_t left = cur_.iov[cur_.seg].iov_len - cur_.seg_off;
         target_segment(base, left);
         const int index = reactor_->buffer_index(base, left);
         buf_index = index >= 0 && index <= INT16_MAX ? static_cast<std::int16_t>(index) : -1;
@@ -82,25 +79,15 @@ void TransferOp::prepare_next() noexcept {
     code = write_ ? (rw_flags_ != 0 ? OpCode::writev_flags : OpCode::writev) : OpCode::readv;
     mode = static_cast<int>(rw_flags_);
     // The kernel only reads the iovec array; Operation::addr is untyped.
-    addr = const_cast<iovec*>(iov_ + seg_);
-    len = static_cast<std::uint32_t>(iovcnt_ - seg_);
+    addr = const_cast<iovec*>(cur_.iov + cur_.seg);
+    len = static_cast<std::uint32_t>(cur_.count - cur_.seg);
     buf_index = -1;
 }
 
 void TransferOp::advance(std::size_t n) noexcept {
     done_ += n;
-    if (!vector_) {
-        return;
-    }
-    while (n > 0 && seg_ < iovcnt_) {
-        const std::size_t left = iov_[seg_].iov_len - seg_off_;
-        if (n < left) {
-            seg_off_ += n;
-            return;
-        }
-        n -= left;
-        ++seg_;
-        seg_off_ = 0;
+    if (vector_) {
+        cur_.advance(n);
     }
 }
 
@@ -112,7 +99,7 @@ bool TransferOp::remainder_aligned() const noexcept {
         return false;
     }
     const std::uintptr_t next =
-        vector_ ? reinterpret_cast<std::uintptr_t>(iov_[seg_].iov_base) + seg_off_
+        vector_ ? reinterpret_cast<std::uintptr_t>(cur_.iov[cur_.seg].iov_base) + cur_.seg_off
                 : reinterpret_cast<std::uintptr_t>(buf_) + done_;
     return next % file_->memory_align == 0;
 }

@@ -15,6 +15,7 @@
 
 #include <bioring/io/detail/file_state.hpp>
 #include <bioring/io/detail/io_op.hpp>
+#include <bioring/io/detail/iov_cursor.hpp>
 #include <bioring/io/socket_address.hpp>
 #include <bioring/runtime/expected.hpp>
 
@@ -53,7 +54,7 @@ private:
           send_(send), loop_(loop) {}
     SocketTransferOp(const FileState& s, bool send, bool loop, const iovec* iov, int iovcnt,
                      IoOptions&& o) noexcept
-        : IoOp(std::move(o)), sock_(&s), iov_(iov), iovcnt_(iovcnt), send_(send), loop_(loop),
+        : IoOp(std::move(o)), sock_(&s), cur_{iov, iovcnt}, send_(send), loop_(loop),
           vector_(true) {}
 
     static void on_complete(Operation* op, int res) noexcept;
@@ -63,14 +64,11 @@ private:
     void fail(int res) noexcept;
 
     const FileState* sock_;
-    std::byte* buf_ = nullptr;   ///< contiguous form
-    const iovec* iov_ = nullptr; ///< vectored form
-    msghdr msg_{};               ///< recvmsg/sendmsg header (points into iov_)
-    std::size_t total_ = 0;      ///< bytes requested
-    std::size_t done_ = 0;       ///< bytes moved so far
-    std::size_t seg_off_ = 0;    ///< bytes done inside segment seg_ (vectored form)
-    int iovcnt_ = 0;
-    int seg_ = 0; ///< first segment not completely done (vectored form)
+    std::byte* buf_ = nullptr; ///< contiguous form
+    IovCursor cur_;            ///< vectored form
+    msghdr msg_{};             ///< recvmsg/sendmsg header (points into the caller's array)
+    std::size_t total_ = 0;    ///< bytes requested
+    std::size_t done_ = 0;     ///< bytes moved so far
     bool send_;
     bool loop_; ///< recv_exact/send_all: keep going until total_
     bool vector_ = false;

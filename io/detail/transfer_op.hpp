@@ -15,6 +15,7 @@
 
 #include <bioring/io/detail/file_state.hpp>
 #include <bioring/io/detail/io_op.hpp>
+#include <bioring/io/detail/iov_cursor.hpp>
 #include <bioring/io/write_flags.hpp>
 
 #include <sys/uio.h>
@@ -40,7 +41,7 @@ protected:
           total_(len), rw_flags_(static_cast<std::uint32_t>(flags)), write_(write) {}
     TransferOp(const FileState& f, bool write, const iovec* iov, int iovcnt, std::uint64_t offset,
                IoOptions&& o, WriteFlags flags = WriteFlags::none) noexcept
-        : IoOp(std::move(o)), file_(&f), iov_(iov), offset0_(offset), iovcnt_(iovcnt),
+        : IoOp(std::move(o)), file_(&f), cur_{iov, iovcnt}, offset0_(offset),
           rw_flags_(static_cast<std::uint32_t>(flags)), write_(write), vector_(true) {}
 
 private:
@@ -52,14 +53,11 @@ private:
     void target_segment(std::byte* base, std::size_t len) noexcept;
 
     const FileState* file_;
-    std::byte* buf_ = nullptr;   ///< contiguous form
-    const iovec* iov_ = nullptr; ///< vectored form
+    std::byte* buf_ = nullptr; ///< contiguous form
+    IovCursor cur_;            ///< vectored form
     std::uint64_t offset0_;
-    std::size_t total_ = 0;   ///< bytes requested
-    std::size_t done_ = 0;    ///< bytes completed so far
-    std::size_t seg_off_ = 0; ///< bytes done inside segment seg_ (vectored form)
-    int iovcnt_ = 0;
-    int seg_ = 0;                ///< first segment not completely done (vectored form)
+    std::size_t total_ = 0;      ///< bytes requested
+    std::size_t done_ = 0;       ///< bytes completed so far
     std::uint32_t rw_flags_ = 0; ///< WriteFlags (writes only): OpCode::write_flags/writev_flags
     bool write_;
     bool vector_ = false;
