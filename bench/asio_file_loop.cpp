@@ -9,7 +9,7 @@
 // so Asio's per-thread recycling allocator serves the operation objects in steady state.
 // Latency is timed as --latency says (bench/latency.hpp), with the same LatencyClock as
 // uring-loop and bioring-bench. --threads N runs N io_contexts on N threads.
-#include "bench/histogram.hpp"
+#include "measure/histogram.hpp"
 #include "bench/latency.hpp"
 #include "bench/options.hpp"
 #include "bench/report.hpp"

@@ -18,10 +18,10 @@
 // completion step reads getrusage(RUSAGE_SELF) (all threads, io-wq workers included)
 // and the clock. Slab allocations per I/O are the reactors' requests_allocated counters
 // over the phase; io_uring_enter calls are the reactors' enter_calls; heap calls are
-// counted by bench/heap_counter.cpp (operator new/delete and malloc & co, per thread).
+// counted by measure/heap_counter.cpp (operator new/delete and malloc & co, per thread).
 // NOPs go through the runtime's OpAwaiter (a raw Operation with OpCode::nop).
-#include "bench/heap_counter.hpp"
-#include "bench/histogram.hpp"
+#include "measure/heap_counter.hpp"
+#include "measure/histogram.hpp"
 #include "bench/latency.hpp"
 #include "bench/options.hpp"
 #include "bench/report.hpp"
@@ -457,11 +457,11 @@ Task<void> shard_main(Bench& b, unsigned index) {
     if (Reactor* r = Reactor::current()) {
         sh.c0 = r->counters();
     }
-    sh.heap0 = heap_calls_this_thread();
+    sh.heap0 = measure::heap_calls_this_thread();
     if (ok) {
         co_await all;
     }
-    sh.heap1 = heap_calls_this_thread();
+    sh.heap1 = measure::heap_calls_this_thread();
     if (Reactor* r = Reactor::current()) {
         sh.c1 = r->counters();
     }
@@ -581,7 +581,7 @@ int run(const Options& o) {
         rep.notes.push_back("--fixed-files: registration refused on some reactor; "
                             "plain descriptors used there");
     }
-    rep.notes.push_back(heap_counter_covers_malloc()
+    rep.notes.push_back(measure::heap_counter_covers_malloc()
                             ? "heap calls: operator new/delete and malloc family, reactor threads"
                             : "heap calls: operator new/delete only (sanitizer build)");
     rep.print(stdout, o.json);

@@ -14,7 +14,7 @@
 // completion in LatencyClock::poll_every reads the clock for the deadline check.
 #pragma once
 
-#include "bench/histogram.hpp"
+#include "measure/histogram.hpp"
 #include "bench/report.hpp"
 
 #include <cstdint>

@@ -2,12 +2,16 @@
 // Report printing and CPU/clock helpers shared by the bench programs (see report.hpp).
 #include "bench/report.hpp"
 
+#include "measure/json.hpp"
+
 #include <cinttypes>
 #include <cmath>
 #include <ctime>
 #include <sys/resource.h>
 
 namespace bioring::bench {
+
+using measure::json_string;
 
 namespace {
 
@@ -48,35 +52,6 @@ std::uint64_t now_ns() noexcept {
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
            static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                out += buf;
-            } else {
-                out += c;
-            }
-        }
-    }
-    return out + "\"";
 }
 
 void Report::set(const std::string& key, const std::string& text) {

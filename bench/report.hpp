@@ -9,7 +9,7 @@
 // core would do at this cost.
 #pragma once
 
-#include "bench/histogram.hpp"
+#include "measure/histogram.hpp"
 
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +18,8 @@
 #include <vector>
 
 namespace bioring::bench {
+
+using measure::LatencyHistogram;
 
 /// User and system CPU time of the whole process (all threads, io-wq workers included).
 struct CpuTimes {
@@ -76,6 +78,5 @@ struct Report {
 };
 
 /// JSON string literal for @s (quotes and escapes).
-std::string json_string(const std::string& s);
 
 } // namespace bioring::bench

@@ -10,7 +10,7 @@
 // with the same LatencyClock as bioring-bench's request loops, so that both sides pay the
 // same for their latency figures. --threads N runs N independent rings, each on its own
 // range of the file, pinned to CPU i % ncpu when N > 1 (or --pin).
-#include "bench/histogram.hpp"
+#include "measure/histogram.hpp"
 #include "bench/latency.hpp"
 #include "bench/options.hpp"
 #include "bench/report.hpp"

@@ -9,7 +9,7 @@
 // back to back. Prints records/s and commit latency (pwrite + fdatasync) percentiles, as
 // text or one JSON line (--json). Exit: 0 ok, 1 an I/O error (named), 2 bad usage.
 #include "apps/wal/log_format.hpp"
-#include "bench/histogram.hpp"
+#include "measure/histogram.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
     const std::size_t rec_len = wal::record_header_size + record_size;
     std::atomic<std::uint64_t> next{0};
     std::atomic<int> error{0};
-    std::vector<bioring::bench::LatencyHistogram> hist(threads);
+    std::vector<bioring::measure::LatencyHistogram> hist(threads);
     const Clock::time_point start = Clock::now();
     const Clock::time_point deadline = start + std::chrono::seconds(seconds);
     std::vector<std::thread> pool;
@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "wal-naive: '%s': %s\n", path.c_str(), std::strerror(error));
         return 1;
     }
-    bioring::bench::LatencyHistogram all;
+    bioring::measure::LatencyHistogram all;
     for (auto& h : hist) {
         all.merge(h);
     }

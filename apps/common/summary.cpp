@@ -3,39 +3,11 @@
 #include "apps/common/summary.hpp"
 
 #include "apps/common/format.hpp"
+#include "measure/json.hpp"
 
 #include <cstdio>
 
 namespace bioring::apps {
-
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (c < 0x20) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                out += buf;
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
-    }
-    return out + "\"";
-}
 
 namespace {
 
@@ -58,9 +30,10 @@ std::string Summary::text() const {
 }
 
 std::string Summary::json() const {
-    std::string out = "{\"app\":" + json_string(app) + ",\"operation\":" + json_string(operation) +
-                      ",\"source\":" + json_string(source) +
-                      ",\"destination\":" + json_string(destination);
+    std::string out = "{\"app\":" + measure::json_string(app) +
+                      ",\"operation\":" + measure::json_string(operation) +
+                      ",\"source\":" + measure::json_string(source) +
+                      ",\"destination\":" + measure::json_string(destination);
     out +=
         format(",\"bytes\":%llu,\"seconds\":%.6f,\"mb_per_s\":%.3f,\"iops\":%.1f,"
                "\"requests\":%llu,\"io_ops\":%llu,\"allocations\":%llu,"
@@ -70,7 +43,7 @@ std::string Summary::json() const {
                static_cast<ull>(io_ops), static_cast<ull>(allocations), allocations_per_request(),
                static_cast<ull>(reserve_hits), static_cast<ull>(block_size), queue_depth, threads,
                verified ? "true" : "false", in_place ? "true" : "false");
-    out += ",\"backend\":" + json_string(backend) + "}\n";
+    out += ",\"backend\":" + measure::json_string(backend) + "}\n";
     return out;
 }
 

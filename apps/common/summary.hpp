@@ -34,7 +34,4 @@ struct Summary {
     std::string json() const;
 };
 
-/// Quote @s as a JSON string (escapes quotes, backslashes and control characters).
-std::string json_string(const std::string& s);
-
 } // namespace bioring::apps

@@ -29,8 +29,9 @@
 #include "apps/wal/commands.hpp"
 #include "apps/wal/crc32c.hpp"
 #include "apps/wal/log_format.hpp"
-#include "bench/heap_counter.hpp"
-#include "bench/histogram.hpp"
+#include "measure/heap_counter.hpp"
+#include "measure/histogram.hpp"
+#include "measure/json.hpp"
 
 #include <bioring/io/direct_file.hpp>
 #include <bioring/io/link.hpp>
@@ -187,7 +188,7 @@ struct Log {
     std::string error_what;
 
     // Results.
-    bench::LatencyHistogram latency;
+    measure::LatencyHistogram latency;
     std::uint64_t acked = 0, commits = 0, blocks = 0, failed_records = 0;
     std::uint64_t acked_seq = 0; ///< highest acknowledged (contiguous) sequence number
     // Steady-state window (warm_at .. deadline), taken by the writer on its thread.
@@ -255,7 +256,7 @@ void fail_all(Log* log, Slot* s, int err) {
 }
 
 void window_mark(Log* log, bool end) {
-    const std::uint64_t heap = bench::heap_calls_this_thread();
+    const std::uint64_t heap = measure::heap_calls_this_thread();
     const std::uint64_t slab = Reactor::current()->counters().requests_allocated;
     if (!end) {
         log->w0 = true;
@@ -507,7 +508,7 @@ int bench_main(int argc, char** argv) {
     progress.finish();
     rt.shutdown();
 
-    bench::LatencyHistogram lat;
+    measure::LatencyHistogram lat;
     std::uint64_t acked_n = 0, commits = 0, blocks = 0, failed = 0;
     std::uint64_t heap = 0, slab = 0, window_records = 0;
     std::string error;
@@ -545,13 +546,13 @@ int bench_main(int argc, char** argv) {
             "\"syncs\":%llu,\"records_per_sync\":%.2f,\"blocks\":%llu,"
             "\"heap_calls_per_record\":%.4f,\"slab_allocations_per_record\":%.4f,"
             "\"heap_counts_malloc\":%s}\n",
-            json_string(o.dir).c_str(), json_string(backend).c_str(), o.threads, o.producers,
-            o.record_size, sync_name(o.sync), direct ? "true" : "false", seconds,
+            measure::json_string(o.dir).c_str(), measure::json_string(backend).c_str(), o.threads,
+            o.producers, o.record_size, sync_name(o.sync), direct ? "true" : "false", seconds,
             static_cast<unsigned long long>(acked_n), rps, mbps,
             ms_text(lat.percentile(0.50)).c_str(), ms_text(lat.percentile(0.99)).c_str(),
             ms_text(lat.percentile(0.999)).c_str(), static_cast<unsigned long long>(commits), group,
             static_cast<unsigned long long>(blocks), heap_per, slab_per,
-            bench::heap_counter_covers_malloc() ? "true" : "false");
+            measure::heap_counter_covers_malloc() ? "true" : "false");
     } else {
         std::printf("bioring-wal bench: %u thread(s) x %u producers, %u-byte records, sync %s, "
                     "%s\n",
@@ -572,7 +573,7 @@ int bench_main(int argc, char** argv) {
         std::printf("  allocations      %.4f heap calls and %.4f slab allocations per record "
                     "(steady state, %llu records)%s\n",
                     heap_per, slab_per, static_cast<unsigned long long>(window_records),
-                    bench::heap_counter_covers_malloc() ? "" : " (malloc not counted)");
+                    measure::heap_counter_covers_malloc() ? "" : " (malloc not counted)");
     }
     return 0;
 }

@@ -12,6 +12,7 @@
 #include "apps/common/summary.hpp"
 #include "apps/wal/commands.hpp"
 #include "apps/wal/log_format.hpp"
+#include "measure/json.hpp"
 
 #include <bioring/io/direct_file.hpp>
 #include <bioring/runtime/runtime.hpp>
@@ -242,14 +243,14 @@ int verify_main(int argc, char** argv) {
                         "\"valid_blocks\":%llu,\"unused_bytes\":%llu,\"state\":\"%s\","
                         "\"tail_offset\":%llu,"
                         "\"damage_offset\":%s,\"reason\":%s}\n",
-                        json_string(name).c_str(), ull(fc.size), ull(v.records), ull(v.last_seq),
-                        ull(v.valid_blocks), ull(v.unused),
+                        measure::json_string(name).c_str(), ull(fc.size), ull(v.records),
+                        ull(v.last_seq), ull(v.valid_blocks), ull(v.unused),
                         v.damaged ? "damaged"
                         : v.torn  ? "torn-tail"
                                   : "clean",
                         ull(v.torn || v.damaged || v.unused ? v.tail_offset : fc.size),
                         v.damaged ? std::to_string(v.damage_offset).c_str() : "null",
-                        json_string(v.reason).c_str());
+                        measure::json_string(v.reason).c_str());
             continue;
         }
         std::printf("%s: %llu records, last durable seq %llu, %llu valid blocks of %llu bytes\n",

@@ -2,15 +2,16 @@
 // The progress line and the summary renderings (text for people, JSON for scripts).
 #include "apps/common/progress.hpp"
 #include "apps/common/summary.hpp"
+#include "measure/json.hpp"
 
 #include <doctest/doctest.h>
 
 #include <string>
 #include <unistd.h>
 
-using bioring::apps::json_string;
 using bioring::apps::Progress;
 using bioring::apps::Summary;
+using bioring::measure::json_string;
 
 TEST_SUITE("apps") {
 

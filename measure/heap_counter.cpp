@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The counting allocator hooks of bioring-bench (see heap_counter.hpp).
-#include "bench/heap_counter.hpp"
+// The counting allocator hooks (see heap_counter.hpp).
+#include "measure/heap_counter.hpp"
 
 #include <cerrno>
 #include <cstddef>
@@ -19,7 +19,7 @@ void* __libc_memalign(std::size_t, std::size_t);
 void __libc_free(void*);
 }
 
-namespace bioring::bench {
+namespace bioring::measure {
 
 std::uint64_t heap_calls_this_thread() noexcept {
     return tl_heap_calls;
@@ -35,7 +35,7 @@ bool heap_counter_covers_malloc() noexcept {
 }
 #endif
 
-} // namespace bioring::bench
+} // namespace bioring::measure
 
 namespace {
 

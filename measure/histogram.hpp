@@ -12,7 +12,7 @@
 #include <bit>
 #include <cstdint>
 
-namespace bioring::bench {
+namespace bioring::measure {
 
 class LatencyHistogram {
 public:
@@ -99,4 +99,4 @@ private:
     std::uint64_t max_ = 0;
 };
 
-} // namespace bioring::bench
+} // namespace bioring::measure

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
-// Checks of bench/histogram.hpp (the latency histogram every bench program reports from):
+// Checks of measure/histogram.hpp (the latency histogram every bench program reports from):
 // bucket edges invert index_of, percentiles stay within the stated 1/64 error, merge adds.
-// A plain program (bench/ depends on no test framework): prints each failure, exits 1.
-#include "bench/histogram.hpp"
+// A plain program (measure/ depends on no test framework): prints each failure, exits 1.
+#include "measure/histogram.hpp"
 
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 
-using bioring::bench::LatencyHistogram;
+using bioring::measure::LatencyHistogram;
 
 namespace {
 
