@@ -191,7 +191,8 @@ Negotiator::Step Negotiator::handle(const OptionHeader& h,
         std::array<std::byte, 4 + max_string> entry;
         const std::size_t n = std::min(export_.name.size(), max_string);
         put32(entry.data(), static_cast<std::uint32_t>(n));
-        std::memcpy(entry.data() + 4, export_.name.data(), n);
+        // copy_n, not memcpy: an empty name may have a null data() (memcpy requires non-null).
+        std::copy_n(reinterpret_cast<const std::byte*>(export_.name.data()), n, entry.data() + 4);
         reply(h.option, rep_server, std::span<const std::byte>(entry.data(), 4 + n));
         reply(h.option, rep_ack, {});
         return Step::reply;
@@ -235,13 +236,14 @@ Negotiator::Step Negotiator::info_or_go(const OptionHeader& h,
     if (r.want_name) {
         const std::size_t n = std::min(export_.name.size(), max_string);
         put16(p.data(), info_name);
-        std::memcpy(p.data() + 2, export_.name.data(), n);
+        std::copy_n(reinterpret_cast<const std::byte*>(export_.name.data()), n, p.data() + 2);
         reply(h.option, rep_info, std::span<const std::byte>(p.data(), 2 + n));
     }
     if (r.want_description && !export_.description.empty()) {
         const std::size_t n = std::min(export_.description.size(), max_string);
         put16(p.data(), info_description);
-        std::memcpy(p.data() + 2, export_.description.data(), n);
+        std::copy_n(reinterpret_cast<const std::byte*>(export_.description.data()), n,
+                    p.data() + 2);
         reply(h.option, rep_info, std::span<const std::byte>(p.data(), 2 + n));
     }
     if (r.want_block_size) {

@@ -4,6 +4,7 @@
 // nothing left behind, an existing DST unchanged), ENOSPC on a real small tmpfs, signals,
 // a SIGKILLed run's leftover removed by the next run, and hostile command lines.
 #include "apps/common/safe_output.hpp"
+#include "tests/support/skip.hpp"
 #include "tests/apps/app_support.hpp"
 
 #include <cstring>
@@ -179,8 +180,7 @@ TEST_SUITE("apps") {
         fs::create_directory(d / "ro");
         // We are root, so permissions do not stop us; the immutable attribute does (ext4).
         if (std::system(("chattr +i " + (d / "ro").string() + " 2>/dev/null").c_str()) != 0) {
-            std::printf("BIORING-SKIP: chattr +i is not available here\n");
-            return;
+            BIORING_SKIP("chattr +i is not available here");
         }
         Result r = copy_app({(d / "src").string(), (d / "ro" / "dst").string()}, d.path);
         std::system(("chattr -i " + (d / "ro").string()).c_str());
@@ -194,8 +194,7 @@ TEST_SUITE("apps") {
         Scratch d("ext4");
         fs::create_directory(d / "small");
         if (::mount("tmpfs", (d / "small").c_str(), "tmpfs", 0, "size=8M") != 0) {
-            std::printf("BIORING-SKIP: cannot mount a tmpfs (%s)\n", std::strerror(errno));
-            return;
+            BIORING_SKIP(std::string("cannot mount a tmpfs (") + std::strerror(errno) + ")");
         }
         struct Unmount {
             fs::path p;
@@ -298,8 +297,7 @@ TEST_SUITE("apps") {
             }
         }
         if (dev.empty()) {
-            std::printf("BIORING-SKIP: cannot attach a loop device\n");
-            return;
+            BIORING_SKIP("cannot attach a loop device");
         }
         struct Detach {
             std::string dev;
@@ -331,8 +329,7 @@ TEST_SUITE("apps") {
 
     TEST_CASE("a progress bar is drawn on a terminal") {
         if (std::system("command -v script >/dev/null 2>&1") != 0) {
-            std::printf("BIORING-SKIP: script(1) is not installed\n");
-            return;
+            BIORING_SKIP("script(1) is not installed");
         }
         Scratch d("shm");
         {

@@ -6,6 +6,7 @@
 // closed at start never receive output meant for them; a DST name of NAME_MAX bytes works;
 // the in-flight memory is bounded by the file and the machine.
 #include "apps/common/safe_output.hpp"
+#include "tests/support/skip.hpp"
 #include "tests/apps/app_support.hpp"
 
 #include <cstring>
@@ -114,8 +115,7 @@ TEST_SUITE("apps") {
 
     TEST_CASE("replacing another user's set-ID file as root keeps its owner group and mode") {
         if (::geteuid() != 0) {
-            std::puts("BIORING-SKIP: needs root to create files owned by another user");
-            return;
+            BIORING_SKIP("needs root to create files owned by another user");
         }
         Scratch d("shm");
         const std::string data = random_string(10000, 1); // a multiple of 512 for crypt below
@@ -149,8 +149,7 @@ TEST_SUITE("apps") {
     TEST_CASE("a replaced set-ID file whose owner cannot be kept loses its set-ID bits") {
         Scratch d("shm");
         if (!nobody_can_run(d)) {
-            std::puts("BIORING-SKIP: needs root, setpriv and app binaries uid 65534 can run");
-            return;
+            BIORING_SKIP("needs root, setpriv and app binaries uid 65534 can run");
         }
         // uid 1000's set-uid, set-gid, group-writable file in a directory everyone may write:
         // nobody (in group 65534) may write it, but cannot give the new file uid 1000.
@@ -198,8 +197,7 @@ TEST_SUITE("apps") {
     TEST_CASE("an unprivileged caller cannot replace a DST it could not write itself") {
         Scratch d("shm");
         if (!nobody_can_run(d)) {
-            std::puts("BIORING-SKIP: needs root, setpriv and app binaries uid 65534 can run");
-            return;
+            BIORING_SKIP("needs root, setpriv and app binaries uid 65534 can run");
         }
         write_file(d / "src", random_string(4096, 5));
         REQUIRE(::chmod((d / "src").c_str(), 0644) == 0);
@@ -254,8 +252,7 @@ TEST_SUITE("apps") {
         const std::string version = slurp("/proc/version");
         struct stat pst {};
         if (version.empty() || ::stat("/proc/version", &pst) != 0 || pst.st_size != 0) {
-            std::puts("BIORING-SKIP: /proc/version is not a size-0 pseudo-file here");
-            return;
+            BIORING_SKIP("/proc/version is not a size-0 pseudo-file here");
         }
         write_file(d / "dst", "old content");
         Result r = run({copy_exe, "--quiet", "/proc/version", (d / "dst").string()}, d.path);
@@ -284,14 +281,12 @@ TEST_SUITE("apps") {
 
     TEST_CASE("fds 0 1 2 closed at start never receive the apps' diagnostics") {
         if (::geteuid() != 0) {
-            std::puts("BIORING-SKIP: needs root to mount a ramfs");
-            return;
+            BIORING_SKIP("needs root to mount a ramfs");
         }
         Scratch d("shm");
         Ramfs ram(d);
         if (!ram.mounted) {
-            std::printf("BIORING-SKIP: cannot mount a ramfs here: %s\n", std::strerror(errno));
-            return;
+            BIORING_SKIP(std::string("cannot mount a ramfs here: ") + std::strerror(errno));
         }
         // Zeros first: a fresh DST's all-zero blocks are not written, so anything else that
         // lands in the file (a diagnostic written to a descriptor 2 that is the output file)

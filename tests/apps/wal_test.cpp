@@ -4,6 +4,7 @@
 // acknowledged), a corrupted log (exit 1, the damaged offset exactly) and a truncated one
 // (a torn tail: exit 0). Run on both backends (BIORING_BACKEND reaches the program).
 #include "apps/wal/log_format.hpp"
+#include "tests/support/skip.hpp"
 #include "tests/apps/wal_support.hpp"
 
 #include <sys/mount.h>
@@ -158,8 +159,7 @@ TEST_SUITE("apps") {
         Scratch d("ext4");
         fs::create_directory(d / "small");
         if (::mount("tmpfs", (d / "small").c_str(), "tmpfs", 0, "size=1m") != 0) {
-            std::printf("BIORING-SKIP: cannot mount a tmpfs (%s)\n", std::strerror(errno));
-            return;
+            BIORING_SKIP(std::string("cannot mount a tmpfs (") + std::strerror(errno) + ")");
         }
         struct Unmount {
             fs::path p;

@@ -275,6 +275,19 @@ TEST_SUITE("nbd") {
         CHECK(replies(n.out())[0].type == rep_ack);
     }
 
+    TEST_CASE("negotiation: an export with an empty name (null data) is listed and named") {
+        ExportInfo e = export_info();
+        e.name = std::string_view{}; // data() == nullptr: must not reach memcpy (UBSan)
+        Negotiator n(e);
+        CHECK(n.handle({opt_list, 0}, {}) == Negotiator::Step::reply);
+        auto r = replies(n.out());
+        REQUIRE(r.size() == 2);
+        CHECK(r[0].type == rep_server);
+        REQUIRE(r[0].payload.size() == 4);
+        CHECK(get32(r[0].payload.data()) == 0);
+        CHECK(r[1].type == rep_ack);
+    }
+
     TEST_CASE("negotiation: EXPORT_NAME answers size and flags with the zeroes unless NO_ZEROES") {
         const ExportInfo e = export_info();
         Negotiator n(e);

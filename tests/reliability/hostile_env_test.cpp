@@ -4,6 +4,7 @@
 // terminating signals beyond SIGINT/SIGTERM, and a concurrent run in another PID namespace
 // whose temporary file must survive the stale-temporary cleanup (apps/common/safe_output.hpp).
 #include "apps/common/safe_output.hpp"
+#include "tests/support/skip.hpp"
 #include "tests/reliability/reliability_support.hpp"
 
 #include <sys/wait.h>
@@ -154,8 +155,7 @@ TEST_SUITE("reliability") {
         const std::string unshare = "/usr/bin/unshare";
         if (::geteuid() != 0 || ::access(unshare.c_str(), X_OK) != 0 ||
             run({unshare, "--pid", "--fork", "--mount-proc", "/bin/true"}, d.path).status != 0) {
-            std::puts("BIORING-SKIP: cannot make a PID namespace here (needs root and unshare)");
-            return;
+            BIORING_SKIP("cannot make a PID namespace here (needs root and unshare)");
         }
         // The inner run's pid is small (a few hundred) in its namespace and names its file; a pid
         // that small is usually not alive out here, which is what fooled kill(pid, 0).
