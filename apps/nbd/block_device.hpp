@@ -8,6 +8,23 @@
 // the request's Bio behind it), so a request costs one allocation per layer and no heap
 // call once the slab caches are warm. LayerStats counts it; stats_table() prints it.
 //
+// Allocation failure (mempool rule, as the kernel's stacked biosets): when a layer's slab
+// cache, its backing allocator and its reserve are all dry, a request that needs a frame
+// from the layer below waits for that layer to free one (call_lower()) — it never fails
+// and never throws. This is deadlock-free because of the forward-progress rule:
+//   - a request holds at most one object of each layer at a time (a layer calls the layer
+//     below sequentially, one request outstanding);
+//   - it waits for an object of a layer only while holding objects of the layers above it,
+//     never of that layer or one below (the front end's reader holds no front object while
+//     it waits for one);
+//   - a layer's requests wait on nothing but I/O, the layer below, and range locks held by
+//     requests of the same layer that follow this rule.
+// So the bottom layer's objects are always freed, then the next one's, and so on: any
+// reserve >= 1 guarantees progress, with every reserve object in flight freeing through
+// the slow path that wakes a waiter. Each layer's reserve is sized to --max-requests
+// (main.cpp) so that one connection at its bound is served from the reserves without
+// waiting; more connections than that wait, they do not fail.
+//
 // Requests are coroutines returning IoResult: 0 (or a count where said) or -errno. Offsets
 // and lengths are bytes; a layer serves unaligned requests itself (read-modify-write), so
 // alignment() is only what is efficient. Callers check ranges against size() first (the
@@ -20,14 +37,18 @@
 
 #include <bioring/alloc/bioset.hpp>
 #include <bioring/runtime/result.hpp>
+#include <bioring/runtime/reactor.hpp>
 #include <bioring/runtime/task.hpp>
 
 #include <atomic>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace bioring::apps::nbd {
@@ -128,6 +149,79 @@ public:
     virtual Task<IoResult> block_status(std::uint64_t off, std::uint32_t len,
                                         std::span<Extent> out) = 0;
 };
+
+/// Awaitable for one request to the layer below: `co_await call_lower(dev, make)` builds
+/// the request with make() (a call of one of @dev's methods) and awaits it, yielding its
+/// IoResult. When the frame cannot be allocated it waits for @dev's BioSet to free an
+/// object and builds it again (the rule in the header comment), instead of the empty Task
+/// that would throw std::bad_alloc. The request's frame lives in the awaiter, a temporary
+/// of the co_await expression, so it is freed as soon as the result is taken: a caller
+/// never holds two objects of the layer below.
+/// Context: a coroutine on a reactor thread, holding no object of @dev's set.
+template <class Make>
+class LowerCall : BioSet::Waiter, RemoteTask {
+public:
+    LowerCall(BlockDevice& dev, Make make) noexcept(std::is_nothrow_move_constructible_v<Make>);
+
+    bool await_ready() {
+        t_ = make_();
+        return false;
+    }
+    bool await_suspend(std::coroutine_handle<> parent) noexcept {
+        parent_ = parent;
+        reactor_ = Reactor::current();
+        return start();
+    }
+    IoResult await_resume() { return Task<IoResult>::Awaiter{t_.handle()}.await_resume(); }
+
+private:
+    /// Returns: false when the request finished inline (the caller goes on), true when the
+    /// parent is resumed later (by the request's end, or by on_run after a wait).
+    bool start() noexcept {
+        for (;;) {
+            if (t_) {
+                return Task<IoResult>::Awaiter{t_.handle()}.await_suspend(parent_);
+            }
+            if (set_->wait(*this)) {
+                return true;
+            }
+            t_ = make_(); // an object came back meanwhile
+        }
+    }
+    // wake() runs inside a free on any thread: it only posts (BioSet::wait's contract).
+    static void on_wake(BioSet::Waiter* w) noexcept {
+        auto* self = static_cast<LowerCall*>(w);
+        self->reactor_->post_remote(*self);
+    }
+    static void on_run(RemoteTask* t) noexcept {
+        auto* self = static_cast<LowerCall*>(t);
+        self->t_ = self->make_();
+        if (!self->start()) {
+            self->parent_.resume();
+        }
+    }
+
+    BioSet* set_;
+    Make make_;
+    Task<IoResult> t_;
+    std::coroutine_handle<> parent_{};
+    Reactor* reactor_ = nullptr;
+};
+
+template <class Make>
+LowerCall<Make>::LowerCall(BlockDevice& dev,
+                           Make make) noexcept(std::is_nothrow_move_constructible_v<Make>)
+    : set_(&dev.bioset()), make_(std::move(make)) {
+    BioSet::Waiter::wake = &on_wake;
+    RemoteTask::run = &on_run;
+}
+
+/// See LowerCall. Usage:
+///     IoResult r = co_await call_lower(dev, [&] { return dev.read(b, n, o); });
+template <class Make>
+LowerCall<Make> call_lower(BlockDevice& dev, Make make) {
+    return LowerCall<Make>(dev, std::move(make));
+}
 
 /// A slabinfo-style table, one line per layer (top first): object size, objects in use,
 /// requests, frames taken from the layer's BioSet, those per client request (the first

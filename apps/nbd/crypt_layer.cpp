@@ -107,7 +107,8 @@ Task<IoResult> CryptLayer::do_read(BioSet& bs, std::byte* buf, std::uint32_t len
     }
     const std::uint32_t ss = fmt_.sector_size;
     if (off % ss == 0 && len % ss == 0) {
-        IoResult r = co_await lower_.read(buf, len, offset_ + off);
+        IoResult r =
+            co_await call_lower(lower_, [&] { return lower_.read(buf, len, offset_ + off); });
         if (!r) {
             co_return r;
         }
@@ -123,7 +124,9 @@ Task<IoResult> CryptLayer::do_read(BioSet& bs, std::byte* buf, std::uint32_t len
         const std::uint64_t a = round_down(pos, ss);
         const std::uint64_t piece_end = std::min(end, a + piece);
         const std::uint64_t span = round_up(piece_end, ss) - a;
-        IoResult r = co_await lower_.read(b.data(), static_cast<std::uint32_t>(span), offset_ + a);
+        IoResult r = co_await call_lower(lower_, [&] {
+            return lower_.read(b.data(), static_cast<std::uint32_t>(span), offset_ + a);
+        });
         if (!r) {
             co_return r;
         }
@@ -168,7 +171,8 @@ Task<IoResult> CryptLayer::do_write(BioSet& bs, const std::byte* src, std::uint3
         const bool head_partial = pos != pa;
         const bool tail_partial = piece_end != pb && !(head_partial && tail == pa);
         if (head_partial) {
-            IoResult r = co_await lower_.read(b.data(), ss, offset_ + pa);
+            IoResult r = co_await call_lower(
+                lower_, [&] { return lower_.read(b.data(), ss, offset_ + pa); });
             if (!r) {
                 co_return r;
             }
@@ -178,7 +182,8 @@ Task<IoResult> CryptLayer::do_write(BioSet& bs, const std::byte* src, std::uint3
         }
         if (tail_partial) {
             std::byte* t = b.data() + (tail - pa);
-            IoResult r = co_await lower_.read(t, ss, offset_ + tail);
+            IoResult r =
+                co_await call_lower(lower_, [&] { return lower_.read(t, ss, offset_ + tail); });
             if (!r) {
                 co_return r;
             }
@@ -194,8 +199,9 @@ Task<IoResult> CryptLayer::do_write(BioSet& bs, const std::byte* src, std::uint3
         if (!c->enc.crypt_sectors(b.data(), b.data(), pb - pa, fmt_, pa)) {
             co_return IoResult{-EIO};
         }
-        IoResult r =
-            co_await lower_.write(b.data(), static_cast<std::uint32_t>(pb - pa), offset_ + pa, fua);
+        IoResult r = co_await call_lower(lower_, [&] {
+            return lower_.write(b.data(), static_cast<std::uint32_t>(pb - pa), offset_ + pa, fua);
+        });
         if (!r) {
             co_return r;
         }
@@ -206,7 +212,7 @@ Task<IoResult> CryptLayer::do_write(BioSet& bs, const std::byte* src, std::uint3
 
 Task<IoResult> CryptLayer::do_flush(BioSet& bs) {
     LayerRequest req(stats_, co_await this_bio, bs);
-    co_return co_await lower_.flush();
+    co_return co_await call_lower(lower_, [&] { return lower_.flush(); });
 }
 
 Task<IoResult> CryptLayer::do_refuse(BioSet& bs, std::uint64_t, std::uint32_t) {

@@ -345,7 +345,9 @@ int run(int argc, char** argv) {
     check_source(o.file);
     OpenOptions oo;
     oo.write = !o.read_only;
-    FileLayer file(open_file(prog, o.file, oo), o.read_only);
+    // Every layer's reserve is --max-requests deep (the forward-progress rule and why this
+    // depth: block_device.hpp).
+    FileLayer file(open_file(prog, o.file, oo), o.read_only, o.max_requests);
     if (file.dropped_tail() != 0) {
         std::fprintf(stderr,
                      "%s: warning: '%s' is not a multiple of its %u-byte O_DIRECT block: its "

@@ -335,11 +335,14 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
             }
             int n = 0;
             if (structured && dev_.may_have_holes()) {
-                IoResult s = co_await dev_.block_status(r.offset, r.length,
-                                                        std::span<Extent>(ex, read_extents));
+                IoResult s = co_await call_lower(dev_, [&] {
+                    return dev_.block_status(r.offset, r.length,
+                                             std::span<Extent>(ex, read_extents));
+                });
                 n = s.ok() ? s.res : 0;
             }
-            res = co_await dev_.read(payload.data(), r.length, r.offset);
+            res = co_await call_lower(
+                dev_, [&] { return dev_.read(payload.data(), r.length, r.offset); });
             if (!res || !structured) {
                 break;
             }
@@ -373,22 +376,25 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
             break;
         }
         case cmd_write:
-            res = co_await dev_.write(payload.data(), r.length, r.offset, fua);
+            res = co_await call_lower(
+                dev_, [&] { return dev_.write(payload.data(), r.length, r.offset, fua); });
             break;
         case cmd_flush:
-            res = co_await dev_.flush();
+            res = co_await call_lower(dev_, [&] { return dev_.flush(); });
             break;
         case cmd_trim:
-            res = co_await dev_.trim(r.offset, r.length);
+            res = co_await call_lower(dev_, [&] { return dev_.trim(r.offset, r.length); });
             if (res && fua) {
-                res = co_await dev_.flush();
+                res = co_await call_lower(dev_, [&] { return dev_.flush(); });
             }
             break;
         case cmd_write_zeroes:
-            res = co_await dev_.zero(r.offset, r.length, (r.flags & cmd_flag_no_hole) == 0,
-                                     (r.flags & cmd_flag_fast_zero) != 0);
+            res = co_await call_lower(dev_, [&] {
+                return dev_.zero(r.offset, r.length, (r.flags & cmd_flag_no_hole) == 0,
+                                 (r.flags & cmd_flag_fast_zero) != 0);
+            });
             if (res && fua) {
-                res = co_await dev_.flush();
+                res = co_await call_lower(dev_, [&] { return dev_.flush(); });
             }
             break;
         case cmd_cache:
@@ -397,7 +403,9 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
             break;
         case cmd_block_status: {
             const std::size_t want = (r.flags & cmd_flag_req_one) != 0 ? 1 : status_extents;
-            res = co_await dev_.block_status(r.offset, r.length, std::span<Extent>(ex, want));
+            res = co_await call_lower(dev_, [&] {
+                return dev_.block_status(r.offset, r.length, std::span<Extent>(ex, want));
+            });
             if (res) {
                 const std::size_t k = build_block_status(
                     hdr, r.cookie, base_allocation_id,
