@@ -141,6 +141,15 @@ Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src, 
         co_return IoResult{0};
     }
 
+    // FUA: each write of this request carries RWF_DSYNC, so only its own blocks are made
+    // durable (the kernel sends them with FUA, or flushes the device cache after them),
+    // not every dirty block of the file as an fdatasync would.
+    const WriteFlags wflags = m.fua ? WriteFlags::dsync : WriteFlags::none;
+    if (m.fua) {
+        dsync_writes_.fetch_add(1, std::memory_order_relaxed);
+    }
+    bool sync_after = false; // the file refused RWF_DSYNC (-EOPNOTSUPP)
+
     // The ranges still to be written through bounce buffers (src == nullptr: zeroes).
     struct Range {
         std::uint64_t b, e;
@@ -148,7 +157,11 @@ Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src, 
     int n = 0;
     if (m.kind == Modify::write) {
         if (file_.is_aligned(src, len, off)) {
-            IoResult r = co_await file_.write(src, len, off);
+            IoResult r = co_await file_.write(src, len, off, wflags);
+            if (r.res == -EOPNOTSUPP && m.fua) { // no RWF_DSYNC here: write, then sync
+                sync_after = true;
+                r = co_await file_.write(src, len, off);
+            }
             if (!r) {
                 co_return r;
             }
@@ -219,7 +232,11 @@ Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src, 
                 } else {
                     std::memset(b.data() + (pos - pa), 0, piece_end - pos);
                 }
-                IoResult r = co_await file_.write(b.data(), pb - pa, pa);
+                IoResult r = co_await file_.write(b.data(), pb - pa, pa, wflags);
+                if (r.res == -EOPNOTSUPP && m.fua) {
+                    sync_after = true;
+                    r = co_await file_.write(b.data(), pb - pa, pa);
+                }
                 if (!r) {
                     co_return r;
                 }
@@ -227,7 +244,8 @@ Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src, 
             }
         }
     }
-    if (m.fua) {
+    if (sync_after) {
+        syncs_.fetch_add(1, std::memory_order_relaxed);
         IoResult r = co_await file_.fdatasync();
         if (!r) {
             co_return r;
@@ -238,6 +256,7 @@ Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src, 
 
 Task<IoResult> FileLayer::do_flush(BioSet& bs) {
     LayerRequest req(stats_, co_await this_bio, bs);
+    syncs_.fetch_add(1, std::memory_order_relaxed);
     IoResult r = co_await file_.fdatasync();
     co_return r.ok() ? IoResult{0} : r;
 }

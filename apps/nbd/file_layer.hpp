@@ -8,9 +8,11 @@
 // are never lost. Every mutating request (write, trim, zero) holds its blocks.
 // trim = fallocate(PUNCH_HOLE|KEEP_SIZE) on the whole blocks inside the range (a trim that
 // the filesystem cannot do is ignored, as the protocol allows); zero = PUNCH_HOLE when a
-// hole is acceptable, else ZERO_RANGE, else (not fast) written zeroes. Block status comes
-// from lseek(SEEK_DATA/SEEK_HOLE) — a blocking syscall on the reactor thread, made only
-// once the file may have holes (it had some at open, or this layer punched one).
+// hole is acceptable, else ZERO_RANGE, else (not fast) written zeroes. A FUA write is
+// written with RWF_DSYNC (durable for its own range, no fdatasync of the whole file);
+// FLUSH is fdatasync. Block status comes from lseek(SEEK_DATA/SEEK_HOLE) — a blocking
+// syscall on the reactor thread, made only once the file may have holes (it had some at
+// open, or this layer punched one).
 // A regular file's size is exported rounded down to the O_DIRECT block (O_DIRECT cannot
 // write a partial last block without extending the file); main() warns when that drops
 // bytes.
@@ -43,6 +45,12 @@ public:
     std::uint64_t dropped_tail() const noexcept { return dropped_; }
     const DirectFile& file() const noexcept { return file_; }
     RangeLock& range_lock() noexcept { return lock_; }
+    /// fdatasync calls made (FLUSH, and FUA writes on a file that refuses RWF_DSYNC).
+    std::uint64_t syncs() const noexcept { return syncs_.load(std::memory_order_relaxed); }
+    /// FUA write requests, each issued as RWF_DSYNC writes of its own blocks.
+    std::uint64_t dsync_writes() const noexcept {
+        return dsync_writes_.load(std::memory_order_relaxed);
+    }
 
     Task<IoResult> read(std::byte* buf, std::uint32_t len, std::uint64_t off) override {
         return do_read(*bioset_, buf, len, off);
@@ -94,6 +102,8 @@ private:
     bool read_only_ = false;
     std::atomic<bool> maybe_sparse_{true};
     RangeLock lock_;
+    std::atomic<std::uint64_t> syncs_{0};
+    std::atomic<std::uint64_t> dsync_writes_{0};
 };
 
 } // namespace bioring::apps::nbd

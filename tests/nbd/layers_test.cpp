@@ -94,6 +94,31 @@ TEST_SUITE("nbd") {
         }
     }
 
+    TEST_CASE("file layer: a FUA write is an RWF_DSYNC write and issues no fdatasync") {
+        for (const std::string& dir :
+             {bioring::test::test_dir(), bioring::test::build_tree_dir()}) {
+            CAPTURE(dir);
+            TempPath p(dir, "nbd");
+            auto model = nbd_test::random_bytes(file_bytes, 5);
+            nbd_test::write_whole(p.str(), model);
+            FileLayer f = open_layer(p.str());
+            std::vector<std::byte> data = nbd_test::random_bytes(3 * 4096, 6);
+            // Aligned (straight to the file) and unaligned (read-modify-write pieces).
+            CHECK(sync_wait(f.write(data.data(), 8192, 4096, true)).res == 0);
+            CHECK(sync_wait(f.write(data.data(), 5000, 20000, true)).res == 0);
+            CHECK(f.dsync_writes() == 2);
+            CHECK(f.syncs() == 0);
+            std::memcpy(model.data() + 4096, data.data(), 8192);
+            std::memcpy(model.data() + 20000, data.data(), 5000);
+            CHECK(sync_wait(f.write(data.data(), 4096, 0, false)).res == 0);
+            std::memcpy(model.data(), data.data(), 4096);
+            CHECK(f.dsync_writes() == 2);
+            CHECK(sync_wait(f.flush()).res == 0); // FLUSH is still the whole file's fdatasync
+            CHECK(f.syncs() == 1);
+            CHECK(nbd_test::read_whole(p.str()) == model);
+        }
+    }
+
     TEST_CASE("file layer: a size off the O_DIRECT block is exported rounded down") {
         TempPath p(bioring::test::test_dir(), "nbd");
         nbd_test::write_whole(p.str(), nbd_test::random_bytes(10000, 3));
