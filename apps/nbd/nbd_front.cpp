@@ -77,8 +77,8 @@ struct NbdFront::Connection {
         void await_suspend(std::coroutine_handle<> h) noexcept { c.drainer = h; }
         void await_resume() const noexcept {}
     };
-    void request_done() noexcept {
-        slots.release();
+    void request_done(unsigned n) noexcept {
+        slots.release(n);
         if (--inflight == 0 && drainer) {
             resume_later(std::exchange(drainer, {}));
         }
@@ -94,14 +94,73 @@ struct NbdFront::Connection {
     bool dead = false;
 };
 
+// A request's payload: up to max_payload bytes in BufferPool buffers of at most
+// BufferPool::max_buffer bytes (piece i holds bytes [i * max_buffer, ...)). Move-only; the
+// buffers go back to the pool on reset() or destruction.
+class NbdFront::Payload {
+public:
+    static constexpr std::size_t piece_bytes = BufferPool::max_buffer;
+    static constexpr std::size_t max_pieces = max_payload / piece_bytes;
+
+    Payload() noexcept = default;
+    Payload(Payload&& o) noexcept : b_(o.b_), len_(std::exchange(o.len_, 0)) { o.b_ = {}; }
+    Payload& operator=(Payload&&) = delete;
+    ~Payload() { reset(); }
+
+    /// Allocate @len bytes (1..max_payload). Returns: false, holding nothing, when the pool
+    /// has no memory.
+    bool alloc(std::uint32_t len) noexcept {
+        reset();
+        const std::size_t n = (len + piece_bytes - 1) / piece_bytes;
+        for (std::size_t i = 0; i < n; ++i) {
+            b_[i] = BufferPool::global().alloc(
+                std::min<std::size_t>(piece_bytes, len - i * piece_bytes));
+            if (!b_[i]) {
+                reset();
+                return false;
+            }
+        }
+        len_ = len;
+        return true;
+    }
+    void reset() noexcept {
+        for (Buffer& b : b_) {
+            BufferPool::global().free(std::exchange(b, Buffer{}));
+        }
+        len_ = 0;
+    }
+    std::size_t pieces() const noexcept { return (len_ + piece_bytes - 1) / piece_bytes; }
+    std::byte* piece(std::size_t i) const noexcept { return b_[i].data; }
+    std::uint32_t piece_length(std::size_t i) const noexcept {
+        return static_cast<std::uint32_t>(
+            std::min<std::size_t>(piece_bytes, len_ - i * piece_bytes));
+    }
+    /// Write the segments of bytes [pos, pos + len) into @iov (room for max_pieces + 1).
+    /// Returns: the number written.
+    int segments(std::uint64_t pos, std::uint64_t len, iovec* iov) const noexcept {
+        int n = 0;
+        while (len > 0) {
+            const std::size_t i = pos / piece_bytes, at = pos % piece_bytes;
+            const std::size_t k = std::min<std::uint64_t>(len, piece_length(i) - at);
+            iov[n++] = iovec{b_[i].data + at, k};
+            pos += k;
+            len -= k;
+        }
+        return n;
+    }
+
+private:
+    std::array<Buffer, max_pieces> b_{};
+    std::uint32_t len_ = 0;
+};
+
 NbdFront::NbdFront(BlockDevice& dev, FrontOptions o)
     : Layer("nbd"), dev_(dev), opts_(std::move(o)) {
     if (opts_.max_requests == 0) {
         throw std::invalid_argument("max_requests must be at least 1");
     }
-    if (opts_.max_block == 0 || opts_.max_block > BufferPool::max_buffer) {
-        throw std::invalid_argument("max_block must be 1.." +
-                                    std::to_string(BufferPool::max_buffer));
+    if (opts_.max_block == 0 || opts_.max_block > max_payload) {
+        throw std::invalid_argument("max_block must be 1.." + std::to_string(max_payload));
     }
     info_.name = opts_.export_name;
     info_.description = opts_.description;
@@ -125,7 +184,8 @@ NbdFront::NbdFront(BlockDevice& dev, FrontOptions o)
     info_.max_block = opts_.max_block;
 
     Connection probe(*this, Socket{}, 1);
-    init_bioset(frame_pad(do_request(probe_set(), probe, Request{}, Buffer{}, 0)),
+    Payload none;
+    init_bioset(frame_pad(do_request(probe_set(), probe, Request{}, none, 1, 0)),
                 opts_.max_requests);
 }
 
@@ -259,20 +319,40 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
             break; // EOF, error, stop, garbage, or the client's goodbye
         }
         std::uint32_t err = check_request(r, info_, structured, meta);
-        Buffer payload{};
-        if (r.type == cmd_write) {
-            if (err == 0) {
-                payload = BufferPool::global().alloc(r.length);
-                if (!payload) {
-                    err = err_nomem;
+        // One permit per started MiB of payload (the memory bound in nbd_front.hpp).
+        unsigned held = 1;
+        if (err == 0 && (r.type == cmd_read || r.type == cmd_write)) {
+            const auto want = static_cast<unsigned>(std::min<std::uint64_t>(
+                opts_.max_requests, (r.length + Payload::piece_bytes - 1) / Payload::piece_bytes));
+            while (held < want) {
+                Permit more = co_await c.slots.acquire(stop);
+                if (!more) {
+                    break;
                 }
+                more.detach();
+                ++held;
+            }
+            if (held < want) { // stopped
+                c.slots.release(held - 1);
+                break;
+            }
+        }
+        Payload payload;
+        if (r.type == cmd_write) {
+            if (err == 0 && !payload.alloc(r.length)) {
+                err = err_nomem;
             }
             if (err == 0) {
                 // A client stalled mid-payload must not hold up a stop.
-                IoOptions po = request_options(stop);
-                got = co_await c.sock.recv_exact(payload.data, r.length, std::move(po));
-                if (got.res != static_cast<int>(r.length)) {
-                    BufferPool::global().free(payload);
+                bool whole = true;
+                for (std::size_t i = 0; i < payload.pieces() && whole; ++i) {
+                    IoOptions po = request_options(stop);
+                    const std::uint32_t n = payload.piece_length(i);
+                    got = co_await c.sock.recv_exact(payload.piece(i), n, std::move(po));
+                    whole = got.res == static_cast<int>(n);
+                }
+                if (!whole) {
+                    c.slots.release(held - 1);
                     break;
                 }
             } else { // the payload of a refused write still has to leave the stream
@@ -290,14 +370,15 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
                     left -= n;
                 }
                 if (left > 0) {
+                    c.slots.release(held - 1);
                     break;
                 }
             }
         }
-        Task<void> t = do_request(*bioset_, c, r, payload, err);
+        Task<void> t = do_request(*bioset_, c, r, payload, held, err);
         while (!t) { // the set and the allocator are both dry: wait for a request to end
             co_await detail::PoolWaiter(*bioset_);
-            t = do_request(*bioset_, c, r, payload, err);
+            t = do_request(*bioset_, c, r, payload, held, err);
         }
         slot.detach(); // the request gives it back (request_done)
         ++c.inflight;
@@ -309,17 +390,15 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
     co_await Connection::DrainAwaiter{c};
 }
 
-Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer payload_raw,
-                                std::uint32_t error) {
+Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Payload& payload_in,
+                                unsigned slots, std::uint32_t error) {
     LayerRequest lr(stats_, co_await this_bio, bs);
-    OwnedBuffer payload;
-    if (payload_raw) {
-        payload = OwnedBuffer(payload_raw, BufferPool::global());
-    }
+    Payload payload(std::move(payload_in)); // before the first suspension (see the header)
     const bool structured = c.neg.structured();
-    // Reply headers: one per chunk (a READ has at most read_extents + 1 chunks).
+    // Reply headers: one per chunk (a READ has at most read_extents + 1 chunks); each data
+    // chunk's payload is one segment per piece it touches.
     std::array<std::byte, (read_extents + 1) * 32> hdr;
-    std::array<iovec, 2 * (read_extents + 1)> iov;
+    std::array<iovec, 2 * (read_extents + 1) + Payload::max_pieces> iov;
     int niov = 0;
     Extent ex[status_extents];
 
@@ -328,8 +407,7 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
         const bool fua = (r.flags & cmd_flag_fua) != 0;
         switch (r.type) {
         case cmd_read: {
-            payload = OwnedBuffer::alloc(r.length);
-            if (!payload) {
+            if (!payload.alloc(r.length)) {
                 res = IoResult{-ENOMEM};
                 break;
             }
@@ -341,8 +419,12 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
                 });
                 n = s.ok() ? s.res : 0;
             }
-            res = co_await call_lower(
-                dev_, [&] { return dev_.read(payload.data(), r.length, r.offset); });
+            for (std::size_t i = 0; i < payload.pieces() && res; ++i) {
+                res = co_await call_lower(dev_, [&] {
+                    return dev_.read(payload.piece(i), payload.piece_length(i),
+                                     r.offset + i * Payload::piece_bytes);
+                });
+            }
             if (!res || !structured) {
                 break;
             }
@@ -368,7 +450,7 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
                     const std::size_t k = build_offset_data(std::span<std::byte>(h, 32), flags,
                                                             r.cookie, r.offset + pos, len);
                     iov[niov++] = iovec{h, k};
-                    iov[niov++] = iovec{payload.data() + pos, len};
+                    niov += payload.segments(pos, len, &iov[niov]);
                     h += k;
                 }
                 pos += len;
@@ -376,8 +458,12 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
             break;
         }
         case cmd_write:
-            res = co_await call_lower(
-                dev_, [&] { return dev_.write(payload.data(), r.length, r.offset, fua); });
+            for (std::size_t i = 0; i < payload.pieces() && res; ++i) {
+                res = co_await call_lower(dev_, [&] {
+                    return dev_.write(payload.piece(i), payload.piece_length(i),
+                                      r.offset + i * Payload::piece_bytes, fua);
+                });
+            }
             break;
         case cmd_flush:
             res = co_await call_lower(dev_, [&] { return dev_.flush(); });
@@ -436,7 +522,7 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
             const std::size_t k = build_simple_reply(hdr, r.cookie, error);
             iov[niov++] = iovec{hdr.data(), k};
             if (error == 0 && r.type == cmd_read) {
-                iov[niov++] = iovec{payload.data(), r.length};
+                niov += payload.segments(0, r.length, &iov[niov]);
             }
         }
     }
@@ -450,7 +536,7 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Buffer pay
         }
     }
     payload.reset();
-    c.request_done();
+    c.request_done(slots);
 }
 
 } // namespace bioring::apps::nbd

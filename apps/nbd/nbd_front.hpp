@@ -4,12 +4,18 @@
 //
 // One connection = one reader coroutine (its frame and the Connection state are per
 // connection) and one coroutine per request, whose frame comes from this layer's BioSet
-// (one allocation per request; the payload is a BufferPool buffer, which the file layer
-// hands to the ring as a registered buffer). The reader takes a permit of the
+// (one allocation per request; the payload is BufferPool buffers, which the file layer
+// hands to the ring as registered buffers). The reader takes a permit of the
 // connection's Semaphore (--max-requests) before it reads each header and the request
 // returns it with its reply: with the bound in flight the reader stops reading
 // (backpressure: the client's sends wait in the socket, the server's memory stays
-// bounded). Requests complete in any order; each reply (header + payload, or all chunks
+// bounded). Payloads up to max_payload (32 MiB, NBD's customary maximum) are held in
+// pieces of at most BufferPool::max_buffer (1 MiB, the largest buffer), and the layers
+// below are called once per piece. A READ or WRITE takes one permit per started MiB of
+// payload (at most --max-requests of them), so a connection's payload memory is at most
+// max(--max-requests, 32) MiB whatever the mix of sizes. A large WRITE is atomic per
+// piece only: an overlapping WRITE in flight at the same time may win some pieces and
+// lose others (the protocol leaves the order of overlapping requests in flight open). Requests complete in any order; each reply (header + payload, or all chunks
 // of a structured read) is one sendmsg under the connection's Mutex, so replies never
 // interleave. A connection lives on one reactor.
 // Stop (the server's stop_token): the reader stops at the next header it waits for, the
@@ -31,13 +37,16 @@
 
 namespace bioring::apps::nbd {
 
+/// The largest READ/WRITE payload served (bytes): 32 MiB, NBD's customary maximum.
+inline constexpr std::uint32_t max_payload = 32u << 20;
+
 struct FrontOptions {
     std::string export_name; ///< the export's name (the empty name also reaches it)
     std::string description; ///< NBD_INFO_DESCRIPTION
     bool read_only = false;
-    unsigned max_requests = 64;         ///< requests in flight per connection
-    std::uint32_t max_block = 1u << 20; ///< largest READ/WRITE payload (BufferPool::max_buffer)
-    bool verbose = false;               ///< log connections on stderr
+    unsigned max_requests = 64;            ///< requests in flight per connection
+    std::uint32_t max_block = max_payload; ///< largest READ/WRITE payload (INFO_BLOCK_SIZE)
+    bool verbose = false;                  ///< log connections on stderr
     /// The whole handshake (greeting to OPT_GO) must finish within this, however the
     /// client paces its bytes; a client that trickles or says nothing is closed.
     std::chrono::milliseconds handshake_timeout{10000};
@@ -47,7 +56,7 @@ class NbdFront final : public Layer {
 public:
     /// Serve @dev (which must outlive this) as one export.
     /// Context: any thread; allocates. Returns: throws std::invalid_argument for a bad
-    /// option (max_requests 0, max_block over BufferPool::max_buffer).
+    /// option (max_requests 0, max_block 0 or over max_payload).
     NbdFront(BlockDevice& dev, FrontOptions o);
     ~NbdFront() override;
 
@@ -69,11 +78,13 @@ public:
 
 private:
     struct Connection;
+    class Payload;
     Task<bool> handshake(Connection& c, std::stop_token stop);
     Task<void> transmission(Connection& c, std::stop_token stop);
-    /// One request; @payload (a BufferPool buffer, owned from here on) holds WRITE data;
-    /// @error != 0: reply with it and do nothing else.
-    Task<void> do_request(BioSet& bs, Connection& c, Request r, Buffer payload,
+    /// One request holding @slots permits; @payload holds WRITE data and is moved into the
+    /// request when it starts (the caller spawns it at once; a request whose frame could not
+    /// be allocated leaves it with the caller); @error != 0: reply with it, do nothing else.
+    Task<void> do_request(BioSet& bs, Connection& c, Request r, Payload& payload, unsigned slots,
                           std::uint32_t error);
     void connection_done() noexcept;
 

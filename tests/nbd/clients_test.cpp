@@ -83,7 +83,7 @@ TEST_SUITE("nbd") {
         CHECK(contains(r.out, "\"can_trim\": true"));
         CHECK(contains(r.out, "\"can_fast_zero\": true"));
         CHECK(contains(r.out, "\"is_read_only\": false"));
-        CHECK(contains(r.out, "\"block_size_maximum\": 1048576"));
+        CHECK(contains(r.out, "\"block_size_maximum\": 33554432"));
         CHECK(contains(r.out, "base:allocation"));
 
         r = tool({"nbdinfo", "--list", "--json", s.uri()}, dir.path);
@@ -266,6 +266,36 @@ TEST_SUITE("nbd") {
         MESSAGE(r.out);
         CHECK_MESSAGE(r.status == 0, r.err);
         expect_clean_stop(s);
+    }
+
+    TEST_CASE("python3-libnbd: 4 MiB and 32 MiB requests round trip and 32 MiB + 1 is refused") {
+        if (apps_test::run({"/usr/bin/python3", "-c", "import nbd"}, "/dev/shm").status != 0) {
+            MESSAGE("BIORING-SKIP: python3-libnbd is not installed (./run setup)");
+            return;
+        }
+        for (const bool crypt : {false, true}) {
+            CAPTURE(crypt);
+            Scratch dir("shm");
+            const std::string f = sparse_file(dir, "disk.img", 40 * MiB);
+            // --max-requests 4: a 32 MiB request takes every permit of its connection.
+            std::vector<std::string> args{"--export", "big", "--max-requests", "4"};
+            if (crypt) {
+                for (const std::string& a : {std::string("--crypt"), std::string("aes-xts-plain64"),
+                                             std::string("--key-file"), key_file(dir)}) {
+                    args.push_back(a);
+                }
+            }
+            args.push_back(f);
+            Server s(dir.path, args);
+            auto r = apps_test::run({"/usr/bin/python3",
+                                     BIORING_SOURCE_DIR "/tests/nbd/protocol_cases.py",
+                                     crypt ? "large-crypt" : "large", s.socket_path(), f, "big"},
+                                    dir.path);
+            MESSAGE(r.out);
+            CHECK_MESSAGE(r.status == 0, r.err);
+            CHECK(contains(r.out, "ok 4 MiB and 32 MiB"));
+            expect_clean_stop(s);
+        }
     }
 
     TEST_CASE("fio nbd engine: random writes and reads verified with crc32c") {

@@ -24,7 +24,7 @@ EXE, DIR, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 SOCK = os.path.join(DIR, "nbd.sock")
 DISK = os.path.join(DIR, "disk.img")
 DISK_SIZE = 16 << 20
-MAX_BLOCK = 1 << 20
+MAX_BLOCK = 32 << 20
 
 NBDMAGIC = 0x4E42444D41474943
 IHAVEOPT = 0x49484156454F5054

@@ -6,7 +6,9 @@
 # usage: protocol_cases.py MODE SOCKET FILE EXPORT
 #   MODE plain: a read-write export of FILE (4 MiB, tmpfs, sparse: data at [0, 64K) and
 #               [1M, 1M+64K), holes elsewhere); readonly: the same with --read-only;
-#               crypt: a --crypt export (FILE is the ciphertext, not checked here).
+#               crypt: a --crypt export (FILE is the ciphertext, not checked here);
+#               large, large-crypt: as plain or crypt with FILE of 40 MiB, for the
+#               requests of up to 32 MiB.
 # Prints "ok CASE" per case; any failure raises (exit 1).
 import errno
 import os
@@ -79,7 +81,7 @@ def case_negotiation():
     assert h.can_flush() and h.can_fua() and h.can_multi_conn() and h.can_cache()
     assert h.can_meta_context("base:allocation")
     assert h.get_structured_replies_negotiated()
-    assert h.get_block_size(nbd.SIZE_MAXIMUM) == MiB
+    assert h.get_block_size(nbd.SIZE_MAXIMUM) == 32 * MiB
     assert h.get_block_size(nbd.SIZE_MINIMUM) in (512, 4096)
     if MODE == "plain":
         assert h.can_trim() and h.can_zero() and h.can_fast_zero()
@@ -181,13 +183,13 @@ def case_errors():
     h = connect(strict=False)
     size = h.get_size()
     expect_errno(errno.EINVAL, h.pread, 4096, size - 2048)
-    expect_errno(errno.EOVERFLOW, h.pread, 2 * MiB, 0)
+    expect_errno(errno.EOVERFLOW, h.pread, 32 * MiB + 1, 0)
     if MODE == "readonly":
         expect_errno(errno.EPERM, h.pwrite, b"x" * 4096, 0)
         expect_errno(errno.EPERM, h.zero, 4096, 0)
     else:
         expect_errno(errno.ENOSPC, h.pwrite, b"x" * 4096, size - 2048)
-        expect_errno(errno.EOVERFLOW, h.pwrite, b"y" * (2 * MiB), 0)
+        expect_errno(errno.EOVERFLOW, h.pwrite, b"y" * (32 * MiB + 1), 0)
         h.pwrite(b"z" * 4096, 8192)  # the connection survived the refusals
         assert h.pread(4096, 8192) == b"z" * 4096
     h.cache(65536, 0)
@@ -334,11 +336,65 @@ def case_pipelined():
     ok("300 pipelined requests through the in-flight bound, each answered once")
 
 
+def case_large():
+    # READ and WRITE payloads beyond the server's 1 MiB buffers, up to the advertised 32 MiB:
+    # each round trips (structured replies over holes, and simple replies), several in
+    # flight at once; 32 MiB + 1 is refused with EOVERFLOW (a WRITE's payload consumed) and
+    # the connection goes on serving.
+    rng = random.Random(32)
+    for structured in (True, False):
+        h = connect(structured=structured)
+        size = h.get_size()
+        assert h.get_block_size(nbd.SIZE_MAXIMUM) == 32 * MiB
+        for n, off in ((4 * MiB, 3 * MiB + 4096), (32 * MiB, 0), (32 * MiB, size - 32 * MiB)):
+            data = rng.randbytes(n)
+            h.pwrite(data, off, nbd.CMD_FLAG_FUA if n == 4 * MiB else 0)
+            assert h.pread(n, off) == data, (n, off)
+            if MODE == "large":
+                assert file_bytes(off, n) == data
+        # A read over the sparse tail: holes (structured) or zeroes, then data.
+        if h.can_trim():
+            h.trim(24 * MiB, 8 * MiB)
+        got = h.pread(32 * MiB, 4 * MiB)
+        if MODE == "large":
+            assert got == file_bytes(4 * MiB, 32 * MiB)
+        # Four 8 MiB writes, then four reads, in flight together.
+        want = {}
+        cookies = []
+        for k in range(4):
+            want[k] = rng.randbytes(8 * MiB)
+            cookies.append(h.aio_pwrite(want[k], k * 8 * MiB))
+        while h.aio_in_flight() > 0:
+            h.poll(-1)
+        bufs = []
+        for k in range(4):
+            buf = nbd.Buffer(8 * MiB)
+            bufs.append((k, buf, h.aio_pread(buf, k * 8 * MiB)))
+        while h.aio_in_flight() > 0:
+            h.poll(-1)
+        for c in cookies + [c for _, _, c in bufs]:
+            assert h.aio_command_completed(c)
+        for k, buf, _ in bufs:
+            assert buf.to_bytearray() == want[k], k
+        h.shutdown()
+    # Beyond the maximum: libnbd checks it too, so turn its checks off to ask the server.
+    h = connect(strict=False)
+    expect_errno(errno.EOVERFLOW, h.pread, 32 * MiB + 1, 0)
+    expect_errno(errno.EOVERFLOW, h.pwrite, b"x" * (32 * MiB + 1), 0)
+    data = rng.randbytes(MiB)
+    h.pwrite(data, MiB)
+    assert h.pread(MiB, MiB) == data
+    h.shutdown()
+    ok("4 MiB and 32 MiB reads and writes round trip and 32 MiB + 1 gets EOVERFLOW")
+
+
 CASES = {
     "plain": [case_negotiation, case_holes, case_unaligned, case_in_flight, case_errors,
               case_trim_zero, case_hostile, case_pipelined],
     "readonly": [case_negotiation, case_errors, case_pipelined],
     "crypt": [case_negotiation, case_unaligned, case_in_flight, case_errors, case_trim_zero],
+    "large": [case_large],
+    "large-crypt": [case_large],
 }
 
 for c in CASES[MODE]:
