@@ -141,14 +141,16 @@ Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src, 
         co_return IoResult{0};
     }
 
-    // FUA: each write of this request carries RWF_DSYNC, so only its own blocks are made
-    // durable (the kernel sends them with FUA, or flushes the device cache after them),
-    // not every dirty block of the file as an fdatasync would.
-    const WriteFlags wflags = m.fua ? WriteFlags::dsync : WriteFlags::none;
-    if (m.fua) {
+    // FUA, FuaMode::dsync: each write of this request carries RWF_DSYNC, so only its own
+    // blocks are made durable (the kernel sends them with FUA, or flushes the device cache
+    // after them). FuaMode::flush, or a file that refuses RWF_DSYNC: the writes, then an
+    // fdatasync of the file.
+    const bool dsync = m.fua && fua_mode_ == FuaMode::dsync;
+    const WriteFlags wflags = dsync ? WriteFlags::dsync : WriteFlags::none;
+    if (dsync) {
         dsync_writes_.fetch_add(1, std::memory_order_relaxed);
     }
-    bool sync_after = false; // the file refused RWF_DSYNC (-EOPNOTSUPP)
+    bool sync_after = m.fua && !dsync;
 
     // The ranges still to be written through bounce buffers (src == nullptr: zeroes).
     struct Range {
@@ -158,7 +160,7 @@ Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src, 
     if (m.kind == Modify::write) {
         if (file_.is_aligned(src, len, off)) {
             IoResult r = co_await file_.write(src, len, off, wflags);
-            if (r.res == -EOPNOTSUPP && m.fua) { // no RWF_DSYNC here: write, then sync
+            if (r.res == -EOPNOTSUPP && dsync) { // no RWF_DSYNC here: write, then sync
                 sync_after = true;
                 r = co_await file_.write(src, len, off);
             }
@@ -233,7 +235,7 @@ Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src, 
                     std::memset(b.data() + (pos - pa), 0, piece_end - pos);
                 }
                 IoResult r = co_await file_.write(b.data(), pb - pa, pa, wflags);
-                if (r.res == -EOPNOTSUPP && m.fua) {
+                if (r.res == -EOPNOTSUPP && dsync) {
                     sync_after = true;
                     r = co_await file_.write(b.data(), pb - pa, pa);
                 }

@@ -9,8 +9,8 @@
 // trim = fallocate(PUNCH_HOLE|KEEP_SIZE) on the whole blocks inside the range (a trim that
 // the filesystem cannot do is ignored, as the protocol allows); zero = PUNCH_HOLE when a
 // hole is acceptable, else ZERO_RANGE, else (not fast) written zeroes. A FUA write is
-// written with RWF_DSYNC (durable for its own range, no fdatasync of the whole file);
-// FLUSH is fdatasync. Block status comes from lseek(SEEK_DATA/SEEK_HOLE) — a blocking
+// followed by an fdatasync of the file (FuaMode::flush, the default) or written with
+// RWF_DSYNC (FuaMode::dsync: durable for its own range alone); FLUSH is fdatasync. Block status comes from lseek(SEEK_DATA/SEEK_HOLE) — a blocking
 // syscall on the reactor thread, made only once the file may have holes (it had some at
 // open, or this layer punched one).
 // A regular file's size is exported rounded down to the O_DIRECT block (O_DIRECT cannot
@@ -26,6 +26,13 @@
 #include <atomic>
 
 namespace bioring::apps::nbd {
+
+/// How a WRITE with FUA is made durable. Both are correct; which is faster depends on the
+/// kernel and the device (bench/nbd_fua_latency.py measures both through a running server).
+enum class FuaMode {
+    flush, ///< write, then fdatasync the file
+    dsync, ///< write with RWF_DSYNC: only the request's own blocks
+};
 
 class FileLayer final : public BlockDevice {
 public:
@@ -45,9 +52,12 @@ public:
     std::uint64_t dropped_tail() const noexcept { return dropped_; }
     const DirectFile& file() const noexcept { return file_; }
     RangeLock& range_lock() noexcept { return lock_; }
-    /// fdatasync calls made (FLUSH, and FUA writes on a file that refuses RWF_DSYNC).
+    /// Context: before serving (not synchronised with requests in flight).
+    void set_fua_mode(FuaMode m) noexcept { fua_mode_ = m; }
+    /// fdatasync calls made (FLUSH, FUA writes in FuaMode::flush, and FUA writes on a file
+    /// that refuses RWF_DSYNC).
     std::uint64_t syncs() const noexcept { return syncs_.load(std::memory_order_relaxed); }
-    /// FUA write requests, each issued as RWF_DSYNC writes of its own blocks.
+    /// FUA write requests issued as RWF_DSYNC writes of their own blocks (FuaMode::dsync).
     std::uint64_t dsync_writes() const noexcept {
         return dsync_writes_.load(std::memory_order_relaxed);
     }
@@ -100,6 +110,7 @@ private:
     std::uint64_t dropped_ = 0;
     std::uint32_t align_ = 4096;
     bool read_only_ = false;
+    FuaMode fua_mode_ = FuaMode::flush;
     std::atomic<bool> maybe_sparse_{true};
     RangeLock lock_;
     std::atomic<std::uint64_t> syncs_{0};

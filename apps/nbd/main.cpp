@@ -64,6 +64,9 @@ constexpr const char* usage_text =
     "                        closed at once, with a message on stderr\n"
     "  --handshake-timeout S seconds a client has for the whole handshake, 1..3600\n"
     "                        (default 10); a slower or silent one is closed\n"
+    "  --fua MODE            how a WRITE with FUA is made durable: flush (default: the\n"
+    "                        write, then fdatasync of the file) or dsync (RWF_DSYNC on\n"
+    "                        the write: its own blocks only)\n"
     "  --stats               print the per-layer allocation table at exit (SIGUSR1: now)\n"
     "  --crypt SPEC          encrypt as dm-crypt plain mode; SPEC is aes-xts-plain64\n"
     "  --key-file FILE       raw key bytes (never hashed); required with --crypt\n"
@@ -84,6 +87,7 @@ struct Options {
     bool read_only = false;
     bool stats = false;
     bool insecure = false;
+    FuaMode fua = FuaMode::flush;
     unsigned threads = 0;
     unsigned max_requests = 64;
     unsigned max_connections = 1024;
@@ -118,6 +122,15 @@ Options parse(int argc, char** argv, bool* help) {
     p.flag("read-only", &o.read_only);
     p.flag("insecure", &o.insecure);
     p.flag("stats", &o.stats);
+    p.value("fua", [&](std::string_view v) {
+        if (v == "flush") {
+            o.fua = FuaMode::flush;
+        } else if (v == "dsync") {
+            o.fua = FuaMode::dsync;
+        } else {
+            throw UsageError("--fua '" + std::string(v) + "': flush or dsync");
+        }
+    });
     p.value("threads", [&](std::string_view v) {
         o.threads = static_cast<unsigned>(parse_uint(v, "--threads", 1, 256));
     });
@@ -350,6 +363,7 @@ int run(int argc, char** argv) {
     // Every layer's reserve is --max-requests deep (the forward-progress rule and why this
     // depth: block_device.hpp).
     FileLayer file(open_file(prog, o.file, oo), o.read_only, o.max_requests);
+    file.set_fua_mode(o.fua);
     if (file.dropped_tail() != 0) {
         std::fprintf(stderr,
                      "%s: warning: '%s' is not a multiple of its %u-byte O_DIRECT block: its "

@@ -613,8 +613,8 @@ def case_sigterm():
 
 def case_kill9():
     """kill -9 and a restart: every write acknowledged with FUA, or acknowledged before an
-    acknowledged FLUSH, reads back (20 randomized runs; DIR should be an O_DIRECT-capable
-    file system such as ext4, not tmpfs)."""
+    acknowledged FLUSH, reads back (20 randomized runs, alternating --fua flush and --fua
+    dsync; DIR should be an O_DIRECT-capable file system such as ext4, not tmpfs)."""
     import random
     seed = int.from_bytes(os.urandom(4), "big")
     rnd = random.Random(seed)
@@ -623,7 +623,7 @@ def case_kill9():
     durable = {}  # block -> bytes that must read back
     checked = 0
     for run in range(20):
-        srv = Server()
+        srv = Server("--fua", "dsync" if run % 2 else "flush")
         s = connect()
         go(s)
         # This run's blocks are fresh (never written before), so no later write can

@@ -94,7 +94,7 @@ TEST_SUITE("nbd") {
         }
     }
 
-    TEST_CASE("file layer: a FUA write is an RWF_DSYNC write and issues no fdatasync") {
+    TEST_CASE("file layer: a FUA write in dsync mode is an RWF_DSYNC write, no fdatasync") {
         for (const std::string& dir :
              {bioring::test::test_dir(), bioring::test::build_tree_dir()}) {
             CAPTURE(dir);
@@ -102,6 +102,7 @@ TEST_SUITE("nbd") {
             auto model = nbd_test::random_bytes(file_bytes, 5);
             nbd_test::write_whole(p.str(), model);
             FileLayer f = open_layer(p.str());
+            f.set_fua_mode(FuaMode::dsync);
             std::vector<std::byte> data = nbd_test::random_bytes(3 * 4096, 6);
             // Aligned (straight to the file) and unaligned (read-modify-write pieces).
             CHECK(sync_wait(f.write(data.data(), 8192, 4096, true)).res == 0);
@@ -117,6 +118,24 @@ TEST_SUITE("nbd") {
             CHECK(f.syncs() == 1);
             CHECK(nbd_test::read_whole(p.str()) == model);
         }
+    }
+
+    TEST_CASE("file layer: a FUA write in flush mode (the default) is followed by fdatasync") {
+        TempPath p(bioring::test::build_tree_dir(), "nbd");
+        auto model = nbd_test::random_bytes(file_bytes, 7);
+        nbd_test::write_whole(p.str(), model);
+        FileLayer f = open_layer(p.str());
+        std::vector<std::byte> data = nbd_test::random_bytes(2 * 4096, 8);
+        CHECK(sync_wait(f.write(data.data(), 8192, 4096, true)).res == 0);
+        CHECK(sync_wait(f.write(data.data(), 5000, 20000, true)).res == 0); // unaligned
+        CHECK(f.syncs() == 2);
+        CHECK(f.dsync_writes() == 0);
+        CHECK(sync_wait(f.write(data.data(), 4096, 0, false)).res == 0);
+        CHECK(f.syncs() == 2); // no FUA: no sync
+        std::memcpy(model.data() + 4096, data.data(), 8192);
+        std::memcpy(model.data() + 20000, data.data(), 5000);
+        std::memcpy(model.data(), data.data(), 4096);
+        CHECK(nbd_test::read_whole(p.str()) == model);
     }
 
     TEST_CASE("file layer: a size off the O_DIRECT block is exported rounded down") {
