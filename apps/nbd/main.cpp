@@ -7,6 +7,9 @@
 // the reactors in turn. The process runs in the foreground: SIGINT/SIGTERM stop accepting,
 // let every request already read finish and be answered, flush, and exit 0; SIGUSR1
 // prints the per-layer allocation table (as --stats does at exit).
+// TLS (--tls on|require, tls_context.hpp): NBD_OPT_STARTTLS upgrades a connection to TLS
+// with the certificates of --tls-certificates DIR; --tls-verify-peer admits only clients
+// whose certificate chains to DIR/ca-cert.pem.
 // Exit status: 0 stopped by a signal, 1 setup or runtime failure, 2 usage error.
 #include "apps/common/args.hpp"
 #include "apps/common/driver.hpp"
@@ -15,6 +18,7 @@
 #include "apps/nbd/crypt_layer.hpp"
 #include "apps/nbd/file_layer.hpp"
 #include "apps/nbd/nbd_front.hpp"
+#include "apps/nbd/tls_context.hpp"
 
 #include <bioring/io/listener.hpp>
 #include <bioring/runtime/runtime.hpp>
@@ -52,8 +56,14 @@ constexpr const char* usage_text =
     "options:\n"
     "  --socket PATH         listen on a Unix socket created with mode 0600\n"
     "  --listen HOST:PORT    listen on TCP (\"[::1]:10809\" for IPv6); a non-loopback\n"
-    "                        address needs --insecure (there is no TLS yet)\n"
-    "  --insecure            allow --listen on a non-loopback address in clear text\n"
+    "                        address needs --tls require or --insecure\n"
+    "  --insecure            allow --listen on a non-loopback address without --tls require\n"
+    "  --tls MODE            off (default): no TLS; on: NBD_OPT_STARTTLS is offered and\n"
+    "                        clients in clear are served too; require: only STARTTLS and\n"
+    "                        ABORT are answered before TLS\n"
+    "  --tls-certificates DIR  server-cert.pem, server-key.pem (and ca-cert.pem for\n"
+    "                        --tls-verify-peer), as nbdkit and qemu lay them out\n"
+    "  --tls-verify-peer     refuse clients without a certificate signed by ca-cert.pem\n"
     "  --export NAME         the export's name (default: empty; the empty name always works)\n"
     "  --read-only           refuse writes (EPERM); the file is opened read-only\n"
     "  --threads N           reactor threads, 1..256 (default: one per core)\n"
@@ -88,6 +98,9 @@ struct Options {
     bool stats = false;
     bool insecure = false;
     FuaMode fua = FuaMode::flush;
+    TlsMode tls = TlsMode::off;
+    std::string tls_dir;
+    bool tls_verify_peer = false;
     unsigned threads = 0;
     unsigned max_requests = 64;
     unsigned max_connections = 1024;
@@ -121,6 +134,22 @@ Options parse(int argc, char** argv, bool* help) {
     });
     p.flag("read-only", &o.read_only);
     p.flag("insecure", &o.insecure);
+    bool tls_given = false;
+    p.value("tls", [&](std::string_view v) {
+        if (v == "off") {
+            o.tls = TlsMode::off;
+        } else if (v == "on") {
+            o.tls = TlsMode::on;
+        } else if (v == "require") {
+            o.tls = TlsMode::require;
+        } else {
+            throw UsageError("--tls must be off, on or require, not '" + std::string(v) + "'");
+        }
+        tls_given = true;
+    });
+    p.value("tls-certificates",
+            [&](std::string_view v) { o.tls_dir = nonempty(v, "--tls-certificates"); });
+    p.flag("tls-verify-peer", &o.tls_verify_peer);
     p.flag("stats", &o.stats);
     p.value("fua", [&](std::string_view v) {
         if (v == "flush") {
@@ -204,6 +233,15 @@ Options parse(int argc, char** argv, bool* help) {
     }
     if (o.socket_path.empty() == o.listen.empty()) {
         throw UsageError("give exactly one of --socket PATH and --listen HOST:PORT");
+    }
+    if (o.tls != TlsMode::off && o.tls_dir.empty()) {
+        throw UsageError("--tls " + std::string(o.tls == TlsMode::on ? "on" : "require") +
+                         " needs --tls-certificates DIR");
+    }
+    if (o.tls == TlsMode::off && (!o.tls_dir.empty() || o.tls_verify_peer)) {
+        throw UsageError(std::string(tls_given ? "--tls off" : "no --tls") + " with " +
+                         (o.tls_verify_peer ? "--tls-verify-peer" : "--tls-certificates") +
+                         ": give --tls on or --tls require");
     }
     if (o.crypt_option && !o.crypt) {
         throw UsageError("--key-file, --key-size, --keyfile-offset, --sector-size, --skip, "
@@ -349,12 +387,25 @@ int run(int argc, char** argv) {
         }
         addr = *a;
     }
-    if (!o.listen.empty() && !is_loopback(addr) && !o.insecure) {
+    const bool remote = !o.listen.empty() && !is_loopback(addr);
+    if (remote && o.tls != TlsMode::require && !o.insecure) {
         throw UsageError("--listen " + o.listen +
-                         " is not a loopback address: without TLS (not implemented) every "
-                         "block would cross the network in clear text and anyone who can "
-                         "reach the port could read and write the export; give --insecure "
-                         "to serve it anyway");
+                         " is not a loopback address: without --tls require a client could "
+                         "send every block across the network in clear text and anyone who "
+                         "can reach the port could read and write the export; give --tls "
+                         "require (with --tls-certificates DIR) or --insecure to serve it "
+                         "anyway");
+    }
+    if (remote && o.tls == TlsMode::require && !o.tls_verify_peer) {
+        std::fprintf(stderr,
+                     "%s: warning: --listen %s without --tls-verify-peer: the traffic is "
+                     "encrypted, but any client that can reach the port can read and write "
+                     "the export\n",
+                     prog, o.listen.c_str());
+    }
+    std::unique_ptr<TlsContext> tls;
+    if (o.tls != TlsMode::off) {
+        tls = std::make_unique<TlsContext>(o.tls_dir, o.tls_verify_peer);
     }
 
     check_source(o.file);
@@ -393,6 +444,8 @@ int run(int argc, char** argv) {
     fo.read_only = o.read_only;
     fo.max_requests = o.max_requests;
     fo.handshake_timeout = std::chrono::seconds(o.handshake_timeout_s);
+    fo.tls_mode = o.tls;
+    fo.tls = tls.get();
     NbdFront front(top, fo);
 
     raise_fd_limit(o.max_connections);
@@ -412,9 +465,15 @@ int run(int argc, char** argv) {
     ro.threads = o.threads;
     Runtime rt(ro);
     std::printf("%s: serving %s as export '%s' on %s (%u threads, %u requests per "
-                "connection)\n",
+                "connection%s)\n",
                 prog, describe(o, top).c_str(), o.export_name.c_str(),
-                listener.address().to_string().c_str(), rt.size(), o.max_requests);
+                listener.address().to_string().c_str(), rt.size(), o.max_requests,
+                o.tls == TlsMode::off   ? ", no TLS"
+                : o.tls == TlsMode::on ? (o.tls_verify_peer ? ", TLS offered, client "
+                                                              "certificates required"
+                                                            : ", TLS offered")
+                : o.tls_verify_peer    ? ", TLS required, client certificates required"
+                                       : ", TLS required");
     std::fflush(stdout);
 
     Layer* layers_all[] = {&front, crypt.get(), &file};

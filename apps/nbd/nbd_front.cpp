@@ -56,10 +56,10 @@ void resume_later(std::coroutine_handle<> h) noexcept {
 // Per-connection state; everything here is touched by the connection's reactor only.
 struct NbdFront::Connection {
     Connection(NbdFront& f, Socket s, unsigned max_requests) noexcept
-        : front(f), sock(std::move(s)), neg(f.info_), slots(max_requests) {}
+        : front(f), io(std::move(s)), neg(f.info_, f.opts_.tls_mode), slots(max_requests) {}
 
     NbdFront& front;
-    Socket sock;
+    Transport io; // the socket, or TLS over it after STARTTLS
     Negotiator neg;
 
     // Request slots (--max-requests): the reader takes a permit before it reads a header;
@@ -88,7 +88,7 @@ struct NbdFront::Connection {
     void broken() noexcept {
         if (!dead) {
             dead = true;
-            ::shutdown(sock.fd(), SHUT_RDWR);
+            ::shutdown(io.socket().fd(), SHUT_RDWR);
         }
     }
     bool dead = false;
@@ -162,6 +162,9 @@ NbdFront::NbdFront(BlockDevice& dev, FrontOptions o)
     if (opts_.max_block == 0 || opts_.max_block > max_payload) {
         throw std::invalid_argument("max_block must be 1.." + std::to_string(max_payload));
     }
+    if (opts_.tls_mode != TlsMode::off && opts_.tls == nullptr) {
+        throw std::invalid_argument("a TLS mode other than off needs a TlsContext");
+    }
     info_.name = opts_.export_name;
     info_.description = opts_.description;
     info_.size = dev_.size();
@@ -208,6 +211,21 @@ void NbdFront::connection_done() noexcept {
     }
 }
 
+void NbdFront::report_tls_failure(Connection& c, int res) {
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+    std::int64_t last = last_tls_report_.load(std::memory_order_relaxed);
+    if (!opts_.verbose &&
+        (now - last < 1'000'000'000 ||
+         !last_tls_report_.compare_exchange_strong(last, now, std::memory_order_relaxed))) {
+        return;
+    }
+    const std::string why = c.io.tls_error().empty() ? std::strerror(-res) : c.io.tls_error();
+    std::fprintf(stderr, "bioring-nbd: %s: TLS handshake failed, connection closed: %s\n",
+                 c.io.socket().name().c_str(), why.c_str());
+}
+
 void NbdFront::begin_connection() noexcept {
     std::lock_guard g(mu_);
     ++connections_;
@@ -216,7 +234,7 @@ void NbdFront::begin_connection() noexcept {
 Task<void> NbdFront::serve(Socket s, std::stop_token stop) {
     auto c = std::make_unique<Connection>(*this, std::move(s), opts_.max_requests);
     if (opts_.verbose) {
-        std::fprintf(stderr, "bioring-nbd: connection from %s\n", c->sock.name().c_str());
+        std::fprintf(stderr, "bioring-nbd: connection from %s\n", c->io.socket().name().c_str());
     }
     bool go = false;
     try {
@@ -232,9 +250,15 @@ Task<void> NbdFront::serve(Socket s, std::stop_token stop) {
             // (and connection_done() below still runs, so wait_idle() cannot hang).
         }
     }
-    co_await c->sock.close();
+    if (c->io.tls() && !c->dead) {
+        // close_notify, so the client reads a clean end of the session; a client that
+        // does not read gets a second, not a hung server.
+        IoOptions bye = request_options({}, std::chrono::seconds(1));
+        co_await c->io.close_notify(std::move(bye));
+    }
+    co_await c->io.socket().close();
     if (opts_.verbose) {
-        std::fprintf(stderr, "bioring-nbd: %s disconnected\n", c->sock.name().c_str());
+        std::fprintf(stderr, "bioring-nbd: %s disconnected\n", c->io.socket().name().c_str());
     }
     c.reset();
     connection_done();
@@ -250,14 +274,14 @@ Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
     std::array<std::byte, handshake_size> hello;
     build_handshake(hello);
     IoOptions io = request_options(stop, handshake_timeout());
-    if ((co_await c.sock.send_all(hello.data(), hello.size(), std::move(io))).res !=
+    if ((co_await c.io.send_all(hello.data(), hello.size(), std::move(io))).res !=
         static_cast<int>(hello.size())) {
         co_return false;
     }
     std::array<std::byte, 4> cf;
     std::uint32_t flags = 0;
     io = request_options(stop, handshake_timeout());
-    if ((co_await c.sock.recv_exact(cf.data(), cf.size(), std::move(io))).res != 4 ||
+    if ((co_await c.io.recv_exact(cf.data(), cf.size(), std::move(io))).res != 4 ||
         !parse_client_flags(cf, flags)) {
         co_return false;
     }
@@ -270,7 +294,7 @@ Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
         std::array<std::byte, option_header_size> hb;
         OptionHeader h;
         io = request_options(stop, handshake_timeout());
-        if ((co_await c.sock.recv_exact(hb.data(), hb.size(), std::move(io))).res !=
+        if ((co_await c.io.recv_exact(hb.data(), hb.size(), std::move(io))).res !=
                 static_cast<int>(hb.size()) ||
             !parse_option_header(hb, h)) {
             co_return false;
@@ -281,7 +305,7 @@ Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
         } else {
             io = request_options(stop, handshake_timeout());
             if (h.length > 0 &&
-                (co_await c.sock.recv_exact(data.data(), h.length, std::move(io))).res !=
+                (co_await c.io.recv_exact(data.data(), h.length, std::move(io))).res !=
                     static_cast<int>(h.length)) {
                 co_return false;
             }
@@ -289,12 +313,27 @@ Task<bool> NbdFront::handshake(Connection& c, std::stop_token stop) {
         }
         const auto out = c.neg.out();
         io = request_options(stop, handshake_timeout());
-        if (!out.empty() && (co_await c.sock.send_all(out.data(), out.size(), std::move(io))).res !=
+        if (!out.empty() && (co_await c.io.send_all(out.data(), out.size(), std::move(io))).res !=
                                 static_cast<int>(out.size())) {
             co_return false;
         }
         if (step == Negotiator::Step::go) {
             co_return true;
+        }
+        if (step == Negotiator::Step::starttls) {
+            io = request_options(stop, handshake_timeout());
+            const IoResult tls = co_await c.io.start_tls(*opts_.tls, std::move(io));
+            if (!tls) {
+                report_tls_failure(c, tls.res);
+                c.dead = true; // no close_notify on a session that never started
+                co_return false;
+            }
+            if (opts_.verbose) {
+                std::fprintf(stderr, "bioring-nbd: %s: %s\n", c.io.socket().name().c_str(),
+                             c.io.tls_description().c_str());
+            }
+            c.neg.tls_started();
+            continue;
         }
         if (step == Negotiator::Step::close) {
             co_return false;
@@ -313,7 +352,7 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
         }
         std::array<std::byte, request_size> hb;
         IoOptions o = request_options(stop);
-        IoResult got = co_await c.sock.recv_exact(hb.data(), hb.size(), std::move(o));
+        IoResult got = co_await c.io.recv_exact(hb.data(), hb.size(), std::move(o));
         Request r;
         if (got.res != static_cast<int>(hb.size()) || !parse_request(hb, r) || r.type == cmd_disc) {
             break; // EOF, error, stop, garbage, or the client's goodbye
@@ -348,7 +387,7 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
                 for (std::size_t i = 0; i < payload.pieces() && whole; ++i) {
                     IoOptions po = request_options(stop);
                     const std::uint32_t n = payload.piece_length(i);
-                    got = co_await c.sock.recv_exact(payload.piece(i), n, std::move(po));
+                    got = co_await c.io.recv_exact(payload.piece(i), n, std::move(po));
                     whole = got.res == static_cast<int>(n);
                 }
                 if (!whole) {
@@ -363,7 +402,7 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
                 while (left > 0 && discard) {
                     const std::size_t n = std::min<std::uint64_t>(left, discard.capacity());
                     IoOptions po = request_options(stop);
-                    if ((co_await c.sock.recv_exact(discard.data(), n, std::move(po))).res !=
+                    if ((co_await c.io.recv_exact(discard.data(), n, std::move(po))).res !=
                         static_cast<int>(n)) {
                         break;
                     }
@@ -529,7 +568,7 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Payload& p
     {
         MutexGuard lock = co_await c.write_mu.lock();
         if (!c.dead) {
-            IoResult s = co_await c.sock.sendmsg_all(iov.data(), niov);
+            IoResult s = co_await c.io.sendmsg_all(iov.data(), niov);
             if (!s) {
                 c.broken();
             }

@@ -20,14 +20,22 @@
 // interleave. A connection lives on one reactor.
 // Stop (the server's stop_token): the reader stops at the next header it waits for, the
 // requests already read finish and are answered, then the socket is closed.
+// TLS (FrontOptions::tls_mode): the connection's bytes go through a Transport, the socket
+// itself until NBD_OPT_STARTTLS, a TlsStream over it from then on (the rest of the
+// negotiation and the whole transmission); the TLS handshake counts against the
+// handshake timeout. A plain connection costs what it did before (no allocation per
+// request); over TLS each request's record work also runs on the connection's reactor.
 #pragma once
 
 #include "apps/nbd/block_device.hpp"
 #include "apps/nbd/protocol.hpp"
+#include "apps/nbd/tls_context.hpp"
+#include "apps/nbd/transport.hpp"
 
 #include <bioring/alloc/buffer_pool.hpp>
 #include <bioring/io/socket.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -50,13 +58,18 @@ struct FrontOptions {
     /// The whole handshake (greeting to OPT_GO) must finish within this, however the
     /// client paces its bytes; a client that trickles or says nothing is closed.
     std::chrono::milliseconds handshake_timeout{10000};
+    /// off: no TLS; on: STARTTLS offered, clear clients served too; require: only STARTTLS
+    /// and ABORT before TLS. Anything but off needs @tls.
+    TlsMode tls_mode = TlsMode::off;
+    const TlsContext* tls = nullptr; ///< the server's TLS settings (must outlive the front)
 };
 
 class NbdFront final : public Layer {
 public:
     /// Serve @dev (which must outlive this) as one export.
     /// Context: any thread; allocates. Returns: throws std::invalid_argument for a bad
-    /// option (max_requests 0, max_block 0 or over max_payload).
+    /// option (max_requests 0, max_block 0 or over max_payload, a TLS mode without a
+    /// TlsContext).
     NbdFront(BlockDevice& dev, FrontOptions o);
     ~NbdFront() override;
 
@@ -87,6 +100,9 @@ private:
     Task<void> do_request(BioSet& bs, Connection& c, Request r, Payload& payload, unsigned slots,
                           std::uint32_t error);
     void connection_done() noexcept;
+    /// Report a failed TLS handshake on stderr (at most one line a second, so a flood of
+    /// hostile clients cannot flood the log; all of them with verbose).
+    void report_tls_failure(Connection& c, int res);
 
     BlockDevice& dev_;
     FrontOptions opts_;
@@ -94,6 +110,7 @@ private:
     mutable std::mutex mu_;
     std::condition_variable idle_;
     unsigned connections_ = 0;
+    std::atomic<std::int64_t> last_tls_report_{0}; ///< steady_clock ns of the last report
 };
 
 } // namespace bioring::apps::nbd

@@ -158,11 +158,32 @@ Negotiator::Step Negotiator::too_long(const OptionHeader& h) noexcept {
     return Step::close;
 }
 
+void Negotiator::tls_started() noexcept {
+    tls_active_ = true;
+    structured_ = false;
+    meta_selected_ = false;
+}
+
 Negotiator::Step Negotiator::handle(const OptionHeader& h,
                                     std::span<const std::byte> data) noexcept {
     len_ = 0;
     if (data.size() != h.length || h.length > max_option_length) {
         return too_long(h);
+    }
+    if (h.option == opt_starttls && tls_mode_ != TlsMode::off) {
+        if (!data.empty() || tls_active_) { // no payload; no TLS inside TLS
+            reply(h.option, rep_err_invalid, {});
+            return Step::reply;
+        }
+        reply(h.option, rep_ack, {});
+        return Step::starttls;
+    }
+    if (tls_mode_ == TlsMode::require && !tls_active_ && h.option != opt_abort) {
+        if (h.option == opt_export_name) {
+            return Step::close; // it cannot be refused with an error: FORCEDTLS closes
+        }
+        reply(h.option, rep_err_tls_reqd, {});
+        return Step::reply;
     }
     switch (h.option) {
     case opt_export_name: {

@@ -10,7 +10,8 @@
 // fit. All integers on the wire are big-endian.
 //
 // Negotiator is the server side of the handshake as a state machine: it consumes one
-// option at a time and produces the reply bytes, leaving the socket work to its caller.
+// option at a time and produces the reply bytes, leaving the socket work (and the TLS
+// session NBD_OPT_STARTTLS starts) to its caller.
 #pragma once
 
 #include <array>
@@ -231,6 +232,11 @@ std::uint32_t parse_meta_request(std::span<const std::byte> in, MetaRequest& r) 
 /// Returns: false when @rest is exhausted or malformed.
 bool next_meta_query(std::span<const std::byte>& rest, std::string_view& query) noexcept;
 
+/// The server's TLS policy (the protocol's modes): off is NOTLS (NBD_OPT_STARTTLS is
+/// unsupported); on offers STARTTLS and still serves clients that do not take it; require
+/// is FORCEDTLS (before TLS only STARTTLS and ABORT are served).
+enum class TlsMode { off, on, require };
+
 /// What the server exports, as the handshake advertises it.
 struct ExportInfo {
     std::string_view name;        ///< the export's name ("" is also accepted as default)
@@ -250,9 +256,13 @@ public:
         reply, ///< send out(); read the next option
         go,    ///< send out(); transmission starts (after OPT_GO or OPT_EXPORT_NAME)
         close, ///< send out() (may be empty); then close the connection
+        /// send out() (the ACK, in clear), then run the TLS handshake as the server; on
+        /// success call tls_started() and read the next option over TLS, else close.
+        starttls,
     };
 
-    explicit Negotiator(const ExportInfo& e) noexcept : export_(e) {}
+    explicit Negotiator(const ExportInfo& e, TlsMode tls = TlsMode::off) noexcept
+        : export_(e), tls_mode_(tls) {}
 
     /// Record the client flags (parse_client_flags has accepted them).
     void set_client_flags(std::uint32_t f) noexcept { client_flags_ = f; }
@@ -263,6 +273,12 @@ public:
     Step handle(const OptionHeader& h, std::span<const std::byte> data) noexcept;
     /// Refuse an option whose payload is over max_option_length (it is not read).
     Step too_long(const OptionHeader& h) noexcept;
+    /// The TLS handshake that followed Step::starttls succeeded. What was negotiated in
+    /// clear before it (structured replies, the meta context) is forgotten: a man in the
+    /// middle could have sent it. Context: pure.
+    void tls_started() noexcept;
+    /// Whether TLS is active (the options from here on arrive over it).
+    bool tls_active() const noexcept { return tls_active_; }
 
     /// The bytes to send for the last step.
     std::span<const std::byte> out() const noexcept { return {buf_.data(), len_}; }
@@ -278,6 +294,8 @@ private:
     Step meta_context(const OptionHeader& h, std::span<const std::byte> data) noexcept;
 
     const ExportInfo& export_;
+    TlsMode tls_mode_;
+    bool tls_active_ = false;
     std::uint32_t client_flags_ = 0;
     bool structured_ = false;
     bool meta_selected_ = false;
