@@ -462,6 +462,9 @@ def case_slow():
                     break
             except socket.timeout:
                 pass
+            except ConnectionResetError:  # closed with our last byte unread: a reset
+                closed = True
+                break
         if closed:
             break
     waited = time.time() - t0
