@@ -7,6 +7,11 @@
 //  - every reply the Negotiator writes is a sequence of well-formed option replies (magic,
 //    the option asked, lengths that add up to exactly what it wrote), or the EXPORT_NAME
 //    reply of its fixed size;
+//  - with TLS on or required (the same option stream replayed, with every STARTTLS the
+//    Negotiator accepts taken as a completed TLS handshake): before TLS a FORCEDTLS
+//    Negotiator answers every option but STARTTLS and ABORT with exactly one TLS_REQD
+//    reply and never enters transmission; STARTTLS is accepted at most once; after it the
+//    structured replies and meta context negotiated in clear are gone;
 //  - a parsed request builds back to the same 28 bytes;
 //  - a request check_request accepts is a known command with known flags, inside the
 //    export, of a length within max_block when it carries a payload, and never a write to a
@@ -115,6 +120,61 @@ void check_payload_parsers(std::span<const std::byte> p) {
     }
 }
 
+/// Replay the option stream @in (after the client flags) with TLS @mode.
+void check_tls_negotiation(const ExportInfo& e, std::span<const std::byte> in, TlsMode mode) {
+    Negotiator n(e, mode);
+    std::uint32_t flags = 0;
+    if (!parse_client_flags(in, flags)) {
+        return;
+    }
+    in = in.subspan(4);
+    n.set_client_flags(flags);
+    for (;;) {
+        OptionHeader h;
+        if (!parse_option_header(in, h)) {
+            return;
+        }
+        in = in.subspan(option_header_size);
+        const bool before_tls = !n.tls_active();
+        bool whole = false; // the payload was all there (a cut one is refused as too long)
+        Negotiator::Step step;
+        if (h.length > max_option_length) {
+            step = n.too_long(h);
+        } else {
+            const std::size_t take = std::min<std::size_t>(h.length, in.size());
+            whole = take == h.length;
+            step = n.handle(h, in.first(take));
+            in = in.subspan(take);
+        }
+        const std::span<const std::byte> out = n.out();
+        if (step == Negotiator::Step::starttls) {
+            if (mode == TlsMode::off || !before_tls || h.option != opt_starttls ||
+                out.size() != option_reply_header_size || get32(out.data() + 12) != rep_ack) {
+                broken("STARTTLS accepted where it must not be, or not with one ACK");
+            }
+            n.tls_started();
+            if (n.structured() || n.base_allocation_selected()) {
+                broken("state negotiated in clear survived STARTTLS");
+            }
+            continue;
+        }
+        if (mode == TlsMode::require && before_tls && h.option != opt_starttls &&
+            h.option != opt_abort && whole) {
+            if (step == Negotiator::Step::go) {
+                broken("transmission entered before TLS with --tls require");
+            }
+            if (h.option != opt_export_name &&
+                (out.size() != option_reply_header_size ||
+                 get32(out.data() + 12) != rep_err_tls_reqd)) {
+                broken("an option before TLS got something else than TLS_REQD");
+            }
+        }
+        if (step != Negotiator::Step::reply) {
+            return;
+        }
+    }
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -142,6 +202,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             tflag_send_trim | tflag_send_write_zeroes | tflag_send_fast_zero | tflag_send_cache;
     }
     const bool bare_requests = (cfg & 0x40) != 0; // skip the handshake: fuzz requests only
+
+    if (!bare_requests) {
+        check_tls_negotiation(e, in, TlsMode::on);
+        check_tls_negotiation(e, in, TlsMode::require);
+    }
 
     Negotiator n(e);
     bool structured = false;

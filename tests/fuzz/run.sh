@@ -48,6 +48,8 @@ seeds = {
     "export_name": bytes([0x01]) + struct.pack(">I", 1) + opt(1, b"disk") + req(0, 0, 512),
     "list_info": bytes([0x06]) + struct.pack(">I", 3) + opt(3) + opt(6, struct.pack(">I", 4)
              + b"disk" + struct.pack(">HH", 1, 2)) + opt(9, meta) + opt(2),
+    "starttls": bytes([0x21]) + struct.pack(">I", 3) + opt(8) + opt(3) + opt(5) + opt(5)
+             + opt(8) + opt(10, meta) + go + req(0, 0, 512),
     "too_long": bytes([0x00]) + struct.pack(">I", 1) + struct.pack(">QII", IHAVEOPT, 7, 1 << 30),
     "ro_writes": bytes([0x70]) + req(1, 0, 512) + b"y" * 512 + req(4, 0, 512) + req(6, 0, 512),
     "past_end": bytes([0x68]) + req(0, (1 << 30) - 512, 4096) + req(0, 0, (1 << 20) + 1)

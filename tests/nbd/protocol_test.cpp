@@ -306,6 +306,76 @@ TEST_SUITE("nbd") {
         CHECK(m.handle({opt_export_name, 1}, wrong) == Negotiator::Step::close);
     }
 
+    TEST_CASE("negotiation: --tls require answers only STARTTLS and ABORT before TLS") {
+        const ExportInfo e = export_info();
+        Negotiator n(e, TlsMode::require);
+        auto go = info_payload("disk", {});
+        const auto go_len = static_cast<std::uint32_t>(go.size());
+        CHECK(n.handle({opt_go, go_len}, go) == Negotiator::Step::reply);
+        auto r = replies(n.out());
+        REQUIRE(r.size() == 1);
+        CHECK(r[0].type == rep_err_tls_reqd);
+        for (std::uint32_t o : {std::uint32_t{opt_list}, std::uint32_t{opt_structured_reply},
+                                std::uint32_t{opt_info}, 0x12345678u}) {
+            CAPTURE(o);
+            CHECK(n.handle({o, 0}, {}) == Negotiator::Step::reply);
+            r = replies(n.out());
+            REQUIRE(r.size() == 1);
+            CHECK(r[0].type == rep_err_tls_reqd);
+        }
+        CHECK_FALSE(n.structured());
+        // EXPORT_NAME cannot be refused with an error: the connection closes, nothing sent.
+        auto name = bytes({'d', 'i', 's', 'k'});
+        CHECK(n.handle({opt_export_name, 4}, name) == Negotiator::Step::close);
+        CHECK(n.out().empty());
+        // STARTTLS: a payload is invalid; an empty one is acknowledged and starts TLS.
+        CHECK(n.handle({opt_starttls, 3}, bytes({1, 2, 3})) == Negotiator::Step::reply);
+        CHECK(replies(n.out())[0].type == rep_err_invalid);
+        CHECK(n.handle({opt_starttls, 0}, {}) == Negotiator::Step::starttls);
+        r = replies(n.out());
+        REQUIRE(r.size() == 1);
+        CHECK(r[0].type == rep_ack);
+        CHECK_FALSE(n.tls_active());
+        n.tls_started();
+        CHECK(n.tls_active());
+        // Inside TLS: no second STARTTLS, everything else as without TLS.
+        CHECK(n.handle({opt_starttls, 0}, {}) == Negotiator::Step::reply);
+        CHECK(replies(n.out())[0].type == rep_err_invalid);
+        CHECK(n.handle({opt_list, 0}, {}) == Negotiator::Step::reply);
+        CHECK(replies(n.out()).back().type == rep_ack);
+        CHECK(n.handle({opt_go, go_len}, go) == Negotiator::Step::go);
+
+        // ABORT is answered before TLS.
+        Negotiator a(e, TlsMode::require);
+        CHECK(a.handle({opt_abort, 0}, {}) == Negotiator::Step::close);
+        CHECK(replies(a.out())[0].type == rep_ack);
+    }
+
+    TEST_CASE("negotiation: --tls on serves options in clear and STARTTLS forgets them") {
+        const ExportInfo e = export_info();
+        Negotiator n(e, TlsMode::on);
+        CHECK(n.handle({opt_structured_reply, 0}, {}) == Negotiator::Step::reply);
+        CHECK(n.structured());
+        std::vector<std::byte> p;
+        add_str(p, "disk");
+        add32(p, 1);
+        add_str(p, "base:allocation");
+        const auto len = static_cast<std::uint32_t>(p.size());
+        CHECK(n.handle({opt_set_meta_context, len}, p) == Negotiator::Step::reply);
+        CHECK(n.base_allocation_selected());
+        CHECK(n.handle({opt_starttls, 0}, {}) == Negotiator::Step::starttls);
+        n.tls_started();
+        // A man in the middle could have sent them: both are gone.
+        CHECK_FALSE(n.structured());
+        CHECK_FALSE(n.base_allocation_selected());
+        // A clear client of the same mode goes straight to GO.
+        Negotiator m(e, TlsMode::on);
+        auto go = info_payload("", {});
+        CHECK(m.handle({opt_go, static_cast<std::uint32_t>(go.size())}, go) ==
+              Negotiator::Step::go);
+        CHECK_FALSE(m.tls_active());
+    }
+
     TEST_CASE("negotiation: meta contexts need structured replies and select base:allocation") {
         const ExportInfo e = export_info();
         Negotiator n(e);
