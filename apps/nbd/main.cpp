@@ -468,7 +468,7 @@ int run(int argc, char** argv) {
                 "connection%s)\n",
                 prog, describe(o, top).c_str(), o.export_name.c_str(),
                 listener.address().to_string().c_str(), rt.size(), o.max_requests,
-                o.tls == TlsMode::off   ? ", no TLS"
+                o.tls == TlsMode::off  ? ", no TLS"
                 : o.tls == TlsMode::on ? (o.tls_verify_peer ? ", TLS offered, client "
                                                               "certificates required"
                                                             : ", TLS offered")

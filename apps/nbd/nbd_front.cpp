@@ -221,10 +221,10 @@ void NbdFront::report_tls_failure(Connection& c, int res) {
          !last_tls_report_.compare_exchange_strong(last, now, std::memory_order_relaxed))) {
         return;
     }
-    const std::string why = !c.io.tls_error().empty() ? c.io.tls_error()
-                            : res == -ECANCELED
-                                ? "not done within the handshake timeout (or the server is stopping)"
-                                : std::strerror(-res);
+    const std::string why =
+        !c.io.tls_error().empty() ? c.io.tls_error()
+        : res == -ECANCELED ? "not done within the handshake timeout (or the server is stopping)"
+                            : std::strerror(-res);
     std::fprintf(stderr, "bioring-nbd: %s: TLS handshake failed, connection closed: %s\n",
                  c.io.socket().name().c_str(), why.c_str());
 }

@@ -70,12 +70,12 @@ IoResult TlsStream::failed(int ret, const char* what) {
     std::string why = tls_error_text();
     const long v = SSL_get_verify_result(ssl_);
     if (v != X509_V_OK) {
-        why += std::string(why.empty() ? "" : "; ") + "certificate: " +
-               X509_verify_cert_error_string(v);
+        why += std::string(why.empty() ? "" : "; ") +
+               "certificate: " + X509_verify_cert_error_string(v);
     }
     if (why.empty()) {
-        why = e == SSL_ERROR_SYSCALL ? "the peer closed the connection" : "error " +
-                                                                              std::to_string(e);
+        why = e == SSL_ERROR_SYSCALL ? "the peer closed the connection"
+                                     : "error " + std::to_string(e);
     }
     error_ = std::string(what) + ": " + why;
     return IoResult{-EPROTO};
@@ -159,8 +159,8 @@ Task<IoResult> TlsStream::recv_exact(void* buf, std::size_t len, IoOptions o) {
             co_return IoResult{-EPIPE};
         }
         ERR_clear_error();
-        const int n = SSL_read(ssl_, out + done, static_cast<int>(std::min<std::size_t>(
-                                                     len - done, INT_MAX)));
+        const int n = SSL_read(ssl_, out + done,
+                               static_cast<int>(std::min<std::size_t>(len - done, INT_MAX)));
         if (n > 0) {
             done += static_cast<std::size_t>(n);
             continue;

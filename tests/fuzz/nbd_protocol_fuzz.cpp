@@ -163,9 +163,8 @@ void check_tls_negotiation(const ExportInfo& e, std::span<const std::byte> in, T
             if (step == Negotiator::Step::go) {
                 broken("transmission entered before TLS with --tls require");
             }
-            if (h.option != opt_export_name &&
-                (out.size() != option_reply_header_size ||
-                 get32(out.data() + 12) != rep_err_tls_reqd)) {
+            if (h.option != opt_export_name && (out.size() != option_reply_header_size ||
+                                                get32(out.data() + 12) != rep_err_tls_reqd)) {
                 broken("an option before TLS got something else than TLS_REQD");
             }
         }

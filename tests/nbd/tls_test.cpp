@@ -63,9 +63,9 @@ bool have_python_libnbd() {
 /// tls_cases.py @which against @s.
 void tls_cases(const char* which, const Server& s, const std::string& certs,
                const std::string& disk, const Scratch& dir) {
-    auto r = apps_test::run({"/usr/bin/python3", (here / "tls_cases.py").string(), which,
-                             s.socket_path(), certs, disk},
-                            dir.path);
+    auto r = apps_test::run(
+        {"/usr/bin/python3", (here / "tls_cases.py").string(), which, s.socket_path(), certs, disk},
+        dir.path);
     MESSAGE(r.out);
     CHECK_MESSAGE(r.status == 0, r.err);
     CHECK(contains(r.out, std::string("ok ") + which + "\n"));
@@ -173,7 +173,8 @@ TEST_SUITE("nbd") {
         expect_clean_stop(s);
     }
 
-    TEST_CASE("tls: --tls require answers only STARTTLS and ABORT in clear and TLS carries the rest") {
+    TEST_CASE(
+        "tls: --tls require answers only STARTTLS and ABORT in clear and TLS carries the rest") {
         if (!have_python_libnbd() || !nbd_test::missing({"openssl"}).empty()) {
             BIORING_SKIP("python3-libnbd or openssl is not installed (./run setup)");
         }
@@ -208,7 +209,8 @@ TEST_SUITE("nbd") {
         }
     }
 
-    TEST_CASE("tls: --tls-verify-peer refuses no certificate and another CA's and serves the CA's") {
+    TEST_CASE(
+        "tls: --tls-verify-peer refuses no certificate and another CA's and serves the CA's") {
         if (!have_python_libnbd() || !nbd_test::missing({"openssl"}).empty()) {
             BIORING_SKIP("python3-libnbd or openssl is not installed (./run setup)");
         }
@@ -237,7 +239,8 @@ TEST_SUITE("nbd") {
         expect_clean_stop(s);
     }
 
-    TEST_CASE("tls: garbage and half a ClientHello and forged records are dropped and others served") {
+    TEST_CASE(
+        "tls: garbage and half a ClientHello and forged records are dropped and others served") {
         if (!have_python_libnbd() || !nbd_test::missing({"openssl"}).empty()) {
             BIORING_SKIP("python3-libnbd or openssl is not installed (./run setup)");
         }
@@ -273,8 +276,7 @@ TEST_SUITE("nbd") {
         const std::string badkey = variant("badkey");
         apps_test::write_file(badkey + "/server-key.pem", "-----BEGIN PRIVATE KEY-----\nxx\n");
         const std::string otherkey = variant("otherkey");
-        std::filesystem::copy_file(certs + "/client/client-key.pem",
-                                   otherkey + "/server-key.pem",
+        std::filesystem::copy_file(certs + "/client/client-key.pem", otherkey + "/server-key.pem",
                                    std::filesystem::copy_options::overwrite_existing);
         const std::string noca = variant("noca");
         std::filesystem::remove(noca + "/ca-cert.pem");
