@@ -15,8 +15,11 @@
 // Errors: -errno as Socket's requests; -EPROTO when TLS fails (a bad record, a failed
 // handshake, a certificate refused), with the reason in error(). A failed send leaves the
 // session unusable: later requests fail with -EPIPE.
-// Frames: each request is a Task whose frame comes from the thread's default bioset (the
-// reactor's), so after warm-up a request makes no heap call.
+// Memory: each request is a Task whose frame comes from the thread's default bioset (the
+// reactor's), so the stream itself makes no heap call per request; libssl's record layer
+// does make some of its own in SSL_read/SSL_write (OpenSSL 3.0), which this cannot avoid.
+// The pair's buffers are allocated at STARTTLS, before the client has proven anything:
+// their size is what each handshake in progress holds, so they are kept small.
 #pragma once
 
 #include "apps/nbd/tls_context.hpp"
