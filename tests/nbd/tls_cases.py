@@ -5,14 +5,15 @@
 # module, for the protocol-level checks libnbd hides (the option replies before TLS, what
 # runs inside TLS, garbage instead of a ClientHello).
 #
-# usage: tls_cases.py CASE SOCKET CERTS DISK
-#   CASE   require | on | off | verify | hostile (the server's --tls mode the case expects;
-#          verify: --tls require --tls-verify-peer; hostile: --tls require with a short
-#          --handshake-timeout)
+# usage: tls_cases.py CASE SOCKET CERTS DISK [SERVER_PID]
+#   CASE   require | on | off | verify | hostile | sigterm (the server's --tls mode the case
+#          expects; verify: --tls require --tls-verify-peer; hostile: --tls require with a
+#          short --handshake-timeout; sigterm: --tls require, SERVER_PID given)
 #   CERTS  the directory make_certs.sh filled (server/ client/ nocert/ foreign/)
 #   DISK   the served file (its bytes are compared with what the clients read and wrote)
 # Prints "ok ..." lines; exits 1 with a message on the first failed check.
 import os
+import signal
 import socket
 import ssl
 import struct
@@ -324,7 +325,46 @@ def case_hostile():
     ok("hostile: a good TLS client is still served")
 
 
-CASES = {"require": case_require, "on": case_on, "off": case_off, "verify": case_verify,
+def case_sigterm():
+    # A TLS client in the middle of its session when the server is told to stop: what the
+    # server had read is answered, and every write answered is in the file; then the
+    # session ends and the server exits (its status is checked by the caller).
+    pid = int(sys.argv[5])
+    h = libnbd(nbd.TLS_REQUIRE)
+    blocks = [os.urandom(1 << 20) for _ in range(8)]
+    h.pwrite(blocks[0], 0)
+    cookies = [h.aio_pwrite(blocks[i], i << 20) for i in range(1, 8)]
+    end = time.time() + 0.3
+    while time.time() < end:  # let libnbd send them
+        h.poll(50)
+    os.kill(pid, signal.SIGTERM)
+    answered = {0}
+    deadline = time.time() + 20
+    pending = dict(zip(cookies, range(1, 8)))
+    while pending and time.time() < deadline:
+        try:
+            h.poll(200)
+        except nbd.Error:
+            pass
+        for c in list(pending):
+            try:
+                if h.aio_command_completed(c):
+                    answered.add(pending.pop(c))
+            except nbd.Error:  # never answered: the server had not read it
+                pending.pop(c)
+    check(not pending, f"{len(pending)} writes neither answered nor failed after 20 s")
+    try:
+        h.pread(4096, 0)
+        fail("the session went on after SIGTERM")
+    except nbd.Error:
+        pass
+    for i in answered:
+        check(disk(i << 20, 1 << 20) == blocks[i], f"answered write {i} is not in the file")
+    ok(f"sigterm: {len(answered)} of 8 writes answered over TLS and in the file, "
+       "then the session ended")
+
+
+CASES = {"sigterm": case_sigterm, "require": case_require, "on": case_on, "off": case_off, "verify": case_verify,
          "hostile": case_hostile}
 if CASE not in CASES:
     fail(f"unknown case {CASE}")

@@ -63,9 +63,9 @@ bool have_python_libnbd() {
 /// tls_cases.py @which against @s.
 void tls_cases(const char* which, const Server& s, const std::string& certs,
                const std::string& disk, const Scratch& dir) {
-    auto r = apps_test::run(
-        {"/usr/bin/python3", (here / "tls_cases.py").string(), which, s.socket_path(), certs, disk},
-        dir.path);
+    auto r = apps_test::run({"/usr/bin/python3", (here / "tls_cases.py").string(), which,
+                             s.socket_path(), certs, disk, std::to_string(s.pid())},
+                            dir.path);
     MESSAGE(r.out);
     CHECK_MESSAGE(r.status == 0, r.err);
     CHECK(contains(r.out, std::string("ok ") + which + "\n"));
@@ -252,6 +252,19 @@ TEST_SUITE("nbd") {
                             certs + "/server", "--handshake-timeout", "2", disk});
         tls_cases("hostile", s, certs, disk, dir);
         expect_clean_stop(s);
+    }
+
+    TEST_CASE("tls: SIGTERM answers the requests in flight over TLS and exits 0") {
+        if (!have_python_libnbd() || !nbd_test::missing({"openssl"}).empty()) {
+            BIORING_SKIP("python3-libnbd or openssl is not installed (./run setup)");
+        }
+        Scratch dir("shm");
+        const std::string certs = make_certs(dir);
+        const std::string disk = (dir / "disk.img").string();
+        apps_test::write_file(disk, std::string(8 * MiB, '\0'));
+        Server s(dir.path, {"--tls", "require", "--tls-certificates", certs + "/server", disk});
+        tls_cases("sigterm", s, certs, disk, dir);
+        expect_clean_stop(s); // it has exited already: this collects its status
     }
 
     TEST_CASE("tls: command line: bad TLS options exit 2 and bad certificate files exit 1") {
