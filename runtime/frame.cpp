@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Coroutine frame placement (see task.hpp): frame right-aligned against a Bio inside the
-// front region of one bioset object; heap frames get the same layout with a Bio whose
-// set is nullptr, so operator delete needs nothing but the pointer and the size.
+// front region of one bioset object (inline in task.hpp); here the out-of-line rest: heap
+// frames, which get the same layout with a Bio whose set is nullptr, so operator delete
+// needs nothing but the pointer and the size; the thread context; detached exceptions.
 #include <bioring/runtime/task.hpp>
 
 #include <atomic>
@@ -20,25 +21,7 @@ namespace {
 std::atomic<std::uint64_t> detached_exception_count{0};
 }
 
-void* frame_alloc(BioSet* bs, std::size_t size) noexcept {
-    const std::size_t f = round64(size);
-    if (bs != nullptr) [[likely]] {
-        Bio* bio = bs->alloc(f);
-        if (bio == nullptr) [[unlikely]] {
-            tl_context.new_bio = nullptr;
-            return nullptr;
-        }
-        if (ReactorCounters* c = tl_context.counters) {
-            ++c->requests_allocated;
-            if (bio->alloc_flags & BioSet::flag_reserve) {
-                ++c->reserve_hits;
-            }
-        }
-        char* frame = reinterpret_cast<char*>(bio) - f;
-        bio->frame = frame;
-        tl_context.new_bio = bio;
-        return frame;
-    }
+void* frame_alloc_heap(std::size_t f) noexcept {
     void* mem = ::operator new (f + sizeof(Bio), std::align_val_t{alignof(Bio)}, std::nothrow);
     tl_context.new_bio = nullptr;
     if (mem == nullptr) {
@@ -49,14 +32,7 @@ void* frame_alloc(BioSet* bs, std::size_t size) noexcept {
     return mem;
 }
 
-void frame_free(void* frame, std::size_t size) noexcept {
-    const std::size_t f = round64(size);
-    Bio* bio = reinterpret_cast<Bio*>(static_cast<char*>(frame) + f);
-    if (bio->set != nullptr) [[likely]] {
-        bio->frame = nullptr;
-        bio->set->free(bio);
-        return;
-    }
+void frame_free_heap(void* frame) noexcept {
     ::operator delete (frame, std::align_val_t{alignof(Bio)});
 }
 

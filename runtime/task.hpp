@@ -5,11 +5,23 @@
 // symmetric transfer at -O0/-O1 and under ASan on long chains of synchronously completing
 // awaits, so the awaiter resumes the child inline and returns false when the child has
 // already finished; only a child that really suspended is resumed later, and its final
-// awaiter then hands control to the parent. A three-state atomic (running inline /
-// parent suspended / finished) decides who resumes whom; it is atomic because a child may
-// switch_to() another reactor and finish there while the parent's await_suspend is still
-// on the original thread. Inside the final awaiter nothing touches the frame after the
-// continuation is handed over: the parent may destroy it at once.
+// awaiter then hands control to the parent.
+//
+// Who resumes the parent is decided with one thread-local word and no atomic: around the
+// inline resume() the awaiter points tl_context.inline_child at the child's promise (saving
+// and restoring the outer value, so nested awaits stack). A final awaiter that finds its own
+// promise there runs on the parent's thread inside that resume(): it clears the word and
+// returns to it, and await_suspend sees the cleared word and returns false. Any other final
+// awaiter — the child finished later, from the reactor loop, or on another thread after
+// switch_to() — finds something else there (each thread has its own word, and a thread's
+// word only ever names promises whose inline resume() is on that thread's stack) and
+// resumes the parent itself; await_suspend then still finds its promise in the word and
+// returns true. So neither side writes anything the other reads concurrently: the child's
+// continuation is written before the resume(), and a child that moves to another thread
+// does so through a post that orders that write before its final awaiter. After resume()
+// await_suspend touches neither frame (the parent may already be running elsewhere).
+// Inside the final awaiter nothing touches the frame after the continuation is handed
+// over: the parent may destroy it at once.
 //
 // Frames: the promise's operator new takes the frame from a BioSet — the coroutine's
 // first argument when it is a BioSet& (for a member coroutine or a lambda: the first after
@@ -26,7 +38,6 @@
 #include <bioring/runtime/counters.hpp>
 #include <bioring/runtime/detail/thread_context.hpp>
 
-#include <atomic>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -66,11 +77,49 @@ inline constexpr std::size_t round64(std::size_t n) noexcept {
     return (n + 63) & ~std::size_t{63};
 }
 
-/// Allocate a frame of @size bytes in front of a Bio of @bs (heap when @bs is null).
+/// frame_alloc for a thread without a bioset: @f (a multiple of 64) frame bytes and a Bio
+/// behind them, from the heap, the Bio's set nullptr. Returns: the frame, or nullptr.
+void* frame_alloc_heap(std::size_t f) noexcept;
+/// frame_free of a heap frame (frame_alloc_heap).
+void frame_free_heap(void* frame) noexcept;
+
+/// Allocate a frame of @size bytes in front of a Bio of @bs (heap when @bs is null), and
+/// hand the Bio to the promise constructor (tl_context.new_bio). Inline, as BioSet::alloc()
+/// is: with a bioset this is a pop from the thread's magazine and the Bio's set-up, with no
+/// call and no atomic read-modify-write, on every request.
+/// Context: the thread that will start the coroutine.
 /// Returns: the frame, or nullptr (the Task comes back empty).
-void* frame_alloc(BioSet* bs, std::size_t size) noexcept;
-/// Free a frame allocated by frame_alloc with the same @size.
-void frame_free(void* frame, std::size_t size) noexcept;
+inline void* frame_alloc(BioSet* bs, std::size_t size) noexcept {
+    const std::size_t f = round64(size);
+    if (bs == nullptr) [[unlikely]] {
+        return frame_alloc_heap(f);
+    }
+    Bio* bio = bs->alloc(f);
+    ThreadContext& tc = tl_context;
+    tc.new_bio = bio;
+    if (bio == nullptr) [[unlikely]] {
+        return nullptr;
+    }
+    if (ReactorCounters* c = tc.counters) {
+        ++c->requests_allocated;
+        c->reserve_hits += (bio->alloc_flags & BioSet::flag_reserve) != 0;
+    }
+    char* frame = reinterpret_cast<char*>(bio) - f;
+    bio->frame = frame;
+    return frame;
+}
+
+/// Free a frame allocated by frame_alloc with the same @size (inline for the same reason).
+/// Context: any thread (BioSet::free()).
+inline void frame_free(void* frame, std::size_t size) noexcept {
+    Bio* bio = reinterpret_cast<Bio*>(static_cast<char*>(frame) + round64(size));
+    if (BioSet* set = bio->set) [[likely]] {
+        bio->frame = nullptr;
+        set->free(bio);
+        return;
+    }
+    frame_free_heap(frame);
+}
 /// Report (stderr) and count an exception that escaped a detached task.
 void report_detached_exception(std::exception_ptr e) noexcept;
 
@@ -79,8 +128,6 @@ void report_detached_exception(std::exception_ptr e) noexcept;
 struct DoneHook {
     std::coroutine_handle<> (*fn)(DoneHook* self) noexcept = nullptr;
 };
-
-enum : std::uint8_t { task_running = 0, task_finished = 1, task_parent_suspended = 2 };
 
 class PromiseBase {
 public:
@@ -102,7 +149,8 @@ public:
     }
     static void operator delete(void* frame, std::size_t size) noexcept { frame_free(frame, size); }
 
-    PromiseBase() noexcept : bio_(std::exchange(tl_context.new_bio, nullptr)) {}
+    // frame_alloc wrote new_bio for this frame (nullptr for a heap frame) just before.
+    PromiseBase() noexcept : bio_(tl_context.new_bio) {}
     PromiseBase(const PromiseBase&) = delete;
     PromiseBase& operator=(const PromiseBase&) = delete;
 
@@ -128,13 +176,13 @@ public:
             if (p.hook_ != nullptr) {
                 return p.hook_->fn(p.hook_);
             }
-            // Paired with the exchange in Task's awaiter: whoever comes second resumes.
-            std::coroutine_handle<> cont = p.continuation_;
-            if (p.state_.exchange(task_finished, std::memory_order_acq_rel) ==
-                task_parent_suspended) {
-                return cont;
+            // Paired with Task's awaiter (file comment): inside its resume() on this thread,
+            // say "finished" and return to it; otherwise the parent is suspended: resume it.
+            if (tl_context.inline_child == static_cast<void*>(&p)) {
+                tl_context.inline_child = nullptr;
+                return std::noop_coroutine();
             }
-            return std::noop_coroutine();
+            return p.continuation_;
         }
         void await_resume() const noexcept {}
     };
@@ -149,7 +197,6 @@ public:
     DoneHook* hook_ = nullptr;
     std::exception_ptr exception_{};
     Bio* bio_ = nullptr;
-    std::atomic<std::uint8_t> state_{task_running};
     bool detached_ = false;
 };
 
@@ -221,13 +268,17 @@ public:
         handle_type h;
         bool await_ready() const noexcept { return !h; }
         bool await_suspend(std::coroutine_handle<> parent) noexcept {
-            promise_type& p = h.promise();
-            p.continuation_ = parent;
-            p.state_.store(detail::task_running, std::memory_order_relaxed);
-            h.resume();
-            // Paired with the exchange in FinalAwaiter: false = finished inline, go on.
-            return p.state_.exchange(detail::task_parent_suspended, std::memory_order_acq_rel) !=
-                   detail::task_finished;
+            const handle_type child = h; // *this is in the parent's frame: not read after resume()
+            void* const p = &child.promise();
+            child.promise().continuation_ = parent;
+            detail::ThreadContext& tc = detail::tl_context; // this thread's, before and after
+            void* const outer = tc.inline_child;
+            tc.inline_child = p;
+            child.resume();
+            // Paired with FinalAwaiter (file comment): cleared = finished inline, go on.
+            const bool suspended = tc.inline_child == p;
+            tc.inline_child = outer;
+            return suspended;
         }
         T await_resume() {
             if (!h) {

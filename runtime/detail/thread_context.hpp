@@ -21,6 +21,10 @@ struct ThreadContext {
     BioSet* bioset = nullptr;            ///< its default bioset (set while it runs)
     ReactorCounters* counters = nullptr; ///< its counters
     Bio* new_bio = nullptr;              ///< operator new -> promise constructor handover
+    /// The promise of the Task that this thread's innermost Task awaiter is resuming inline
+    /// (set around that resume()); its final awaiter, when it runs on this thread inside
+    /// that resume(), sets it to nullptr to say "finished inline" (task.hpp).
+    void* inline_child = nullptr;
     /// Detached tasks started minus detached tasks finished on this thread (its reactor's
     /// count; may go negative when tasks finish on another thread, so only the sum over a
     /// Runtime's reactors means "tasks alive"). Written by this thread only.
