@@ -102,7 +102,9 @@ inline void* frame_alloc(BioSet* bs, std::size_t size) noexcept {
     }
     if (ReactorCounters* c = tc.counters) {
         ++c->requests_allocated;
-        c->reserve_hits += (bio->alloc_flags & BioSet::flag_reserve) != 0;
+        if (bio->alloc_flags & BioSet::flag_reserve) [[unlikely]] {
+            ++c->reserve_hits;
+        }
     }
     char* frame = reinterpret_cast<char*>(bio) - f;
     bio->frame = frame;
@@ -114,8 +116,7 @@ inline void* frame_alloc(BioSet* bs, std::size_t size) noexcept {
 inline void frame_free(void* frame, std::size_t size) noexcept {
     Bio* bio = reinterpret_cast<Bio*>(static_cast<char*>(frame) + round64(size));
     if (BioSet* set = bio->set) [[likely]] {
-        bio->frame = nullptr;
-        set->free(bio);
+        set->free(bio); // bio->frame is left stale: alloc() resets the whole Bio
         return;
     }
     frame_free_heap(frame);

@@ -94,7 +94,9 @@ public:
             h.objs[n] = p;
             h.nr.store(n + 1, std::memory_order_relaxed);
             h.frees.add();
-            h.remote_frees.add(remote);
+            if (remote != 0) [[unlikely]] {
+                h.remote_frees.add();
+            }
             return;
         }
         free_slow(p, remote);
