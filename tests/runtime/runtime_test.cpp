@@ -38,6 +38,26 @@ unsigned shard_of(Runtime& rt) {
     return ~0u;
 }
 
+Task<int> value_of(int v) {
+    co_return v;
+}
+
+// Hops to the other reactor, then awaits a task that finishes inline there.
+Task<int> hop_then_inline(Runtime& rt, int k) {
+    co_await rt.switch_to(1 - shard_of(rt));
+    co_return co_await value_of(k) + 1;
+}
+
+// Awaits a hopping child, hops back or not, then awaits an inline child where it is.
+Task<int> hop_middle(Runtime& rt, int k, bool back) {
+    const unsigned start = shard_of(rt);
+    int v = co_await hop_then_inline(rt, k);
+    if (back) {
+        co_await rt.switch_to(start);
+    }
+    co_return v + co_await value_of(k);
+}
+
 } // namespace
 
 TEST_SUITE("runtime") {
@@ -114,6 +134,25 @@ TEST_SUITE("runtime") {
         });
         CHECK(res[0] == 2000);
         CHECK(res[1] == 2000);
+    }
+
+    TEST_CASE("a chain of awaited tasks hopping between reactors resumes every parent once") {
+        // Both reactors run the chain at once: a leaf finishes on the other thread while the
+        // thread that awaited it may still be inside its await, the middle task's parent is
+        // resumed on either thread, and inline awaits run on both threads in between, so
+        // each thread's handshake word is set and cleared while the other finishes tasks.
+        Runtime rt(threads(2));
+        auto res = rt.run_on_all<int>([&](unsigned shard) -> Task<int> {
+            int ok = 0;
+            for (int i = 0; i < 1000; ++i) {
+                const int v = co_await hop_middle(rt, i, i % 2 == 0);
+                ok += v == 2 * i + 1;
+            }
+            co_await rt.switch_to(shard);
+            co_return ok;
+        });
+        CHECK(res[0] == 1000);
+        CHECK(res[1] == 1000);
     }
 
     TEST_CASE("when_all children that finish on other threads are all collected") {
