@@ -17,8 +17,15 @@
 #
 # Every run takes --latency LATENCY ("sample 64", as compare.sh's default; "all", "off").
 #
+# BREAKDOWN=1 adds, under each bioring line, the same difference per function (instructions
+# per NOP, functions above 0.5): where a request's instructions go. A coroutine appears as
+# three functions: its name alone is the ramp (frame allocation, parameters, promise), the
+# "actor" clone its body from resume to suspension and the final awaiter, the "destroy" clone
+# the frame's destruction and free. Inline code counts in the function it was inlined into.
+#
 # Environment: QDS ("32 128"), N1 (100000), N2 (300000), D1 (49152,12,64),
-# LL (2097152,16,64), LATENCY ("sample 64"). Output: one line per QD and method.
+# LL (2097152,16,64), LATENCY ("sample 64"), BREAKDOWN (0). Output: one line per QD and
+# method (and its functions with BREAKDOWN=1).
 set -euo pipefail
 
 if [[ $# -ne 1 || ! -d $1 ]]; then
@@ -31,6 +38,7 @@ N1=${N1:-100000}
 N2=${N2:-300000}
 D1=${D1:-49152,12,64}
 LL=${LL:-2097152,16,64}
+BREAKDOWN=${BREAKDOWN:-0}
 read -r -a LAT <<<"${LATENCY:-sample 64}"
 for need in bioring-bench uring-loop; do
     [[ -x $BIN/$need ]] || { echo "cachegrind.sh: $BIN/$need is missing: build the bench targets" >&2; exit 1; }
@@ -50,7 +58,7 @@ counts() {
     local n=$1
     shift
     if ! valgrind --tool=cachegrind --cache-sim=yes --D1="$D1" --LL="$LL" \
-        --cachegrind-out-file="$WORK/cg.out" "$@" --ios "$n" >"$WORK/out" 2>"$WORK/err"; then
+        --cachegrind-out-file="$WORK/cg.$n.out" "$@" --ios "$n" >"$WORK/out" 2>"$WORK/err"; then
         echo "cachegrind.sh: failed: $* --ios $n: $(tail -3 "$WORK/err")" >&2
         exit 1
     fi
@@ -63,6 +71,40 @@ def total(label):
         sys.exit(f"cachegrind.sh: no '{label}' in valgrind's summary")
     return int(m.group(1).replace(",", ""))
 print(total(r"I\s+refs"), total(r"D1\s+misses"))
+PY
+}
+
+# breakdown: per-function (Ir of the N2 run - Ir of the N1 run) / (N2 - N1), largest first.
+breakdown() {
+    python3 - "$WORK/cg.$N1.out" "$WORK/cg.$N2.out" "$N1" "$N2" <<'PY'
+import re, sys
+def per_fn(path):
+    out, fn = {}, None
+    for line in open(path, errors="replace"):
+        if line.startswith("fn="):
+            fn = line[3:].strip()
+        elif fn and line[:1].isdigit():
+            f = line.split()
+            if len(f) > 1:
+                out[fn] = out.get(fn, 0) + int(f[1])
+    return out
+def short(name):
+    name = name.replace("(anonymous namespace)::", "")
+    clone = re.findall(r"\[clone (\.[a-z]+)\]", name)
+    depth, base = 0, ""
+    for ch in name:  # the qualified name before its parameter list
+        if ch == "(" and depth == 0 and base:
+            break
+        depth += ch == "<"
+        depth -= ch == ">"
+        base += ch
+    return base + (" [" + clone[-1][1:] + "]" if clone else "")
+a, b = per_fn(sys.argv[1]), per_fn(sys.argv[2])
+n = int(sys.argv[4]) - int(sys.argv[3])
+rows = sorted(((b.get(k, 0) - a.get(k, 0)) / n, short(k)) for k in set(a) | set(b))
+for d, k in reversed(rows):
+    if d >= 0.5:
+        print(f"       {d:8.1f}  {k}")
 PY
 }
 
@@ -84,5 +126,8 @@ for qd in $QDS; do
             -v n1="$N1" -v n2="$N2" \
             'BEGIN { d = (m2-m1)/(n2-n1); if (d < 0.005) d = 0;  # start-up noise, not a count
                      printf "%-4s %-14s %14.1f %16.2f\n", qd, m, (i2-i1)/(n2-n1), d }'
+        if [[ $BREAKDOWN == 1 && $method == bioring-* ]]; then
+            breakdown
+        fi
     done
 done
