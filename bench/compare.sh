@@ -34,7 +34,9 @@
 # TARGETS ("shm disk cached"), LATENCY ("sample 64"; or "all", "off"),
 # TOOLS ("bioring-per-io bioring-loop fio uring asio"; "bioring" means both bioring modes;
 # also "uring-plain": uring-loop --plain-ring, the plain loop on a ring with Asio's setup
-# flags, which shows what the flags alone cost), RESULTS (ROOT/results).
+# flags, which shows what the flags alone cost; "base-per-io", "base-loop": bioring-bench
+# of the build BASE, e.g. the code before a change, in the same interleaved run),
+# BASE (a second build folder, for the base-* tools), RESULTS (ROOT/results).
 # Output: RESULTS/<UTC timestamp>/{runs.jsonl,results.json,table.txt,kiops_per_core.png}
 # and RESULTS/latest -> that folder.
 _seconds_from_env=$SECONDS  # bash owns $SECONDS (it counts up); read it before any work
@@ -76,6 +78,8 @@ FIO_LAT=()
 [[ ${LAT[0]} == all ]] || FIO_LAT=(--gtod_reduce=1)
 
 BIN=$BUILD/bench
+BASE_BIN=""
+[[ -n ${BASE:-} ]] && BASE_BIN=$(readlink -f "$BASE")/bench
 RUSAGE=$BIN/bench-rusage
 for need in "$RUSAGE" "$BIN/uring-loop"; do
     [[ -x $need ]] || { echo "compare.sh: $need is missing: build the bench targets first" >&2; exit 1; }
@@ -87,10 +91,13 @@ declare -A HAVE=()
 for t in $TOOLS; do
     case $t in
     bioring-per-io | bioring-loop) [[ -x $BIN/bioring-bench ]] && HAVE[$t]=1 || echo "compare.sh: skipping $t: $BIN/bioring-bench not built" ;;
+    base-per-io | base-loop)
+        [[ -n $BASE_BIN && -x $BASE_BIN/bioring-bench ]] && HAVE[$t]=1 ||
+            { echo "compare.sh: $t needs BASE=<build folder with bench/bioring-bench>" >&2; exit 2; } ;;
     uring | uring-plain) HAVE[$t]=1 ;;
     asio) [[ -x $BIN/asio-file-loop ]] && HAVE[$t]=1 || echo "compare.sh: skipping asio-file-loop: not built" ;;
     fio) command -v fio >/dev/null && HAVE[$t]=1 || echo "compare.sh: skipping fio: not installed" ;;
-    *) echo "compare.sh: unknown tool '$t' in TOOLS (bioring-per-io bioring-loop bioring fio uring uring-plain asio)" >&2; exit 2 ;;
+    *) echo "compare.sh: unknown tool '$t' in TOOLS (bioring-per-io bioring-loop bioring base-per-io base-loop fio uring uring-plain asio)" >&2; exit 2 ;;
     esac
 done
 
@@ -146,6 +153,10 @@ run_one() {
     case $tool in
     bioring-per-io | bioring-loop)
              cmd=("$BIN/bioring-bench" --mode "$([[ $tool == bioring-per-io ]] && echo per-io || echo loop)"
+                  "${common[@]}")
+             [[ $rw != nop ]] && cmd+=(--file "$file" --fixed-files) ;;
+    base-per-io | base-loop)
+             cmd=("$BASE_BIN/bioring-bench" --mode "$([[ $tool == base-per-io ]] && echo per-io || echo loop)"
                   "${common[@]}")
              [[ $rw != nop ]] && cmd+=(--file "$file" --fixed-files) ;;
     uring)   cmd=("$BIN/uring-loop" "${common[@]}")
@@ -210,6 +221,7 @@ printf '\n'
 
 {
     echo "# bench/compare.sh $BUILD  (REPS=$REPS SECONDS=$RUNSEC BS=$BS SIZE=$SIZE QDS='$QDS' CACHED_QDS='$CACHED_QDS' NOP_QDS='$NOP_QDS' TARGETS='$TARGETS' LATENCY='$LATENCY')"
+    [[ -n $BASE_BIN ]] && echo "# base per-io, base loop: $BASE_BIN/bioring-bench"
     echo "# $(uname -sr), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); started $STAMP, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "# latency: bioring-bench, uring-loop, asio-file-loop --latency $LATENCY; fio $([[ ${LAT[0]} == all ]] && echo "times every I/O (its default)" || echo "--gtod_reduce=1 (no per-I/O timestamps, no percentiles)")"
     [[ " $TARGETS " == *" disk "* || " $TARGETS " == *" cached "* ]] &&

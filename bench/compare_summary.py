@@ -22,12 +22,15 @@ from pathlib import Path
 # "bioring" is bioring-bench's loop mode in result folders made before per-io was measured.
 NAMES = {"bioring-per-io": "bioring per-io", "bioring-loop": "bioring loop",
          "bioring": "bioring-bench", "fio": "fio io_uring", "uring": "uring-loop",
-         "uring-plain": "uring-loop plain", "asio": "asio-file-loop"}
-ORDER = ["bioring-per-io", "bioring-loop", "bioring", "fio", "uring", "uring-plain", "asio"]
+         "uring-plain": "uring-loop plain", "asio": "asio-file-loop",
+         "base-per-io": "base per-io", "base-loop": "base loop"}
+ORDER = ["bioring-per-io", "bioring-loop", "base-per-io", "base-loop", "bioring", "fio", "uring",
+         "uring-plain", "asio"]
 STYLE = {"bioring-per-io": "lc rgb '#d62728' pt 7", "bioring-loop": "lc rgb '#ff9896' pt 6 dt 2",
          "bioring": "lc rgb '#d62728' pt 7", "fio": "lc rgb '#9467bd' pt 5",
          "uring": "lc rgb '#2ca02c' pt 9", "uring-plain": "lc rgb '#8c564b' pt 13",
-         "asio": "lc rgb '#1f77b4' pt 11"}
+         "asio": "lc rgb '#1f77b4' pt 11", "base-per-io": "lc rgb '#7f7f7f' pt 7",
+         "base-loop": "lc rgb '#c7c7c7' pt 6 dt 2"}
 TARGET_NAMES = {"shm": "/dev/shm (tmpfs)", "disk": "ext4 work disk",
                 "cached": "ext4 page-cached", "-": "NOP"}
 TARGET_ORDER = {"shm": 0, "disk": 1, "cached": 2, "-": 3}
