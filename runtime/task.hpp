@@ -193,8 +193,9 @@ public:
     /// The Bio behind this frame; nullptr for a heap frame.
     Bio* bio() const noexcept { return bio_; }
 
-    // Internal wiring (Task awaiter, spawn, when_all, sync_wait).
-    std::coroutine_handle<> continuation_{};
+    // Internal wiring (Task awaiter, spawn, when_all, sync_wait). A task started by hand
+    // (handle().resume(), never awaited) has no parent: its final awaiter resumes the no-op.
+    std::coroutine_handle<> continuation_ = std::noop_coroutine();
     DoneHook* hook_ = nullptr;
     std::exception_ptr exception_{};
     Bio* bio_ = nullptr;
