@@ -401,9 +401,6 @@ std::uint32_t check_request(const Request& r, const ExportInfo& e, bool structur
     if ((r.flags & ~allowed) != 0 || r.length == 0) {
         return err_inval;
     }
-    if (writes && (e.flags & tflag_read_only) != 0) {
-        return err_perm;
-    }
     if (payload && r.length > e.max_block) {
         return err_overflow;
     }
