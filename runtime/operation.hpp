@@ -32,6 +32,12 @@ enum class OpCode : std::uint8_t {
     send,     ///< send(fd, addr, len, mode)
     recvmsg,  ///< recvmsg(fd, (msghdr*)addr, mode)
     sendmsg,  ///< sendmsg(fd, (const msghdr*)addr, mode)
+    /// send / sendmsg without copying the buffer where the backend can (io_uring
+    /// IORING_OP_SEND_ZC / SENDMSG_ZC, probed; TCP and UDP only, the kernel refuses other
+    /// sockets with -EOPNOTSUPP); elsewhere a plain send / sendmsg. complete() runs only
+    /// once the kernel no longer reads the buffer (after the notification CQE).
+    send_zc,
+    sendmsg_zc,
     shutdown, ///< shutdown(fd, (int)len): 0
 
     // File operations (io/file_ops.hpp, DirectFile): never on the inline submit path.
