@@ -571,7 +571,10 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Payload& p
     {
         MutexGuard lock = co_await c.write_mu.lock();
         if (!c.dead) {
-            IoResult s = co_await c.io.sendmsg_all(iov.data(), niov);
+            // Zero copy in clear text only: over TLS the payload is encrypted into records.
+            const bool zc = opts_.zero_copy && r.type == cmd_read && error == 0 && !c.io.tls();
+            IoResult s = zc ? co_await c.io.socket().sendmsg_all_zc(iov.data(), niov)
+                            : co_await c.io.sendmsg_all(iov.data(), niov);
             if (!s) {
                 c.broken();
             }
