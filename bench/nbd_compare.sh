@@ -89,8 +89,10 @@ for t in $TARGETS; do [[ $t == shm || $t == disk ]] || bad "TARGETS: '$t' is not
 [[ ${BS,,} =~ ^([0-9]+)(k?)$ ]] || bad "BS must look like 4k or 256k, not '$BS'"
 bs_bytes=${BASH_REMATCH[1]}
 [[ ${BASH_REMATCH[2]} == k ]] && bs_bytes=$((bs_bytes << 10))
-((bs_bytes >= 512 && bs_bytes <= 1 << 20 && bs_bytes % 512 == 0)) ||
-    bad "BS must be a multiple of 512 from 512 to 1024k, not '$BS'"
+# bioring-nbd advertises its O_DIRECT alignment (4 KiB) as the minimum block size, and
+# libnbd refuses requests that are not a multiple of it.
+((bs_bytes >= 4096 && bs_bytes <= 1 << 20 && bs_bytes % 4096 == 0)) ||
+    bad "BS must be a multiple of 4k from 4k to 1024k, not '$BS'"
 [[ ${SIZE,,} =~ ^([0-9]+)([kmg]?)$ ]] || bad "SIZE must look like 256M or 1G, not '$SIZE'"
 case ${BASH_REMATCH[2]} in
 k) size_bytes=$((BASH_REMATCH[1] << 10)) ;;

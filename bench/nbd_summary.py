@@ -128,7 +128,8 @@ def summarize(folder):
     verdicts = []
     have_bioring = any(p["server"] == "bioring-nbd" for p in points + cpoints)
     if not have_bioring:
-        verdicts.append("bioring-nbd was not measured (not built): no target can be judged")
+        verdicts.append("bioring-nbd was not measured (not built, or every run of it failed): "
+                        "no target can be judged")
     else:
         for p in points:
             # The target is at 4 KiB, for the server in its default configuration.

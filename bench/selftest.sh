@@ -175,7 +175,7 @@ fi
 # nbd engine are installed, a --quick run against nbdkit (and bioring-nbd when it is built)
 # makes a table, over the Unix socket and over loopback TCP (bioring-nbd-zc there).
 for bad in "REPS=0" "JOBS=x" "RWS=read" "TARGETS=tape" "SERVERS=bogus" "SIZE=1k" "CRYPT=2" \
-    "BS=3k" "BS=2048k" "TRANSPORT=udp"; do
+    "BS=3k" "BS=512" "BS=2048k" "TRANSPORT=udp"; do
     st=0
     env "$bad" "$HERE/nbd_compare.sh" --quick "$BUILD" >/dev/null 2>"$WORK/nbd.err" || st=$?
     [[ $st == 2 ]] || fail "nbd_compare.sh took $bad (status $st)"
