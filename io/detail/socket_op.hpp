@@ -57,8 +57,8 @@ private:
           send_(send), loop_(loop), zc_(zc) {}
     SocketTransferOp(const FileState& s, bool send, bool loop, const iovec* iov, int iovcnt,
                      IoOptions&& o, bool zc = false) noexcept
-        : IoOp(std::move(o)), sock_(&s), cur_{iov, iovcnt}, send_(send), loop_(loop),
-          vector_(true), zc_(zc) {}
+        : IoOp(std::move(o)), sock_(&s), cur_{iov, iovcnt}, send_(send), loop_(loop), vector_(true),
+          zc_(zc) {}
 
     static void on_complete(Operation* op, int res) noexcept;
     const char* name() const noexcept;

@@ -199,8 +199,7 @@ TEST_SUITE("io") {
                     std::vector<std::byte> big(64u << 20);
                     IoOptions o;
                     o.timeout = 100ms;
-                    const IoResult w = co_await c.send_all_zc(big.data(), big.size(),
-                                                              std::move(o));
+                    const IoResult w = co_await c.send_all_zc(big.data(), big.size(), std::move(o));
                     CHECK((w.res == -ECANCELED || w.res == -ECONNRESET || w.res == -EPIPE));
                     CHECK(message_has("send_all_zc"));
                     CHECK(reset_done == zc);
