@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# nbd_compare.sh BUILD_DIR: bioring-nbd against the NBD servers people use — nbdkit (file
-# plugin), qemu-nbd and nbd-server — serving the same file over a Unix socket, driven by
-# real clients (issue 14, item 4).
+# nbd_compare.sh [--quick] BUILD_DIR: bioring-nbd against the NBD servers people use —
+# nbdkit (file plugin), qemu-nbd and nbd-server — serving the same file over a Unix socket
+# (or loopback TCP), driven by real clients (issue 14, items 4 and 5).
 #
 # Each server runs in its default production configuration, as its package starts it:
 #   bioring-nbd  --socket S --export bench FILE (reactors: one per core; O_DIRECT)
+#   bioring-nbd-zc  the same with --zero-copy (READ replies by IORING_OP_SENDMSG_ZC; only
+#                TCP sockets take zero-copy sends: over a Unix socket it measures the
+#                fallback). Not in the default SERVERS.
 #   nbdkit       -f -U S file FILE (its default 16 threads; page cache)
 #   qemu-nbd     -k S -f raw -x bench -t -e 8 FILE (cache=writeback, aio=threads: its
 #                defaults; -t and -e 8 only so that it outlives a client and takes the
@@ -13,7 +16,7 @@
 #   nbd-server   -C CONF (a forking daemon, one process per client; page cache; the config
 #                names the Unix socket and the export, and a loopback TCP port it must have)
 # Workloads, on a file of SIZE in /dev/shm (tmpfs: "shm") and under BUILD_DIR (ext4: "disk"):
-#   fio's nbd engine (libnbd), 4 KiB randread and randwrite at iodepth IODEPTH with 1 and 2
+#   fio's nbd engine (libnbd), BS (4 KiB) randread and randwrite at iodepth IODEPTH with 1 and 2
 #     jobs (one connection each): IOPS, completion latency p50/p99, and the server's CPU per
 #     request: user+sys of the server process and its children from /proc/PID/stat before
 #     and after the run (clock ticks, 10 ms; children are counted once reaped), / requests;
@@ -24,7 +27,13 @@
 #     payload size made by `qemu-img create -f luks` (aes-256-xts-plain64), nbdcopy out and
 #     in, on the "shm" target.
 # Interleaved: every repetition runs every target, and within it every server in turn
-# (each started fresh), every workload; the table shows medians and minimums.
+# (each started fresh), every workload; the table shows medians and minimums. Each run
+# records the 1-minute load average at its end (the machine may be shared): the table shows
+# its median, the header the load at the start and the end.
+# TRANSPORT=tcp serves on 127.0.0.1:PORT instead of the Unix socket (every server; nbdcopy
+# and fio then connect over loopback TCP).
+# --quick: a smoke test of the script, about a minute: REPS=1 RUN_SECONDS=1 SIZE=64M
+# JOBS=1 (each still overridable by the environment).
 #
 # bioring-nbd is looked for at BIORING_NBD, else BUILD_DIR/apps/bioring-nbd or
 # BUILD_DIR/apps/nbd/bioring-nbd; when it is not built the other servers still run and the
@@ -32,16 +41,25 @@
 # with a line saying so.
 #
 # Environment: REPS (3), RUN_SECONDS (5), SIZE (1G), TARGETS ("shm disk"), SERVERS
-# ("bioring-nbd nbdkit qemu-nbd nbd-server"), RWS ("randread randwrite"), JOBS ("1 2"),
-# IODEPTH (32), COPY (1), CRYPT (1), BIORING_NBD, RESULTS (ROOT/results/nbd-<UTC stamp>).
+# ("bioring-nbd nbdkit qemu-nbd nbd-server"; also bioring-nbd-zc), RWS ("randread
+# randwrite"), JOBS ("1 2"), IODEPTH (32), BS (4k), TRANSPORT (unix; tcp), COPY (1),
+# CRYPT (1), BIORING_NBD, RESULTS (ROOT/results/nbd-<UTC stamp>).
 # Output: RESULTS/{runs.jsonl,header.txt,table.txt,results.json,nbd_iops_per_cpu.png}.
 set -euo pipefail
 
 usage() {
-    echo "usage: bench/nbd_compare.sh BUILD_DIR   (env: REPS RUN_SECONDS SIZE TARGETS SERVERS RWS JOBS IODEPTH COPY CRYPT BIORING_NBD RESULTS)" >&2
+    echo "usage: bench/nbd_compare.sh [--quick] BUILD_DIR   (env: REPS RUN_SECONDS SIZE TARGETS SERVERS RWS JOBS IODEPTH BS TRANSPORT COPY CRYPT BIORING_NBD RESULTS)" >&2
     exit 2
 }
+QUICK=0
+if [[ ${1:-} == --quick ]]; then
+    QUICK=1
+    shift
+fi
 [[ $# -eq 1 && -d $1 ]] || usage
+if ((QUICK)); then
+    REPS=${REPS:-1} RUN_SECONDS=${RUN_SECONDS:-1} SIZE=${SIZE:-64M} JOBS=${JOBS:-1}
+fi
 BUILD=$(readlink -f "$1")
 HERE=$(dirname "$(readlink -f "$0")")
 ROOT=$(dirname "$HERE")
@@ -53,6 +71,8 @@ SERVERS=${SERVERS:-bioring-nbd nbdkit qemu-nbd nbd-server}
 RWS=${RWS:-randread randwrite}
 JOBS=${JOBS:-1 2}
 IODEPTH=${IODEPTH:-32}
+BS=${BS:-4k}
+TRANSPORT=${TRANSPORT:-unix}
 COPY=${COPY:-1}
 CRYPT=${CRYPT:-1}
 
@@ -65,6 +85,14 @@ for rw in $RWS; do [[ $rw == randread || $rw == randwrite ]] || bad "RWS: '$rw' 
 for t in $TARGETS; do [[ $t == shm || $t == disk ]] || bad "TARGETS: '$t' is not shm or disk"; done
 [[ $COPY == 0 || $COPY == 1 ]] || bad "COPY must be 0 or 1"
 [[ $CRYPT == 0 || $CRYPT == 1 ]] || bad "CRYPT must be 0 or 1"
+[[ $TRANSPORT == unix || $TRANSPORT == tcp ]] || bad "TRANSPORT must be unix or tcp, not '$TRANSPORT'"
+[[ ${BS,,} =~ ^([0-9]+)(k?)$ ]] || bad "BS must look like 4k or 256k, not '$BS'"
+bs_bytes=${BASH_REMATCH[1]}
+[[ ${BASH_REMATCH[2]} == k ]] && bs_bytes=$((bs_bytes << 10))
+# bioring-nbd advertises its O_DIRECT alignment (4 KiB) as the minimum block size, and
+# libnbd refuses requests that are not a multiple of it.
+((bs_bytes >= 4096 && bs_bytes <= 1 << 20 && bs_bytes % 4096 == 0)) ||
+    bad "BS must be a multiple of 4k from 4k to 1024k, not '$BS'"
 [[ ${SIZE,,} =~ ^([0-9]+)([kmg]?)$ ]] || bad "SIZE must look like 256M or 1G, not '$SIZE'"
 case ${BASH_REMATCH[2]} in
 k) size_bytes=$((BASH_REMATCH[1] << 10)) ;;
@@ -89,13 +117,14 @@ NOTES=()
 declare -A HAVE=()
 for s in $SERVERS; do
     case $s in
-    bioring-nbd) if [[ -n $NBD_BIN && -x $NBD_BIN ]]; then HAVE[$s]=1; else
-                     NOTES+=("bioring-nbd not measured: no binary at ${BIORING_NBD:-$BUILD/apps/bioring-nbd or $BUILD/apps/nbd/bioring-nbd}")
+    bioring-nbd | bioring-nbd-zc)
+                 if [[ -n $NBD_BIN && -x $NBD_BIN ]]; then HAVE[$s]=1; else
+                     NOTES+=("$s not measured: no binary at ${BIORING_NBD:-$BUILD/apps/bioring-nbd or $BUILD/apps/nbd/bioring-nbd}")
                  fi ;;
     nbdkit) command -v nbdkit >/dev/null && HAVE[$s]=1 || NOTES+=("nbdkit not installed: skipped") ;;
     qemu-nbd) command -v qemu-nbd >/dev/null && HAVE[$s]=1 || NOTES+=("qemu-nbd not installed: skipped") ;;
     nbd-server) command -v nbd-server >/dev/null && HAVE[$s]=1 || NOTES+=("nbd-server not installed: skipped") ;;
-    *) bad "unknown server '$s' in SERVERS (bioring-nbd nbdkit qemu-nbd nbd-server)" ;;
+    *) bad "unknown server '$s' in SERVERS (bioring-nbd bioring-nbd-zc nbdkit qemu-nbd nbd-server)" ;;
     esac
 done
 ((${#HAVE[@]} > 0)) || { echo "nbd_compare.sh: no server to run (${NOTES[*]})" >&2; exit 1; }
@@ -161,6 +190,14 @@ fi
 
 SOCK=$WORK/nbd.sock
 URI="nbd+unix:///bench?socket=$SOCK"
+PORT=""
+if [[ $TRANSPORT == tcp ]]; then
+    # A loopback port picked at random (each server is started on it fresh); taken ports are
+    # unlikely and make the server fail to start, which stops the script with its log.
+    PORT=$((20000 + RANDOM % 20000))
+    URI="nbd://127.0.0.1:$PORT/bench"
+fi
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # start_server NAME FILE [crypt]: start NAME serving FILE on SOCK as export "bench"; sets
 # SPID (the process whose /proc/PID/stat is read). Waits until a client can connect.
 start_server() {
@@ -168,24 +205,31 @@ start_server() {
     rm -f "$SOCK"
     SOWNED=1
     case $name in
-    bioring-nbd)
+    bioring-nbd | bioring-nbd-zc)
+        local args=(--socket "$SOCK")
+        [[ $TRANSPORT == tcp ]] && args=(--listen "127.0.0.1:$PORT")
+        [[ $name == bioring-nbd-zc ]] && args+=(--zero-copy)
         if [[ -n $crypt ]]; then
-            "$NBD_BIN" --socket "$SOCK" --export bench --crypt aes-xts-plain64 --key-file "$KEY" \
+            "$NBD_BIN" "${args[@]}" --export bench --crypt aes-xts-plain64 --key-file "$KEY" \
                 --key-size 512 "$file" >"$WORK/server.log" 2>&1 &
         else
-            "$NBD_BIN" --socket "$SOCK" --export bench "$file" >"$WORK/server.log" 2>&1 &
+            "$NBD_BIN" "${args[@]}" --export bench "$file" >"$WORK/server.log" 2>&1 &
         fi
         SPID=$! ;;
     nbdkit)
+        local args=(-U "$SOCK")
+        [[ $TRANSPORT == tcp ]] && args=(-i 127.0.0.1 -p "$PORT")
         if [[ -n $crypt ]]; then
-            nbdkit -f -U "$SOCK" --filter=luks file "$file" passphrase=bench-passphrase \
+            nbdkit -f "${args[@]}" --filter=luks file "$file" passphrase=bench-passphrase \
                 >"$WORK/server.log" 2>&1 &
         else
-            nbdkit -f -U "$SOCK" file "$file" >"$WORK/server.log" 2>&1 &
+            nbdkit -f "${args[@]}" file "$file" >"$WORK/server.log" 2>&1 &
         fi
         SPID=$! ;;
     qemu-nbd)
-        qemu-nbd -k "$SOCK" -f raw -x bench -t -e 8 "$file" >"$WORK/server.log" 2>&1 &
+        local args=(-k "$SOCK")
+        [[ $TRANSPORT == tcp ]] && args=(-b 127.0.0.1 -p "$PORT")
+        qemu-nbd "${args[@]}" -f raw -x bench -t -e 8 "$file" >"$WORK/server.log" 2>&1 &
         SPID=$! ;;
     nbd-server)
         # It must listen on TCP too: a loopback port picked at random, unlikely to be taken.
@@ -193,7 +237,7 @@ start_server() {
 [generic]
     unixsock = $SOCK
     listenaddr = 127.0.0.1
-    port = $((40000 + RANDOM % 20000))
+    port = ${PORT:-$((40000 + RANDOM % 20000))}
 [bench]
     exportname = $file
 EOF
@@ -251,7 +295,7 @@ FAILED=0
 run_fio() {
     local server=$1 tgt=$2 rw=$3 jobs=$4 rep=$5 t0 t1
     t0=$(ticks "$SPID")
-    if ! fio --name=nbd --ioengine=nbd --uri="$URI" --rw="$rw" --bs=4k --iodepth="$IODEPTH" \
+    if ! fio --name=nbd --ioengine=nbd --uri="$URI" --rw="$rw" --bs="$bs_bytes" --iodepth="$IODEPTH" \
         --numjobs="$jobs" --group_reporting --size="$size_bytes" --time_based --runtime="$RUNSEC" \
         --norandommap --randrepeat=0 --output-format=json >"$WORK/fio.json" 2>"$WORK/fio.err"; then
         echo "nbd_compare.sh: fio $rw jobs=$jobs against $server ($tgt) failed:" >&2
@@ -280,7 +324,8 @@ PY
         FAILED=$((FAILED + 1))
         return 0
     fi
-    record fio "$server" "$tgt" "$rep" rw="$rw" jobs="$jobs" iodepth="$IODEPTH" ios="$ios" \
+    record fio "$server" "$tgt" "$rep" rw="$rw" jobs="$jobs" iodepth="$IODEPTH" bs="$bs_bytes" \
+        transport="$TRANSPORT" load1="$(cut -d' ' -f1 /proc/loadavg)" ios="$ios" \
         seconds="$secs" p50_ns="$p50" p99_ns="$p99" server_cpu_s="$(awk -v a="$t0" -v b="$t1" \
         -v h="$CLK_TCK" 'BEGIN { printf "%.3f", (b - a) / h }')"
 }
@@ -302,6 +347,7 @@ run_copy() {
     sleep 0.3
     t1=$(ticks "$SPID")
     record "$kind" "$server" "$tgt" "$rep" direction="$dir" bytes="$size_bytes" \
+        transport="$TRANSPORT" load1="$(cut -d' ' -f1 /proc/loadavg)" \
         seconds="$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.4f", b - a }')" \
         server_cpu_s="$(awk -v a="$t0" -v b="$t1" -v h="$CLK_TCK" 'BEGIN { printf "%.3f", (b - a) / h }')"
 }
@@ -344,16 +390,17 @@ for ((rep = 1; rep <= REPS; rep++)); do
 done
 
 {
-    echo "# bench/nbd_compare.sh $BUILD  (REPS=$REPS RUN_SECONDS=$RUNSEC SIZE=$SIZE TARGETS='$TARGETS' RWS='$RWS' JOBS='$JOBS' IODEPTH=$IODEPTH COPY=$COPY CRYPT=$CRYPT)"
-    echo "# $(uname -sr), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); started $STAMP, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+    echo "# bench/nbd_compare.sh$( ((QUICK)) && echo ' --quick') $BUILD  (REPS=$REPS RUN_SECONDS=$RUNSEC SIZE=$SIZE TARGETS='$TARGETS' RWS='$RWS' JOBS='$JOBS' IODEPTH=$IODEPTH BS=$BS TRANSPORT=$TRANSPORT COPY=$COPY CRYPT=$CRYPT)"
+    echo "# $(uname -sr), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); started $STAMP; load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "# servers: $(for s in $SERVERS; do [[ -n ${HAVE[$s]:-} ]] || continue
         case $s in
         bioring-nbd) printf '%s; ' "bioring-nbd ($NBD_BIN)" ;;
+        bioring-nbd-zc) printf '%s; ' "bioring-nbd-zc (--zero-copy)" ;;
         nbdkit) printf '%s; ' "$(nbdkit --version 2>&1 | head -1) (file plugin, default threads)" ;;
         qemu-nbd) printf '%s; ' "$(qemu-nbd --version 2>&1 | head -1) (-t -e 8)" ;;
         nbd-server) printf '%s; ' "nbd-server $(nbd-server -V 2>&1 | grep -oE '[0-9]+\.[0-9.]+' | head -1) (forking daemon)" ;;
         esac; done)"
-    echo "# clients: $(fio --version) (nbd engine), $(nbdcopy --version 2>&1 | head -1); Unix socket; disk = $(findmnt -n -o FSTYPE -T "$BUILD" 2>/dev/null || echo '?') under $BUILD"
+    echo "# clients: $(fio --version) (nbd engine), $(nbdcopy --version 2>&1 | head -1); $([[ $TRANSPORT == tcp ]] && echo 'loopback TCP' || echo 'Unix socket'); disk = $(findmnt -n -o FSTYPE -T "$BUILD" 2>/dev/null || echo '?') under $BUILD"
     for n in "${NOTES[@]}"; do echo "# note: $n"; done
 } >"$OUT/header.txt"
 python3 "$HERE/nbd_summary.py" "$OUT"

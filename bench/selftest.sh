@@ -172,19 +172,36 @@ if ! grep -q '^BIORING_SANITIZE:[A-Z]*=.' "$BUILD/CMakeCache.txt"; then
 fi
 
 # nbd_compare.sh: bad settings are refused before anything starts; where nbdkit and fio's
-# nbd engine are installed, a short run against nbdkit alone makes a table.
-for bad in "REPS=0" "JOBS=x" "RWS=read" "TARGETS=tape" "SERVERS=bogus" "SIZE=1k" "CRYPT=2"; do
+# nbd engine are installed, a --quick run against nbdkit (and bioring-nbd when it is built)
+# makes a table, over the Unix socket and over loopback TCP (bioring-nbd-zc there).
+for bad in "REPS=0" "JOBS=x" "RWS=read" "TARGETS=tape" "SERVERS=bogus" "SIZE=1k" "CRYPT=2" \
+    "BS=3k" "BS=512" "BS=2048k" "TRANSPORT=udp"; do
     st=0
-    env "$bad" "$HERE/nbd_compare.sh" "$BUILD" >/dev/null 2>"$WORK/nbd.err" || st=$?
+    env "$bad" "$HERE/nbd_compare.sh" --quick "$BUILD" >/dev/null 2>"$WORK/nbd.err" || st=$?
     [[ $st == 2 ]] || fail "nbd_compare.sh took $bad (status $st)"
 done
+st=0
+"$HERE/nbd_compare.sh" --slow "$BUILD" >/dev/null 2>&1 || st=$?
+[[ $st == 2 ]] || fail "nbd_compare.sh took --slow (status $st)"
 if command -v nbdkit >/dev/null && command -v nbdcopy >/dev/null && fio --enghelp 2>/dev/null | grep -qw nbd; then
-    SERVERS=nbdkit REPS=1 RUN_SECONDS=0.5 SIZE=8M TARGETS=shm RWS=randread JOBS=1 CRYPT=0 \
-        RESULTS=$WORK/nbd "$HERE/nbd_compare.sh" "$BUILD" >/dev/null 2>"$WORK/nbd.err" ||
+    servers=nbdkit
+    [[ -x $BUILD/apps/bioring-nbd ]] && servers="bioring-nbd nbdkit"
+    SERVERS=$servers RUN_SECONDS=0.5 SIZE=8M TARGETS=shm RWS=randread CRYPT=0 \
+        RESULTS=$WORK/nbd "$HERE/nbd_compare.sh" --quick "$BUILD" >/dev/null 2>"$WORK/nbd.err" ||
         fail "nbd_compare.sh failed: $(cat "$WORK/nbd.err")"
-    grep -qE '^/dev/shm +randread +1 nbdkit ' "$WORK/nbd/table.txt" &&
-        grep -qE '^copy +/dev/shm +out +nbdkit ' "$WORK/nbd/table.txt" ||
-        fail "nbd_compare.sh wrote no fio and nbdcopy rows for nbdkit"
+    for s in $servers; do
+        grep -qE "^/dev/shm +4k +randread +1 $s " "$WORK/nbd/table.txt" &&
+            grep -qE "^copy +/dev/shm +out +$s " "$WORK/nbd/table.txt" ||
+            fail "nbd_compare.sh wrote no fio and nbdcopy rows for $s"
+    done
+    if [[ -x $BUILD/apps/bioring-nbd ]]; then
+        SERVERS="bioring-nbd-zc nbdkit" TRANSPORT=tcp BS=256k RUN_SECONDS=0.5 SIZE=8M \
+            TARGETS=shm RWS=randread COPY=0 CRYPT=0 RESULTS=$WORK/nbd-tcp \
+            "$HERE/nbd_compare.sh" --quick "$BUILD" >/dev/null 2>"$WORK/nbd.err" ||
+            fail "nbd_compare.sh over TCP failed: $(cat "$WORK/nbd.err")"
+        grep -qE '^/dev/shm +256k +randread +1 bioring-nbd-zc ' "$WORK/nbd-tcp/table.txt" ||
+            fail "nbd_compare.sh over TCP wrote no bioring-nbd-zc row"
+    fi
 fi
 
 # profile.sh end to end, where perf can record here (a software clock: no PMU needed).

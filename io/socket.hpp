@@ -113,6 +113,28 @@ public:
     detail::SocketTransferOp sendmsg_all(const iovec* iov, int iovcnt, IoOptions o = {}) noexcept {
         return detail::SocketTransferOp(state_, true, true, iov, iovcnt, std::move(o));
     }
+    /// send_all() without copying @buf into the kernel where the socket allows it (io_uring
+    /// IORING_OP_SEND_ZC on a TCP socket: the kernel sends from @buf's pages). co_await
+    /// returns only after the kernel's notification that it holds no reference to @buf
+    /// any more, so the buffer may be reused or freed at once, as after send_all(). Where
+    /// zero copy is not possible (a Unix socket: the kernel says -EOPNOTSUPP, remembered
+    /// per socket; a kernel without SEND_ZC; the Asio backend) the bytes go out as
+    /// send_all() sends them. Worth it for large sends only: each notification is one more
+    /// completion, and page pinning costs more than copying a few KiB.
+    /// Returns (co_await): as send_all(). Context: as recv().
+    detail::SocketTransferOp send_all_zc(const void* buf, std::size_t len,
+                                         IoOptions o = {}) noexcept {
+        return detail::SocketTransferOp(state_, true, true, const_cast<void*>(buf), len,
+                                        std::move(o), true);
+    }
+    /// sendmsg_all() with zero copy where possible (IORING_OP_SENDMSG_ZC), as send_all_zc().
+    detail::SocketTransferOp sendmsg_all_zc(const iovec* iov, int iovcnt,
+                                            IoOptions o = {}) noexcept {
+        return detail::SocketTransferOp(state_, true, true, iov, iovcnt, std::move(o), true);
+    }
+    /// Whether the kernel refused a zero-copy send on this socket (not TCP/UDP): later
+    /// *_zc requests copy without asking. Context: the socket's reactor thread.
+    bool zero_copy_refused() const noexcept { return state_.zero_copy_refused; }
     /// shutdown(2): SHUT_WR half-closes (the peer reads EOF, this side can still
     /// receive), SHUT_RD, SHUT_RDWR. Context: as recv().
     /// Returns (co_await): 0 or -errno (-ENOTCONN, -EBADF, -EINVAL for a bad @how).

@@ -24,6 +24,9 @@ const char* reason(int res) noexcept {
 // ---- SocketTransferOp ------------------------------------------------------------------
 
 const char* SocketTransferOp::name() const noexcept {
+    if (zc_) {
+        return vector_ ? "sendmsg_all_zc" : "send_all_zc";
+    }
     if (vector_) {
         if (send_) {
             return loop_ ? "sendmsg_all" : "sendmsg";
@@ -81,8 +84,9 @@ bool SocketTransferOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
 
 // Fill code/addr/len for the part of the request that is not done yet.
 void SocketTransferOp::prepare_next() noexcept {
+    const bool zc = zc_ && !sock_->zero_copy_refused;
     if (!vector_) {
-        code = send_ ? OpCode::send : OpCode::recv;
+        code = send_ ? (zc ? OpCode::send_zc : OpCode::send) : OpCode::recv;
         addr = buf_ + done_;
         len = static_cast<std::uint32_t>(total_ - done_);
         return;
@@ -91,7 +95,7 @@ void SocketTransferOp::prepare_next() noexcept {
     if (cur_.seg_off != 0) {
         // The partly done segment alone, with a plain recv/send: the caller's array is
         // never edited, and a msghdr cannot start inside a segment.
-        code = send_ ? OpCode::send : OpCode::recv;
+        code = send_ ? (zc ? OpCode::send_zc : OpCode::send) : OpCode::recv;
         addr = static_cast<std::byte*>(cur_.iov[cur_.seg].iov_base) + cur_.seg_off;
         len = static_cast<std::uint32_t>(cur_.iov[cur_.seg].iov_len - cur_.seg_off);
         return;
@@ -100,7 +104,7 @@ void SocketTransferOp::prepare_next() noexcept {
     // The kernel only reads the iovec array for sendmsg; recvmsg writes the buffers.
     msg_.msg_iov = const_cast<iovec*>(cur_.iov + cur_.seg);
     msg_.msg_iovlen = static_cast<std::size_t>(cur_.count - cur_.seg);
-    code = send_ ? OpCode::sendmsg : OpCode::recvmsg;
+    code = send_ ? (zc ? OpCode::sendmsg_zc : OpCode::sendmsg) : OpCode::recvmsg;
     addr = &msg_;
     len = 0;
 }
@@ -125,6 +129,14 @@ void SocketTransferOp::fail(int res) noexcept {
 
 void SocketTransferOp::on_complete(Operation* op, int res) noexcept {
     auto* self = static_cast<SocketTransferOp*>(op);
+    if (res == -EOPNOTSUPP && (self->code == OpCode::send_zc || self->code == OpCode::sendmsg_zc))
+        [[unlikely]] {
+        // Not a TCP or UDP socket: nothing was sent; send the same bytes the usual way.
+        self->sock_->zero_copy_refused = true;
+        self->prepare_next();
+        self->resubmit();
+        return;
+    }
     if (res < 0) {
         if (!self->retry_transient(res, self->name())) {
             self->fail(res);

@@ -184,6 +184,8 @@ int once(const Operation& op, int fd) noexcept {
     case OpCode::send:
     case OpCode::recvmsg:
     case OpCode::sendmsg:
+    case OpCode::send_zc:
+    case OpCode::sendmsg_zc:
     case OpCode::shutdown:
         return -EINVAL;
     default:

@@ -35,7 +35,8 @@ constexpr std::uint32_t f_connecting = 1u << 10; ///< connect() returned EINPROG
 constexpr int would_block = INT_MIN;
 
 bool waits_for_write(OpCode c) noexcept {
-    return c == OpCode::connect || c == OpCode::send || c == OpCode::sendmsg;
+    return c == OpCode::connect || c == OpCode::send || c == OpCode::sendmsg ||
+           c == OpCode::send_zc || c == OpCode::sendmsg_zc;
 }
 
 // One non-blocking attempt. Returns: the result (>= 0 or -errno), or would_block.
@@ -69,12 +70,14 @@ int syscall(Operation& op) noexcept {
             r = ::recv(fd, op.addr, op.len, op.mode | MSG_DONTWAIT);
             break;
         case OpCode::send:
+        case OpCode::send_zc: // no zero-copy here: a plain send, complete once it returns
             r = ::send(fd, op.addr, op.len, op.mode | MSG_DONTWAIT);
             break;
         case OpCode::recvmsg:
             r = ::recvmsg(fd, static_cast<msghdr*>(op.addr), op.mode | MSG_DONTWAIT);
             break;
         case OpCode::sendmsg:
+        case OpCode::sendmsg_zc:
             r = ::sendmsg(fd, static_cast<const msghdr*>(op.addr), op.mode | MSG_DONTWAIT);
             break;
         case OpCode::shutdown:

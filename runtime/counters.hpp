@@ -16,6 +16,8 @@ struct ReactorCounters {
     std::uint64_t requests_allocated = 0; ///< coroutine frames placed in a bioset object
     std::uint64_t reserve_hits = 0;       ///< of those, objects served from the bioset's reserve
     std::uint64_t ops_completed = 0;      ///< Operation::complete() calls
+    /// Zero-copy send notifications (IORING_CQE_F_NOTIF): buffers the kernel gave back.
+    std::uint64_t zc_notifications = 0;
 
     ReactorCounters& operator+=(const ReactorCounters& o) noexcept {
         sqes_submitted += o.sqes_submitted;
@@ -24,6 +26,7 @@ struct ReactorCounters {
         requests_allocated += o.requests_allocated;
         reserve_hits += o.reserve_hits;
         ops_completed += o.ops_completed;
+        zc_notifications += o.zc_notifications;
         return *this;
     }
 };

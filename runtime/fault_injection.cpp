@@ -181,6 +181,8 @@ bool matches(FaultOp want, OpCode code) noexcept {
     case OpCode::send:
     case OpCode::recvmsg:
     case OpCode::sendmsg:
+    case OpCode::send_zc:
+    case OpCode::sendmsg_zc:
     case OpCode::shutdown:
         return false;
     default: // the other file operations (openat, statx, ...): only "any"

@@ -26,12 +26,18 @@ enum class OpCode : std::uint8_t {
 
     // Sockets (io/socket.hpp). Fields: fd = the socket; mode = MSG_* flags (accept: the
     // SOCK_* flags of the new descriptor); no offset: `offset` carries what is listed.
-    accept,   ///< accept4(fd, (sockaddr*)addr, (socklen_t*)offset, mode): the new fd
-    connect,  ///< connect(fd, (const sockaddr*)addr, (socklen_t)offset): 0
-    recv,     ///< recv(fd, addr, len, mode)
-    send,     ///< send(fd, addr, len, mode)
-    recvmsg,  ///< recvmsg(fd, (msghdr*)addr, mode)
-    sendmsg,  ///< sendmsg(fd, (const msghdr*)addr, mode)
+    accept,  ///< accept4(fd, (sockaddr*)addr, (socklen_t*)offset, mode): the new fd
+    connect, ///< connect(fd, (const sockaddr*)addr, (socklen_t)offset): 0
+    recv,    ///< recv(fd, addr, len, mode)
+    send,    ///< send(fd, addr, len, mode)
+    recvmsg, ///< recvmsg(fd, (msghdr*)addr, mode)
+    sendmsg, ///< sendmsg(fd, (const msghdr*)addr, mode)
+    /// send / sendmsg without copying the buffer where the backend can (io_uring
+    /// IORING_OP_SEND_ZC / SENDMSG_ZC, probed; TCP and UDP only, the kernel refuses other
+    /// sockets with -EOPNOTSUPP); elsewhere a plain send / sendmsg. complete() runs only
+    /// once the kernel no longer reads the buffer (after the notification CQE).
+    send_zc,
+    sendmsg_zc,
     shutdown, ///< shutdown(fd, (int)len): 0
 
     // File operations (io/file_ops.hpp, DirectFile): never on the inline submit path.

@@ -149,6 +149,10 @@ void Reactor::detach_thread() noexcept {
     bound_ = false;
 }
 
+bool Reactor::has_send_zc() const noexcept {
+    return backend_ == Backend::uring && uring_ && uring_->has_send_zc();
+}
+
 std::string Reactor::report() const {
     return uring_ ? uring_->describe() : asio_->describe();
 }

@@ -174,6 +174,9 @@ public:
     int buffer_index(const void* addr, std::size_t len) noexcept;
 
     Backend backend() const noexcept { return backend_; }
+    /// Returns: whether OpCode::send_zc / sendmsg_zc can send without a copy here (io_uring
+    /// with IORING_OP_SEND_ZC, probed at setup); false: they are plain sends. Context: any.
+    bool has_send_zc() const noexcept;
     /// Returns: a number unique to this Reactor among all reactors of the process, never
     /// reused (a 64-bit counter), so a record of "registered with reactor N" cannot match a
     /// later reactor built at the same address. Context: any thread.

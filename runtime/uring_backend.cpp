@@ -113,6 +113,8 @@ UringBackend::UringBackend(Reactor& reactor, const ReactorOptions& opts)
     cqe_skip_ok_ = (ring_.features & IORING_FEAT_CQE_SKIP) != 0;
     if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
         ftruncate_ok_ = io_uring_opcode_supported(probe, op_ftruncate) != 0;
+        send_zc_ok_ = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC) != 0 &&
+                      io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC) != 0;
         io_uring_free_probe(probe);
     }
     arm_eventfd();
@@ -182,7 +184,10 @@ void UringBackend::stash_cqes() noexcept {
     unsigned head;
     unsigned n = 0;
     io_uring_for_each_cqe(&ring_, head, cqe) {
-        stashed_.emplace_back(cqe->user_data, cqe->res);
+        int res = cqe->res;
+        if ((cqe->flags & zc_cqe_flags) == 0 || zero_copy_cqe(cqe->user_data, res, cqe->flags)) {
+            stashed_.emplace_back(cqe->user_data, res);
+        }
         ++n;
     }
     io_uring_cq_advance(&ring_, n);
@@ -247,7 +252,7 @@ void UringBackend::submit_slow(Operation& op) noexcept {
         break;
     default:
         if (is_socket_op(op.code)) {
-            prep_socket(sqe, op); // runtime/uring_socket.cpp
+            prep_socket(sqe, op, send_zc_ok_); // runtime/uring_socket.cpp
         } else if (op.code > OpCode::timeout) {
             prep_file_op(sqe, op);
         } else {
@@ -445,10 +450,13 @@ void UringBackend::reap() noexcept {
         do {
             const io_uring_cqe* cqe = &cqes[head & mask];
             const std::uint64_t ud = cqe->user_data;
-            const int res = cqe->res;
+            int res = cqe->res;
+            const unsigned flags = cqe->flags;
             io_uring_smp_store_release(khead, head + 1);
             ++delivered;
-            dispatch(ud, res);
+            if ((flags & zc_cqe_flags) == 0 || zero_copy_cqe(ud, res, flags)) [[likely]] {
+                dispatch(ud, res);
+            }
             head = *khead;
         } while (static_cast<int>(end - head) > 0);
         counters_.cqes_reaped += delivered;
@@ -478,6 +486,28 @@ void UringBackend::dispatch_special(std::uint64_t ud, int res) noexcept {
         msg_ring_ok_ = false;
         reinterpret_cast<Reactor*>(ud & ~std::uint64_t{7})->wake();
     }
+}
+
+// A zero-copy send posts two CQEs with the same user_data: its result, flagged F_MORE, and
+// later the notification (F_NOTIF) that the kernel holds no reference to the buffer any
+// more. Delivering the result at once would let the caller reuse or free a buffer the
+// kernel may still read (a retransmission, a loopback copy not made yet), and the second
+// CQE would then name a finished Operation: so the result waits in reactor_res_ (unused by
+// this backend) and is delivered with the notification. Only zero-copy sends set these
+// flags on an Operation's CQEs (no multishot requests are made; the eventfd poll is
+// one-shot and its user_data is special).
+bool UringBackend::zero_copy_cqe(std::uint64_t ud, int& res, unsigned flags) noexcept {
+    if ((ud & 7) != 0) {
+        return true;
+    }
+    auto* op = reinterpret_cast<Operation*>(ud);
+    if ((flags & IORING_CQE_F_MORE) != 0) {
+        op->reactor_res_ = res;
+        return false;
+    }
+    ++counters_.zc_notifications;
+    res = op->reactor_res_;
+    return true;
 }
 
 static_assert((UringBackend::ud_wake & 7) != 0 && (UringBackend::ud_eventfd & 7) != 0 &&

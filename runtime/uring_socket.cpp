@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // io_uring SQEs of the socket operations (Operation's field use: runtime/operation.hpp).
 // The sockets are plain descriptors (never fixed files): a connection lives on whichever
-// reactor awaits it, and a fixed file belongs to one ring.
+// reactor awaits it, and a fixed file belongs to one ring. send_zc / sendmsg_zc become
+// plain SEND / SENDMSG on a kernel without IORING_OP_SEND_ZC (@zc_ok false): the contract
+// (complete once the buffer is free) holds for both.
 #include <bioring/runtime/detail/uring_backend.hpp>
 
 #include <sys/socket.h>
@@ -10,7 +12,7 @@
 
 namespace bioring::detail {
 
-void prep_socket(io_uring_sqe* sqe, const Operation& op) noexcept {
+void prep_socket(io_uring_sqe* sqe, const Operation& op, bool zc_ok) noexcept {
     const int fd = op.fd;
     switch (op.code) {
     case OpCode::accept:
@@ -35,6 +37,22 @@ void prep_socket(io_uring_sqe* sqe, const Operation& op) noexcept {
     case OpCode::sendmsg:
         io_uring_prep_sendmsg(sqe, fd, static_cast<const msghdr*>(op.addr),
                               static_cast<unsigned>(op.mode));
+        break;
+    case OpCode::send_zc:
+        if (zc_ok) {
+            io_uring_prep_send_zc(sqe, fd, op.addr, op.len, op.mode, 0);
+        } else {
+            io_uring_prep_send(sqe, fd, op.addr, op.len, op.mode);
+        }
+        break;
+    case OpCode::sendmsg_zc:
+        if (zc_ok) {
+            io_uring_prep_sendmsg_zc(sqe, fd, static_cast<const msghdr*>(op.addr),
+                                     static_cast<unsigned>(op.mode));
+        } else {
+            io_uring_prep_sendmsg(sqe, fd, static_cast<const msghdr*>(op.addr),
+                                  static_cast<unsigned>(op.mode));
+        }
         break;
     case OpCode::shutdown:
         io_uring_prep_shutdown(sqe, fd, static_cast<int>(op.len));

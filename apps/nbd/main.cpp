@@ -78,6 +78,8 @@ constexpr const char* usage_text =
     "                        write, then fdatasync of the file) or dsync (RWF_DSYNC on\n"
     "                        the write: its own blocks only)\n"
     "  --stats               print the per-layer allocation table at exit (SIGUSR1: now)\n"
+    "  --zero-copy           send READ replies with io_uring SEND_ZC (TCP only; a Unix\n"
+    "                        socket gets plain sends); off by default\n"
     "  --crypt SPEC          encrypt as dm-crypt plain mode; SPEC is aes-xts-plain64\n"
     "  --key-file FILE       raw key bytes (never hashed); required with --crypt\n"
     "  --key-size BITS       512 (AES-256-XTS, default) or 256 (AES-128-XTS)\n"
@@ -96,6 +98,7 @@ struct Options {
     std::string socket_path, listen, export_name, file;
     bool read_only = false;
     bool stats = false;
+    bool zero_copy = false;
     bool insecure = false;
     FuaMode fua = FuaMode::flush;
     TlsMode tls = TlsMode::off;
@@ -160,6 +163,7 @@ Options parse(int argc, char** argv, bool* help) {
             throw UsageError("--fua '" + std::string(v) + "': flush or dsync");
         }
     });
+    p.flag("zero-copy", &o.zero_copy);
     p.value("threads", [&](std::string_view v) {
         o.threads = static_cast<unsigned>(parse_uint(v, "--threads", 1, 256));
     });
@@ -442,6 +446,7 @@ int run(int argc, char** argv) {
     FrontOptions fo;
     fo.export_name = o.export_name;
     fo.read_only = o.read_only;
+    fo.zero_copy = o.zero_copy;
     fo.max_requests = o.max_requests;
     fo.handshake_timeout = std::chrono::seconds(o.handshake_timeout_s);
     fo.tls_mode = o.tls;

@@ -30,6 +30,9 @@ namespace {
 constexpr std::size_t read_extents = 8;
 /// Most extents in one BLOCK_STATUS reply.
 constexpr std::size_t status_extents = 32;
+/// The request stream's read-ahead (Connection::rx): room for a burst of headers and
+/// small WRITE payloads.
+constexpr std::size_t rx_capacity = 64 * 1024;
 
 /// The options of one socket request. Requests always take a named IoOptions moved in: GCC
 /// 12 destroys a braced IoOptions temporary written inside a co_await operand twice, and
@@ -67,6 +70,23 @@ struct NbdFront::Connection {
     Semaphore slots;
     // One reply on the socket at a time (FIFO hand-off).
     Mutex write_mu;
+
+    // Read-ahead of the request stream: one recv takes every header (and small WRITE
+    // payload) the client has queued, so a burst of QD requests costs one receive and one
+    // loop turn, not one each. Bytes [rx_begin, rx_end) are read but not yet parsed.
+    OwnedBuffer rx;
+    std::size_t rx_begin = 0;
+    std::size_t rx_end = 0;
+    std::size_t buffered() const noexcept { return rx_end - rx_begin; }
+    /// Take up to @n buffered bytes into @dst (nullptr: drop them). Returns: how many.
+    std::size_t take(std::byte* dst, std::size_t n) noexcept {
+        n = std::min(n, buffered());
+        if (dst != nullptr && n > 0) {
+            std::memcpy(dst, rx.data() + rx_begin, n);
+        }
+        rx_begin += n;
+        return n;
+    }
 
     // Requests in flight, and the reader waiting for them to finish before it closes.
     unsigned inflight = 0;
@@ -348,18 +368,39 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
     const bool structured = c.neg.structured();
     const bool meta = c.neg.base_allocation_selected();
     OwnedBuffer discard;
+    c.rx = OwnedBuffer::alloc(rx_capacity);
+    if (!c.rx) {
+        co_return; // no memory for this connection's read-ahead: close it
+    }
     for (;;) {
         Permit slot = co_await c.slots.acquire(stop);
-        if (!slot) {
-            break; // stop was requested while every slot was busy
+        if (!slot || stop.stop_requested()) {
+            break; // stop was requested (while every slot was busy, or with headers buffered)
+        }
+        bool more = true;
+        while (more && c.buffered() < request_size) {
+            // Keep the partial header, then read whatever the client has sent.
+            std::memmove(c.rx.data(), c.rx.data() + c.rx_begin, c.buffered());
+            c.rx_end = c.buffered();
+            c.rx_begin = 0;
+            // In clear text, whatever the client has sent; over TLS (no partial-record
+            // read in Transport) exactly the missing part of the header.
+            IoOptions o = request_options(stop);
+            const IoResult got =
+                c.io.tls() ? co_await c.io.recv_exact(c.rx.data() + c.rx_end,
+                                                      request_size - c.rx_end, std::move(o))
+                           : co_await c.io.socket().recv(c.rx.data() + c.rx_end,
+                                                         c.rx.capacity() - c.rx_end, std::move(o));
+            more = got.res > 0;
+            c.rx_end += more ? static_cast<std::size_t>(got.res) : 0;
         }
         std::array<std::byte, request_size> hb;
-        IoOptions o = request_options(stop);
-        IoResult got = co_await c.io.recv_exact(hb.data(), hb.size(), std::move(o));
         Request r;
-        if (got.res != static_cast<int>(hb.size()) || !parse_request(hb, r) || r.type == cmd_disc) {
+        if (c.take(hb.data(), hb.size()) != hb.size() || !parse_request(hb, r) ||
+            r.type == cmd_disc) {
             break; // EOF, error, stop, garbage, or the client's goodbye
         }
+        IoResult got{0};
         std::uint32_t err = check_request(r, info_, structured, meta);
         // One permit per started MiB of payload (the memory bound in nbd_front.hpp).
         unsigned held = 1;
@@ -385,13 +426,16 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
                 err = err_nomem;
             }
             if (err == 0) {
-                // A client stalled mid-payload must not hold up a stop.
+                // What the read-ahead holds, then the rest straight into each piece; a
+                // client stalled mid-payload must not hold up a stop.
                 bool whole = true;
                 for (std::size_t i = 0; i < payload.pieces() && whole; ++i) {
-                    IoOptions po = request_options(stop);
                     const std::uint32_t n = payload.piece_length(i);
-                    got = co_await c.io.recv_exact(payload.piece(i), n, std::move(po));
-                    whole = got.res == static_cast<int>(n);
+                    const std::size_t have = c.take(payload.piece(i), n);
+                    IoOptions po = request_options(stop);
+                    got =
+                        co_await c.io.recv_exact(payload.piece(i) + have, n - have, std::move(po));
+                    whole = got.res == static_cast<int>(n - have);
                 }
                 if (!whole) {
                     c.slots.release(held - 1);
@@ -401,7 +445,7 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
                 if (!discard) {
                     discard = OwnedBuffer::alloc(BufferPool::max_buffer);
                 }
-                std::uint64_t left = r.length;
+                std::uint64_t left = r.length - c.take(nullptr, r.length);
                 while (left > 0 && discard) {
                     const std::size_t n = std::min<std::uint64_t>(left, discard.capacity());
                     IoOptions po = request_options(stop);
@@ -571,7 +615,10 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Payload& p
     {
         MutexGuard lock = co_await c.write_mu.lock();
         if (!c.dead) {
-            IoResult s = co_await c.io.sendmsg_all(iov.data(), niov);
+            // Zero copy in clear text only: over TLS the payload is encrypted into records.
+            const bool zc = opts_.zero_copy && r.type == cmd_read && error == 0 && !c.io.tls();
+            IoResult s = zc ? co_await c.io.socket().sendmsg_all_zc(iov.data(), niov)
+                            : co_await c.io.sendmsg_all(iov.data(), niov);
             if (!s) {
                 c.broken();
             }

@@ -55,6 +55,9 @@ struct FrontOptions {
     unsigned max_requests = 64;            ///< requests in flight per connection
     std::uint32_t max_block = max_payload; ///< largest READ/WRITE payload (INFO_BLOCK_SIZE)
     bool verbose = false;                  ///< log connections on stderr
+    /// READ replies by Socket::sendmsg_all_zc (no copy of the payload into the socket on
+    /// TCP; the reply then completes when the kernel gives the buffer back).
+    bool zero_copy = false;
     /// The whole handshake (greeting to OPT_GO) must finish within this, however the
     /// client paces its bytes; a client that trickles or says nothing is closed.
     std::chrono::milliseconds handshake_timeout{10000};

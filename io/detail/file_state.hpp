@@ -39,6 +39,9 @@ struct FileState {
     std::uint32_t offset_align = 4096; ///< file offset and length alignment for O_DIRECT
     bool direct = false;               ///< opened with O_DIRECT: alignment is enforced
     bool block_device = false;
+    /// Sockets: the kernel refused a zero-copy send (-EOPNOTSUPP: not TCP/UDP); later
+    /// zero-copy requests on this socket go out as plain sends without asking again.
+    mutable bool zero_copy_refused = false;
     std::string path;
 
     /// Point @op at this file as seen from reactor @r (fixed index when registered there).

@@ -10,7 +10,10 @@
 // remainder from the completion callback; vectored ones never edit the caller's iovec
 // array: a partly done segment is finished with a plain recv/send, then the following
 // segments go out as one recvmsg/sendmsg again. Deadlines (IoOptions::timeout) cover the
-// whole request, resubmissions included.
+// whole request, resubmissions included. Zero-copy sends (send_zc / sendmsg_zc opcodes)
+// complete only once the kernel has given the buffer back; a socket whose kernel refuses
+// them (-EOPNOTSUPP: Unix sockets) gets the same bytes as a plain send, and is marked so
+// that later zero-copy requests on it do not ask again.
 #pragma once
 
 #include <bioring/io/detail/file_state.hpp>
@@ -49,13 +52,13 @@ public:
 private:
     friend class bioring::Socket;
     SocketTransferOp(const FileState& s, bool send, bool loop, void* buf, std::size_t len,
-                     IoOptions&& o) noexcept
+                     IoOptions&& o, bool zc = false) noexcept
         : IoOp(std::move(o)), sock_(&s), buf_(static_cast<std::byte*>(buf)), total_(len),
-          send_(send), loop_(loop) {}
+          send_(send), loop_(loop), zc_(zc) {}
     SocketTransferOp(const FileState& s, bool send, bool loop, const iovec* iov, int iovcnt,
-                     IoOptions&& o) noexcept
-        : IoOp(std::move(o)), sock_(&s), cur_{iov, iovcnt}, send_(send), loop_(loop),
-          vector_(true) {}
+                     IoOptions&& o, bool zc = false) noexcept
+        : IoOp(std::move(o)), sock_(&s), cur_{iov, iovcnt}, send_(send), loop_(loop), vector_(true),
+          zc_(zc) {}
 
     static void on_complete(Operation* op, int res) noexcept;
     const char* name() const noexcept;
@@ -72,6 +75,7 @@ private:
     bool send_;
     bool loop_; ///< recv_exact/send_all: keep going until total_
     bool vector_ = false;
+    bool zc_ = false; ///< zero-copy send (send_all_zc, sendmsg_all_zc) while the socket allows
 };
 
 /// co_await yields Result<Socket>: the connected socket (TCP_NODELAY set for TCP), or the

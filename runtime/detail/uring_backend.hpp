@@ -35,7 +35,7 @@ namespace bioring::detail {
 
 /// Prep the SQE of a socket operation (accept .. shutdown; runtime/uring_socket.cpp);
 /// flags and user_data are the caller's.
-void prep_socket(io_uring_sqe* sqe, const Operation& op) noexcept;
+void prep_socket(io_uring_sqe* sqe, const Operation& op, bool zc_ok) noexcept;
 
 class UringBackend {
 public:
@@ -82,12 +82,16 @@ public:
     int submit_link(Operation* const* ops, unsigned n) noexcept;
     /// Whether the kernel has IORING_OP_FTRUNCATE (probed at setup).
     bool has_ftruncate() const noexcept { return ftruncate_ok_; }
+    /// Whether the kernel has IORING_OP_SEND_ZC and SENDMSG_ZC (probed at setup).
+    bool has_send_zc() const noexcept { return send_zc_ok_; }
     std::string describe() const;
 
     static constexpr std::uint64_t ud_wake = 1;
     static constexpr std::uint64_t ud_eventfd = 2;
     static constexpr std::uint64_t ud_ignore = 3;
     static constexpr std::uint64_t ud_msg_source = 4;
+    /// CQE flags that only zero-copy sends put on an Operation's CQEs (zero_copy_cqe()).
+    static constexpr unsigned zc_cqe_flags = IORING_CQE_F_MORE | IORING_CQE_F_NOTIF;
 
 private:
     // The opcodes of the fast path (nop .. fallocate); flags and user_data are the caller's.
@@ -139,6 +143,9 @@ private:
     void reap() noexcept;
     void dispatch(std::uint64_t ud, int res) noexcept;
     [[gnu::noinline]] void dispatch_special(std::uint64_t ud, int res) noexcept;
+    /// A CQE with IORING_CQE_F_MORE or F_NOTIF (zero-copy sends). Returns: whether to
+    /// deliver it, with @res replaced by the send's result.
+    [[gnu::noinline]] bool zero_copy_cqe(std::uint64_t ud, int& res, unsigned flags) noexcept;
     [[gnu::noinline]] void deliver_stashed() noexcept;
     void arm_eventfd() noexcept;
     void sync_buffers() noexcept;
@@ -154,6 +161,7 @@ private:
     bool eventfd_armed_ = false;
     bool closing_ = false;
     bool ftruncate_ok_ = false; ///< IORING_OP_FTRUNCATE probed
+    bool send_zc_ok_ = false;   ///< IORING_OP_SEND_ZC and SENDMSG_ZC probed
     bool cqe_skip_ok_ = false;  ///< IORING_FEAT_CQE_SKIP: linked chains
     int efd_ = -1;
 

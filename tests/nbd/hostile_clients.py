@@ -384,6 +384,62 @@ def case_pipeline():
     srv.stop()
 
 
+def case_burst():
+    """Requests sent back to back in one buffer, the server reads them ahead in 64 KiB
+    pieces: WRITE payloads of many sizes straddle those pieces (and a refused WRITE's
+    payload must still be skipped), then READs of the same blocks pipelined the same way;
+    replies come in any order, matched by cookie."""
+    srv = Server()
+    s = connect()
+    go(s)
+    sizes = [512, 4096, 100000 // 512 * 512, 1024, 65536, 3584, 4096 * 3, 512 * 129, 200704,
+             4096] * 3
+    rnd = os.urandom
+    blocks, off = [], 0
+    for ln in sizes:
+        blocks.append((off, ln, rnd(ln)))
+        off += ln + 4096
+    check(off < DISK_SIZE, "burst: blocks past the disk")
+
+    def replies(expect):  # expect: cookie -> (error, data length)
+        got = {}
+        while len(got) < len(expect):
+            hdr = recv_exact(s, 16)
+            check(hdr is not None, f"burst: connection closed after {len(got)} replies")
+            magic, err, cookie = struct.unpack(">IIQ", hdr)
+            check(magic == SIMPLE_REPLY and cookie in expect and cookie not in got,
+                  f"burst: bad reply (cookie {cookie})")
+            want_err, data_len = expect[cookie]
+            check(err == want_err, f"burst: request {cookie} error {err}, expected {want_err}")
+            got[cookie] = recv_exact(s, data_len) if err == 0 and data_len else b""
+        return got
+
+    msg, expect = b"", {}
+    for i, (o, ln, data) in enumerate(blocks):
+        msg += struct.pack(">IHHQQI", REQ_MAGIC, 0, CMD_WRITE, i, o, ln) + data
+        expect[i] = (0, 0)
+        if i == 7:  # a refused WRITE in the middle: its payload leaves the stream unread
+            msg += struct.pack(">IHHQQI", REQ_MAGIC, 0, CMD_WRITE, 999, DISK_SIZE - 512, 70000)
+            msg += b"x" * 70000
+            expect[999] = (ENOSPC, 0)
+    s.sendall(msg)
+    replies(expect)
+    msg, expect = b"", {}
+    for i, (o, ln, _) in enumerate(blocks):
+        msg += struct.pack(">IHHQQI", REQ_MAGIC, 0, CMD_READ, 1000 + i, o, ln)
+        expect[1000 + i] = (0, ln)
+    s.sendall(msg)
+    got = replies(expect)
+    for i, (_, ln, data) in enumerate(blocks):
+        check(got[1000 + i] == data, f"burst: READ {i} ({ln} bytes) differs from its WRITE")
+    print(f"ok {len(blocks)} WRITEs and a refused one, then {len(blocks)} READs, each burst "
+          f"sent at once; every reply matches")
+    request(s, CMD_DISC, 0, 0)
+    expect_eof(s, "DISC")
+    healthy(srv, "request bursts")
+    srv.stop()
+
+
 def raise_nofile(n):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < n:
@@ -750,7 +806,8 @@ def case_chaos():
 
 
 CASES = {"chaos": case_chaos, "kill9": case_kill9, "faults": case_faults, "read_only": case_read_only, "sigterm": case_sigterm, "magic": case_magic, "options": case_options, "requests": case_requests,
-         "short_write": case_short_write, "pipeline": case_pipeline, "idle": case_idle,
+         "short_write": case_short_write, "pipeline": case_pipeline, "burst": case_burst,
+         "idle": case_idle,
          "slow": case_slow, "inflight": case_inflight}
 
 if __name__ == "__main__":

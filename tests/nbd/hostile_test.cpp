@@ -68,6 +68,11 @@ TEST_SUITE("nbd") {
         hostile("pipeline");
     }
 
+    TEST_CASE("bursts: pipelined WRITEs whose payloads straddle the server's read-ahead, then "
+              "READs of them, all come back right") {
+        hostile("burst");
+    }
+
     TEST_CASE("hostile: 1000 idle connections are served and --max-connections refuses beyond") {
         hostile("idle");
     }
