@@ -182,7 +182,8 @@ void UringBackend::stash_cqes() noexcept {
     unsigned head;
     unsigned n = 0;
     io_uring_for_each_cqe(&ring_, head, cqe) {
-        stashed_.emplace_back(cqe->user_data, cqe->res);
+        const std::uint64_t ud = cqe->user_data;
+        stashed_.push_back({ud, cqe->res, (ud & 7) != 0 ? cqe->flags : 0u});
         ++n;
     }
     io_uring_cq_advance(&ring_, n);
@@ -220,7 +221,7 @@ void UringBackend::submit_slow(Operation& op) noexcept {
         // A kernel without IORING_OP_FTRUNCATE: run it here (a metadata update, usually
         // short) and deliver the result at the next reap, never inside submit().
         const int r = ::ftruncate(op.fd, static_cast<off_t>(op.offset));
-        stashed_.emplace_back(reinterpret_cast<std::uintptr_t>(&op), r < 0 ? -errno : 0);
+        stashed_.push_back({reinterpret_cast<std::uintptr_t>(&op), r < 0 ? -errno : 0, 0u});
         return;
     }
     const bool linked = op.timeout_ns != 0 && op.code != OpCode::timeout;
@@ -361,6 +362,12 @@ __kernel_timespec* UringBackend::timespec_for(const io_uring_sqe* sqe, std::uint
     return &ts;
 }
 
+void UringBackend::submit_multishot(Operation& op) noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_multishot_accept(sqe, op.fd, nullptr, nullptr, op.mode);
+    io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uintptr_t>(&op) | ud_multishot);
+}
+
 void UringBackend::cancel(std::uintptr_t user_data) noexcept {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_cancel64(sqe, user_data, 0);
@@ -396,10 +403,10 @@ void UringBackend::poll(bool block) noexcept {
 
 void UringBackend::deliver_stashed() noexcept {
     // Swap out first: completions may stash again while we deliver these.
-    std::vector<std::pair<std::uint64_t, int>> batch;
+    std::vector<StashedCqe> batch;
     batch.swap(stashed_);
-    for (auto [ud, res] : batch) {
-        dispatch(ud, res);
+    for (const StashedCqe& c : batch) {
+        dispatch(c.ud, c.res, c.flags);
     }
     if (stashed_.empty()) {
         batch.clear();
@@ -446,9 +453,13 @@ void UringBackend::reap() noexcept {
             const io_uring_cqe* cqe = &cqes[head & mask];
             const std::uint64_t ud = cqe->user_data;
             const int res = cqe->res;
+            std::uint32_t flags = 0;
+            if ((ud & 7) != 0) [[unlikely]] {
+                flags = cqe->flags; // a multishot's IORING_CQE_F_MORE
+            }
             io_uring_smp_store_release(khead, head + 1);
             ++delivered;
-            dispatch(ud, res);
+            dispatch(ud, res, flags);
             head = *khead;
         } while (static_cast<int>(end - head) > 0);
         counters_.cqes_reaped += delivered;
@@ -458,7 +469,12 @@ void UringBackend::reap() noexcept {
     }
 }
 
-void UringBackend::dispatch_special(std::uint64_t ud, int res) noexcept {
+void UringBackend::dispatch_special(std::uint64_t ud, int res, std::uint32_t flags) noexcept {
+    if ((ud & 7) == ud_multishot && ud >= 8) {
+        reactor_.complete_multishot(reinterpret_cast<Operation*>(ud & ~std::uint64_t{7}), res,
+                                    (flags & IORING_CQE_F_MORE) != 0);
+        return;
+    }
     if (ud < 8) {
         if (ud == ud_eventfd) {
             eventfd_armed_ = false;
@@ -481,13 +497,15 @@ void UringBackend::dispatch_special(std::uint64_t ud, int res) noexcept {
 }
 
 static_assert((UringBackend::ud_wake & 7) != 0 && (UringBackend::ud_eventfd & 7) != 0 &&
-                  (UringBackend::ud_ignore & 7) != 0 && (UringBackend::ud_msg_source & 7) != 0,
+                  (UringBackend::ud_ignore & 7) != 0 && (UringBackend::ud_msg_source & 7) != 0 &&
+                  (UringBackend::ud_multishot & 7) != 0,
               "dispatch() tells special user_data from an Operation* by its low bits");
 
-[[gnu::always_inline]] inline void UringBackend::dispatch(std::uint64_t ud, int res) noexcept {
+[[gnu::always_inline]] inline void UringBackend::dispatch(std::uint64_t ud, int res,
+                                                         std::uint32_t flags) noexcept {
     // One test covers every special user_data (uring_backend.hpp): each has a low bit set.
     if ((ud & 7) != 0) [[unlikely]] {
-        dispatch_special(ud, res);
+        dispatch_special(ud, res, flags);
         return;
     }
     auto* op = reinterpret_cast<Operation*>(ud);
