@@ -314,6 +314,42 @@ TEST_SUITE("io") {
         }
     }
 
+    TEST_CASE("a listener outlives the reactor that armed it: the next reactor accepts on") {
+        for (bool ms : {true, false}) {
+            INFO(mode_name(ms));
+            auto l = listen_on(Net::v4, mode(ms));
+            REQUIRE(l);
+            std::vector<int> clients;
+            // Thread A: accepts one (arming the multishot), lets five more reach its queue,
+            // and ends: its reactor cancels the multishot and gives the queue up.
+            std::thread a([&] {
+                Reactor r;
+                clients.push_back(connect_tagged(l->address(), 0));
+                CHECK(sync_wait(accept_one_result(*l, {})) == 0);
+                for (std::uint32_t i = 1; i <= 5; ++i) {
+                    clients.push_back(connect_tagged(l->address(), i));
+                }
+                sync_wait([]() -> Task<void> { co_await sleep_for(50ms); }());
+            });
+            a.join();
+            // Thread B, another reactor: the five in order, then a new one.
+            std::vector<std::uint32_t> tags;
+            std::thread b([&] {
+                clients.push_back(connect_tagged(l->address(), 6));
+                tags = sync_wait(accept_tags(*l, 6));
+            });
+            b.join();
+            REQUIRE(tags.size() == 6);
+            for (std::uint32_t i = 0; i < 6; ++i) {
+                CHECK(tags[i] == i + 1);
+            }
+            for (int fd : clients) {
+                CHECK(fd >= 0);
+                ::close(fd);
+            }
+        }
+    }
+
     TEST_CASE("accept makes no heap allocation in steady state") {
         constexpr int warmup = 200;
         constexpr int measured = 1000;
