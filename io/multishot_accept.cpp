@@ -205,9 +205,7 @@ void MultishotAccept::on_cqe(Operation* op, int res) noexcept {
         collect(self->take_waiter(), error);
     }
     if (self->first_ != nullptr && !self->armed_) {
-        const int why = refused                ? AcceptOp::fallback
-                        : self->reactor_ == nullptr ? -ECANCELED
-                                                    : 0;
+        const int why = refused ? AcceptOp::fallback : self->reactor_ == nullptr ? -ECANCELED : 0;
         if (why == 0 && self->can_wait()) {
             self->arm();
         } else {

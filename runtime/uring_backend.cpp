@@ -502,7 +502,7 @@ static_assert((UringBackend::ud_wake & 7) != 0 && (UringBackend::ud_eventfd & 7)
               "dispatch() tells special user_data from an Operation* by its low bits");
 
 [[gnu::always_inline]] inline void UringBackend::dispatch(std::uint64_t ud, int res,
-                                                         std::uint32_t flags) noexcept {
+                                                          std::uint32_t flags) noexcept {
     // One test covers every special user_data (uring_backend.hpp): each has a low bit set.
     if ((ud & 7) != 0) [[unlikely]] {
         dispatch_special(ud, res, flags);

@@ -79,14 +79,14 @@ private:
     void close_queued() noexcept;
     AcceptOp* take_waiter() noexcept;
 
-    Reactor* reactor_ = nullptr;            ///< the owner (valid while owner_ != 0)
-    std::atomic<std::uint64_t> owner_{0};   ///< Reactor::id() of the owner, 0 = none
-    std::vector<int> ring_;                 ///< queued descriptors: a ring, size a power of 2
-    std::size_t head_ = 0;                  ///< index of the oldest
+    Reactor* reactor_ = nullptr;          ///< the owner (valid while owner_ != 0)
+    std::atomic<std::uint64_t> owner_{0}; ///< Reactor::id() of the owner, 0 = none
+    std::vector<int> ring_;               ///< queued descriptors: a ring, size a power of 2
+    std::size_t head_ = 0;                ///< index of the oldest
     std::size_t count_ = 0;
     AcceptOp* first_ = nullptr; ///< waiters, oldest first (intrusive through AcceptOp::next_)
     AcceptOp* last_ = nullptr;
-    bool armed_ = false;      ///< the SQE is in the kernel (until its CQE without MORE)
+    bool armed_ = false; ///< the SQE is in the kernel (until its CQE without MORE)
     /// armed_ as other threads may read it (retire()): set by arm(), cleared at the end of
     /// the last CQE's handling, after which the owner's thread no longer touches the state
     /// unless an accept() is awaited.
