@@ -51,6 +51,24 @@ bool IoOp::start() noexcept {
     return true;
 }
 
+bool IoOp::start_wait_timer() noexcept {
+    const bool stoppable = stop_.stop_possible();
+    if (timeout_.count() <= 0 && !stoppable) {
+        return false;
+    }
+    // Only the stop token can end it: a timer that never expires in practice (one year).
+    constexpr std::uint64_t far_ns = 365ull * 24 * 3600 * 1'000'000'000ull;
+    code = OpCode::timeout;
+    fixed_file = false;
+    timeout_ns = timeout_.count() > 0 ? static_cast<std::uint64_t>(timeout_.count()) : far_ns;
+    deadline_ns_ = 0;
+    reactor_->submit(*this);
+    if (stoppable) {
+        on_stop_.emplace(stop_, Canceller{this});
+    }
+    return true;
+}
+
 void IoOp::resubmit() noexcept {
     if (deadline_ns_ != 0) {
         const std::uint64_t now = monotonic_ns();

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <string>
 #include <system_error>
+#include <utility>
 
 namespace bioring {
 namespace {
@@ -80,6 +81,7 @@ Listener Listener::listen(const SocketAddress& at, const ListenOptions& o) {
         }
     }
     Listener l;
+    l.multishot_ok_ = o.multishot_accept;
     l.state_.fd = fd;
     l.state_.path = name;
     if (family == AF_UNIX) {
@@ -105,7 +107,8 @@ Listener Listener::listen(const SocketAddress& at, const ListenOptions& o) {
 
 Listener::Listener(Listener&& other) noexcept
     : state_(std::move(other.state_)), address_(other.address_),
-      unlink_path_(std::move(other.unlink_path_)) {
+      unlink_path_(std::move(other.unlink_path_)),
+      multishot_(std::exchange(other.multishot_, nullptr)), multishot_ok_(other.multishot_ok_) {
     other.state_.fd = -1;
     other.unlink_path_.clear();
 }
@@ -116,6 +119,8 @@ Listener& Listener::operator=(Listener&& other) noexcept {
         state_ = std::move(other.state_);
         address_ = other.address_;
         unlink_path_ = std::move(other.unlink_path_);
+        multishot_ = std::exchange(other.multishot_, nullptr);
+        multishot_ok_ = other.multishot_ok_;
         other.state_.fd = -1;
         other.unlink_path_.clear();
     }
@@ -127,6 +132,9 @@ Listener::~Listener() {
 }
 
 void Listener::close() noexcept {
+    if (multishot_ != nullptr) {
+        detail::MultishotAccept::retire(std::exchange(multishot_, nullptr));
+    }
     if (state_.fd >= 0) {
         ::close(state_.fd);
         state_.fd = -1;

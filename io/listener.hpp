@@ -4,12 +4,15 @@
 //
 // listen() is setup: blocking syscalls, errors thrown as std::system_error naming the
 // address. accept() is a request like any other: an awaiter that allocates nothing while
-// it waits, with IoOptions (deadline, stop_token). On io_uring it is IORING_OP_ACCEPT,
-// single-shot: bioring's Operation completes exactly once (multishot accept would need the
-// CQE's MORE flag and a queue of accepted descriptors in the runtime), and one accept SQE
-// per connection is nothing next to a connection's lifetime. On Asio it waits for
-// readiness in Asio's reactor and then calls accept4(). Accepted sockets are SOCK_CLOEXEC
-// and O_NONBLOCK, with TCP_NODELAY on TCP.
+// it waits, with IoOptions (deadline, stop_token). On io_uring it uses a multishot accept
+// (io/detail/multishot_accept.hpp): one SQE keeps accepting, connections that arrive
+// while nobody awaits wait in a bounded queue (MultishotAccept::queue_bound), and an
+// accept() that finds one queued completes without a syscall or an SQE. The multishot
+// belongs to the first reactor that awaits accept(); on any other reactor, with
+// ListenOptions::multishot_accept off, or on a kernel that refuses it, accept() is a
+// single-shot IORING_OP_ACCEPT. On Asio it waits for readiness in Asio's reactor and then
+// calls accept4(). Accepted sockets are SOCK_CLOEXEC and O_NONBLOCK, with TCP_NODELAY on
+// TCP (multishot: the peer's name comes from getpeername()).
 // A Unix listener creates its socket file with ListenOptions::unix_mode (0600 by default):
 // the mode is set on the socket before bind(), so the file never exists with wider
 // permissions, and chmod()ed after it to undo the umask; the destructor unlinks the file.
@@ -19,6 +22,7 @@
 
 #include <bioring/io/detail/close_op.hpp>
 #include <bioring/io/detail/file_state.hpp>
+#include <bioring/io/detail/multishot_accept.hpp>
 #include <bioring/io/detail/socket_op.hpp>
 #include <bioring/io/io_options.hpp>
 #include <bioring/io/socket_address.hpp>
@@ -37,6 +41,9 @@ struct ListenOptions {
     /// Unix: if the path is a socket nobody listens on (connect gets ECONNREFUSED), remove
     /// it and bind again; a live socket or any other file is never removed (EADDRINUSE).
     bool remove_stale_socket = true;
+    /// io_uring: accept with one multishot SQE and a queue (see above); false forces one
+    /// IORING_OP_ACCEPT per accept() (tests of the single-shot path use it).
+    bool multishot_accept = true;
 };
 
 class Listener {
@@ -54,7 +61,8 @@ public:
     Listener(const Listener&) = delete;
     Listener& operator=(const Listener&) = delete;
     /// Closes (synchronously) and unlinks a Unix socket file it created. Context: any
-    /// thread, no accept in flight; never throws.
+    /// thread, no accept in flight, not concurrent with the destruction of the reactor
+    /// that owns its multishot; never throws.
     ~Listener();
 
     /// Accept one connection.
@@ -62,10 +70,11 @@ public:
     /// Socket's name. Returns (co_await): Result<Socket>; errors as AcceptOp (ECANCELED on
     /// IoOptions::timeout or stop, EBADF when closed, EMFILE, ...).
     detail::AcceptOp accept(IoOptions o = {}) noexcept {
-        return detail::AcceptOp(state_, std::move(o));
+        return detail::AcceptOp(state_, multishot_ok_ ? &multishot_ : nullptr, std::move(o));
     }
-    /// Close the listening socket (a pending accept must be cancelled first) and unlink a
-    /// Unix socket file. Context: any thread; never throws.
+    /// Close the listening socket (a pending accept must be cancelled first), close the
+    /// connections queued by the multishot and cancel it, and unlink a Unix socket file.
+    /// Context: any thread (as the destructor); never throws.
     void close() noexcept;
 
     /// The bound address (the kernel's port when listen() was given port 0).
@@ -77,6 +86,8 @@ private:
     detail::FileState state_; ///< fd and, in `path`, the address as text
     SocketAddress address_;
     std::string unlink_path_; ///< the Unix socket file to remove at close ("" if none)
+    detail::MultishotAccept* multishot_ = nullptr; ///< made by the first multishot accept
+    bool multishot_ok_ = true;                     ///< ListenOptions::multishot_accept
 };
 
 } // namespace bioring

@@ -3,6 +3,8 @@
 // (socket_op.hpp).
 #include <bioring/io/detail/socket_op.hpp>
 
+#include <bioring/io/detail/multishot_accept.hpp>
+
 #include <bioring/io/error_message.hpp>
 #include <bioring/io/socket.hpp>
 
@@ -263,10 +265,45 @@ bool AcceptOp::await_ready() noexcept {
     return false;
 }
 
+MultishotAccept* AcceptOp::multishot() noexcept {
+    if (shared_ == nullptr || reactor_->backend() != Backend::uring ||
+        !MultishotAccept::supported()) {
+        return nullptr;
+    }
+    if (*shared_ == nullptr) {
+        *shared_ = MultishotAccept::create(listener_->fd); // once per listener
+        if (*shared_ == nullptr) {
+            return nullptr;
+        }
+    }
+    return (*shared_)->claim(*reactor_) ? *shared_ : nullptr;
+}
+
 bool AcceptOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     if (!attach(waiter)) {
         return false;
     }
+    if (MultishotAccept* m = multishot()) {
+        const int queued = m->pop();
+        if (queued >= 0) {
+            multishot_ = true;
+            ready_with(queued); // no syscall, no SQE
+            return false;
+        }
+        if (m->can_wait()) {
+            multishot_ = true;
+            complete = &AcceptOp::on_wait_end;
+            m->wait(*this);
+            timer_ = start_wait_timer();
+            return true;
+        }
+    }
+    start_single_shot();
+    return true;
+}
+
+void AcceptOp::start_single_shot() noexcept {
+    multishot_ = false;
     listener_->target(*this, reactor_);
     code = OpCode::accept;
     addr = &peer_;
@@ -274,7 +311,7 @@ bool AcceptOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     offset = reinterpret_cast<std::uintptr_t>(&peer_len_);
     mode = SOCK_CLOEXEC | SOCK_NONBLOCK;
     complete = &AcceptOp::on_complete;
-    return start();
+    start();
 }
 
 void AcceptOp::on_complete(Operation* op, int res) noexcept {
@@ -289,6 +326,38 @@ void AcceptOp::on_complete(Operation* op, int res) noexcept {
     self->finish(res);
 }
 
+void AcceptOp::deliver(int res) noexcept {
+    if (timer_) {
+        delivered_ = res;
+        reactor_->cancel(*this); // on_wait_end hands it over once the timer is done
+        return;
+    }
+    settle(res);
+}
+
+void AcceptOp::settle(int res) noexcept {
+    if (res == fallback) {
+        start_single_shot(); // the kernel refused multishot (its deadline starts afresh)
+        return;
+    }
+    finish(res);
+}
+
+void AcceptOp::on_wait_end(Operation* op, int res) noexcept {
+    auto* self = static_cast<AcceptOp*>(op);
+    static_cast<void>(res); // expired (0) or stopped/cancelled (-ECANCELED): the same here
+    self->timer_ = false;
+    if (self->delivered_ != none) {
+        // A descriptor (or error) came while the timer was being cancelled: it is ours.
+        const int r = self->delivered_;
+        self->delivered_ = none;
+        self->settle(r);
+        return;
+    }
+    (*self->shared_)->unwait(*self);
+    self->finish(-ECANCELED);
+}
+
 Result<Socket> AcceptOp::await_resume() noexcept {
     const IoResult r = IoOp::await_resume();
     if (!r.ok()) {
@@ -299,6 +368,13 @@ Result<Socket> AcceptOp::await_resume() noexcept {
         return unexpected(r.error());
     }
     const int fd = r.res;
+    if (multishot_) {
+        // The multishot accept carries no address (one buffer for many connections).
+        peer_len_ = sizeof peer_;
+        if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer_), &peer_len_) < 0) {
+            peer_len_ = 0; // the peer is gone already: the next request reports it
+        }
+    }
     char peer[160];
     SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer_), peer_len_)
         .format(peer, sizeof peer);

@@ -59,6 +59,10 @@ enum class OpCode : std::uint8_t {
                      ///< -EOPNOTSUPP on the Asio backend
 };
 
+/// Operation::reactor_flags_ bit seen by a multishot operation's complete(): the kernel
+/// keeps the request armed and more completions follow (io_uring IORING_CQE_F_MORE).
+inline constexpr std::uint32_t op_more = 1;
+
 /// Whether @c is one of the socket operations (accept .. shutdown).
 constexpr bool is_socket_op(OpCode c) noexcept {
     return c >= OpCode::accept && c <= OpCode::shutdown;
@@ -91,7 +95,8 @@ struct Operation {
     std::uint64_t length = 0; ///< fallocate length; statx buffer; renameat new path
 
     // Reactor-private state (the reactor may use these freely while the op is in flight):
-    // the Asio backend's operation state, worker eventfd and timer slot.
+    // the Asio backend's operation state, worker eventfd and timer slot; for a multishot
+    // operation (Reactor::submit_multishot), op_more in reactor_flags_ during complete().
     std::uint32_t reactor_flags_ = 0;
     std::int32_t reactor_res_ = 0;
     void* reactor_ptr_ = nullptr;

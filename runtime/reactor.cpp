@@ -126,6 +126,12 @@ Reactor::~Reactor() {
         std::erase_if(live.list, [this](const auto& e) { return e.first == this; });
     }
     if (bound_) {
+        // Armed multishot operations would keep drain() waiting forever: end them first
+        // (their owners see closing() and do not re-arm).
+        closing_ = true;
+        for (Operation* op : multishots_) {
+            cancel_multishot(*op);
+        }
         drain();
         detach_thread();
     }
@@ -293,7 +299,10 @@ bool Reactor::native(OpCode code) const noexcept {
 }
 
 void Reactor::cancel(Operation& op) noexcept {
-    const auto ud = reinterpret_cast<std::uintptr_t>(&op);
+    cancel_ud(reinterpret_cast<std::uintptr_t>(&op));
+}
+
+void Reactor::cancel_ud(std::uintptr_t ud) noexcept {
     if (detail::tl_context.reactor == this) {
         if (uring_) {
             uring_->cancel(ud);
@@ -311,6 +320,34 @@ void Reactor::cancel(Operation& op) noexcept {
     if (was_empty) {
         wake_locked();
     }
+}
+
+bool Reactor::submit_multishot(Operation& op) noexcept {
+    if (!uring_) {
+        return false;
+    }
+    multishots_.push_back(&op);
+    ++submitted_;
+    uring_->submit_multishot(op);
+    return true;
+}
+
+void Reactor::cancel_multishot(Operation& op) noexcept {
+    if (uring_) {
+        cancel_ud(reinterpret_cast<std::uintptr_t>(&op) | detail::UringBackend::ud_multishot);
+    }
+}
+
+void Reactor::complete_multishot(Operation* op, int res, bool more) noexcept {
+    if (filter_ != nullptr) [[unlikely]] {
+        res = filter_(filter_ctx_, *op, res);
+    }
+    op->reactor_flags_ = more ? op_more : 0;
+    if (!more) {
+        std::erase(multishots_, op);
+        ++counters_.ops_completed; // its one in-flight count ends with its last CQE
+    }
+    op->complete(op, res);
 }
 
 int Reactor::register_file(int fd) noexcept {

@@ -162,6 +162,21 @@ public:
     /// Context: any thread (from a foreign thread it is posted to the owner).
     void cancel(Operation& op) noexcept;
 
+    /// Start the multishot accept @op (io_uring only; op.fd the listening socket, op.mode
+    /// the SOCK_* flags of the accepted descriptors, no deadline): one SQE, then
+    /// op.complete() once per accepted connection (res = the new fd or -errno) with
+    /// Operation::reactor_flags_ & op_more set while the kernel keeps it armed. The last
+    /// call (op_more clear) ends it; only then may @op be reused or freed. It counts as one
+    /// operation in flight until then; stop() and the destructor cancel it.
+    /// Context: owner thread. Returns: false (nothing submitted) on the Asio backend.
+    bool submit_multishot(Operation& op) noexcept;
+    /// Ask the kernel to end the armed multishot @op (its last completion follows).
+    /// Context: any thread (posted to the owner, as cancel()).
+    void cancel_multishot(Operation& op) noexcept;
+    /// Returns: true once the destructor began (multishot owners must not re-arm).
+    /// Context: owner thread.
+    bool closing() const noexcept { return closing_; }
+
     /// Register @fd in the sparse fixed-file table.
     /// Returns: the index (use it as Operation::fd with fixed_file = true), or -errno.
     /// Context: owner thread.
@@ -248,6 +263,8 @@ public:
         ++counters_.ops_completed; // also the in_flight() bookkeeping: one add per op
         op->complete(op, res);
     }
+    /// Internal (io_uring backend): deliver one CQE of a multishot operation.
+    void complete_multishot(Operation* op, int res, bool more) noexcept;
     /// Internal (sync_wait): marks the loop as running for its lifetime, so that a nested
     /// sync_wait on this thread is refused.
     class LoopScope {
@@ -275,6 +292,7 @@ private:
     /// Everything submit() does not inline: the backends' own submit.
     [[gnu::noinline]] void submit_slow(Operation& op) noexcept;
     void drain_remote() noexcept;
+    void cancel_ud(std::uintptr_t ud) noexcept;
     bool run_ready();
     void wake_locked() noexcept;
 
@@ -301,6 +319,8 @@ private:
     bool bound_ = false;
     bool msg_ring_target_ = false;
     bool stopping_ = false;
+    bool closing_ = false; ///< the destructor runs: armed multishots are being cancelled
+    std::vector<Operation*> multishots_; ///< armed multishot operations (owner thread)
     unsigned loop_depth_ = 0;
     std::vector<Operation*> refused_; ///< timers submitted after stop(): -ECANCELED next turn
     std::atomic<std::int64_t> detached_live_{0};

@@ -184,9 +184,10 @@ void UringBackend::stash_cqes() noexcept {
     unsigned head;
     unsigned n = 0;
     io_uring_for_each_cqe(&ring_, head, cqe) {
+        const std::uint64_t ud = cqe->user_data;
         int res = cqe->res;
-        if ((cqe->flags & zc_cqe_flags) == 0 || zero_copy_cqe(cqe->user_data, res, cqe->flags)) {
-            stashed_.emplace_back(cqe->user_data, res);
+        if ((cqe->flags & zc_cqe_flags) == 0 || zero_copy_cqe(ud, res, cqe->flags)) {
+            stashed_.push_back({ud, res, (ud & 7) != 0 ? cqe->flags : 0u});
         }
         ++n;
     }
@@ -225,7 +226,7 @@ void UringBackend::submit_slow(Operation& op) noexcept {
         // A kernel without IORING_OP_FTRUNCATE: run it here (a metadata update, usually
         // short) and deliver the result at the next reap, never inside submit().
         const int r = ::ftruncate(op.fd, static_cast<off_t>(op.offset));
-        stashed_.emplace_back(reinterpret_cast<std::uintptr_t>(&op), r < 0 ? -errno : 0);
+        stashed_.push_back({reinterpret_cast<std::uintptr_t>(&op), r < 0 ? -errno : 0, 0u});
         return;
     }
     const bool linked = op.timeout_ns != 0 && op.code != OpCode::timeout;
@@ -366,6 +367,12 @@ __kernel_timespec* UringBackend::timespec_for(const io_uring_sqe* sqe, std::uint
     return &ts;
 }
 
+void UringBackend::submit_multishot(Operation& op) noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_multishot_accept(sqe, op.fd, nullptr, nullptr, op.mode);
+    io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uintptr_t>(&op) | ud_multishot);
+}
+
 void UringBackend::cancel(std::uintptr_t user_data) noexcept {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_cancel64(sqe, user_data, 0);
@@ -401,10 +408,10 @@ void UringBackend::poll(bool block) noexcept {
 
 void UringBackend::deliver_stashed() noexcept {
     // Swap out first: completions may stash again while we deliver these.
-    std::vector<std::pair<std::uint64_t, int>> batch;
+    std::vector<StashedCqe> batch;
     batch.swap(stashed_);
-    for (auto [ud, res] : batch) {
-        dispatch(ud, res);
+    for (const StashedCqe& c : batch) {
+        dispatch(c.ud, c.res, c.flags);
     }
     if (stashed_.empty()) {
         batch.clear();
@@ -451,11 +458,11 @@ void UringBackend::reap() noexcept {
             const io_uring_cqe* cqe = &cqes[head & mask];
             const std::uint64_t ud = cqe->user_data;
             int res = cqe->res;
-            const unsigned flags = cqe->flags;
+            const std::uint32_t flags = cqe->flags; // F_MORE: a multishot's or a zero-copy send's
             io_uring_smp_store_release(khead, head + 1);
             ++delivered;
             if ((flags & zc_cqe_flags) == 0 || zero_copy_cqe(ud, res, flags)) [[likely]] {
-                dispatch(ud, res);
+                dispatch(ud, res, flags);
             }
             head = *khead;
         } while (static_cast<int>(end - head) > 0);
@@ -466,7 +473,12 @@ void UringBackend::reap() noexcept {
     }
 }
 
-void UringBackend::dispatch_special(std::uint64_t ud, int res) noexcept {
+void UringBackend::dispatch_special(std::uint64_t ud, int res, std::uint32_t flags) noexcept {
+    if ((ud & 7) == ud_multishot && ud >= 8) {
+        reactor_.complete_multishot(reinterpret_cast<Operation*>(ud & ~std::uint64_t{7}), res,
+                                    (flags & IORING_CQE_F_MORE) != 0);
+        return;
+    }
     if (ud < 8) {
         if (ud == ud_eventfd) {
             eventfd_armed_ = false;
@@ -494,8 +506,8 @@ void UringBackend::dispatch_special(std::uint64_t ud, int res) noexcept {
 // kernel may still read (a retransmission, a loopback copy not made yet), and the second
 // CQE would then name a finished Operation: so the result waits in reactor_res_ (unused by
 // this backend) and is delivered with the notification. Only zero-copy sends set these
-// flags on an Operation's CQEs (no multishot requests are made; the eventfd poll is
-// one-shot and its user_data is special).
+// flags on an untagged Operation's CQEs: a multishot request's user_data carries the
+// ud_multishot tag and passes through to dispatch_special(); the eventfd poll is one-shot.
 bool UringBackend::zero_copy_cqe(std::uint64_t ud, int& res, unsigned flags) noexcept {
     if ((ud & 7) != 0) {
         return true;
@@ -511,13 +523,15 @@ bool UringBackend::zero_copy_cqe(std::uint64_t ud, int& res, unsigned flags) noe
 }
 
 static_assert((UringBackend::ud_wake & 7) != 0 && (UringBackend::ud_eventfd & 7) != 0 &&
-                  (UringBackend::ud_ignore & 7) != 0 && (UringBackend::ud_msg_source & 7) != 0,
+                  (UringBackend::ud_ignore & 7) != 0 && (UringBackend::ud_msg_source & 7) != 0 &&
+                  (UringBackend::ud_multishot & 7) != 0,
               "dispatch() tells special user_data from an Operation* by its low bits");
 
-[[gnu::always_inline]] inline void UringBackend::dispatch(std::uint64_t ud, int res) noexcept {
+[[gnu::always_inline]] inline void UringBackend::dispatch(std::uint64_t ud, int res,
+                                                          std::uint32_t flags) noexcept {
     // One test covers every special user_data (uring_backend.hpp): each has a low bit set.
     if ((ud & 7) != 0) [[unlikely]] {
-        dispatch_special(ud, res);
+        dispatch_special(ud, res, flags);
         return;
     }
     auto* op = reinterpret_cast<Operation*>(ud);

@@ -66,6 +66,14 @@ protected:
     /// Second half of await_suspend, after the Operation is filled: submit it.
     /// Returns: true (the coroutine stays suspended until finish()).
     bool start() noexcept;
+    /// Instead of start(), for a request that waits on something other than its own SQE
+    /// (a multishot accept's next connection): submit this Operation as a TIMEOUT bounding
+    /// the wait (IoOptions::timeout, or a far one when only the stop token can end it) and
+    /// register the stop_callback, which cancels the timer. Its completion (0: expired,
+    /// -ECANCELED: stopped or cancelled) comes to complete() like any other.
+    /// Returns: false, with nothing submitted, when neither a timeout nor a stop token
+    /// bounds the wait.
+    bool start_wait_timer() noexcept;
     /// Submit the (updated) Operation again from complete(), with what is left of the
     /// deadline; finishes with -ECANCELED instead when the deadline passed or stop was
     /// requested in between.

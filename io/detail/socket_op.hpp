@@ -36,6 +36,8 @@ class Listener;
 
 namespace detail {
 
+class MultishotAccept;
+
 /// Set TCP_NODELAY on an IP stream socket (nothing on a Unix one).
 /// Returns: 0 or -errno. Context: any thread; never allocates.
 int nodelay_if_tcp(int fd) noexcept;
@@ -105,6 +107,11 @@ private:
 /// stop, EBADF on a closed listener, EMFILE/ENFILE, ...) with a message naming the
 /// listener's address. ECONNABORTED (a peer that reset before it was accepted), EINTR
 /// and EAGAIN are retried, never reported.
+/// Two ways (listener.hpp): with the listener's multishot (io_uring, on the reactor that
+/// owns it) it takes a queued descriptor without suspending, or joins the waiters and is
+/// handed the next one (deliver()); a deadline or stop token is then a TIMEOUT request of
+/// this same Operation, and a descriptor that arrives while that timer is being cancelled
+/// is still handed over, never lost. Otherwise one IORING_OP_ACCEPT (or Asio's accept).
 class AcceptOp final : public IoOp {
 public:
     bool await_ready() noexcept;
@@ -113,10 +120,30 @@ public:
 
 private:
     friend class bioring::Listener;
-    AcceptOp(const FileState& l, IoOptions&& o) noexcept : IoOp(std::move(o)), listener_(&l) {}
+    friend class MultishotAccept;
+    /// @shared: the listener's multishot state slot (created on first use), or nullptr
+    /// for single-shot only.
+    AcceptOp(const FileState& l, MultishotAccept** shared, IoOptions&& o) noexcept
+        : IoOp(std::move(o)), listener_(&l), shared_(shared) {}
     static void on_complete(Operation* op, int res) noexcept;
+    static void on_wait_end(Operation* op, int res) noexcept;
+    /// The multishot state for this reactor, or nullptr (single-shot).
+    MultishotAccept* multishot() noexcept;
+    void start_single_shot() noexcept;
+    /// From MultishotAccept (owner thread), after taking this op off the waiters: @res is
+    /// a descriptor, -errno, or fallback (the kernel refused multishot: accept alone).
+    void deliver(int res) noexcept;
+    void settle(int res) noexcept;
+
+    static constexpr int fallback = -0x7fff0000; ///< deliver(): redo as a single-shot accept
+    static constexpr int none = -0x7fff0001;     ///< nothing delivered yet
 
     const FileState* listener_;
+    MultishotAccept** shared_;
+    AcceptOp* next_ = nullptr; ///< MultishotAccept's waiter list
+    int delivered_ = none;     ///< what deliver() brought while the wait timer was live
+    bool timer_ = false;       ///< the wait timer (this Operation as a TIMEOUT) is in flight
+    bool multishot_ = false;   ///< the descriptor came from the multishot: no peer address
     sockaddr_storage peer_{};
     socklen_t peer_len_ = 0;
 };

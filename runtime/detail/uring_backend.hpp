@@ -7,7 +7,10 @@
 //   ud_eventfd (2)     the POLL_ADD on our eventfd fired: re-arm
 //   ud_ignore (3)      swallowed CQE (ASYNC_CANCEL, LINK_TIMEOUT)
 //   Reactor* | 4       our own MSG_RING's completion (res < 0: fall back to the eventfd)
+//   Operation* | 5     a multishot operation (submit_multishot): the CQE's flags are read
+//                      (IORING_CQE_F_MORE) and it goes to Reactor::complete_multishot()
 //   Operation*         an operation: Reactor::complete_op()
+// Only tagged CQEs have their flags read: the ordinary single-CQE path is unchanged.
 // The eventfd is watched with POLL_ADD (no user buffer), so tearing the ring down while it
 // is armed cannot make the kernel write into freed memory.
 //
@@ -61,6 +64,9 @@ public:
     /// The raw SQ view for Reactor::submit()'s inline path (sqes == nullptr when this ring
     /// has SQPOLL or 128-byte SQEs, which that path does not handle).
     SqFastPath fast_path() noexcept;
+    /// Queue @op as a multishot accept (IORING_ACCEPT_MULTISHOT on op.fd, op.mode the
+    /// SOCK_* flags; no peer address, no deadline) with the tagged user_data.
+    void submit_multishot(Operation& op) noexcept;
     [[gnu::noinline]] void cancel(std::uintptr_t user_data) noexcept;
     /// Cancel every request in the ring (ASYNC_CANCEL_ANY). The eventfd poll is among
     /// them; its cancelled completion re-arms it like any other.
@@ -90,7 +96,9 @@ public:
     static constexpr std::uint64_t ud_eventfd = 2;
     static constexpr std::uint64_t ud_ignore = 3;
     static constexpr std::uint64_t ud_msg_source = 4;
-    /// CQE flags that only zero-copy sends put on an Operation's CQEs (zero_copy_cqe()).
+    static constexpr std::uint64_t ud_multishot = 5;
+    /// CQE flags that only zero-copy sends put on an untagged Operation's CQEs
+    /// (zero_copy_cqe(); a multishot's F_MORE comes with the ud_multishot tag).
     static constexpr unsigned zc_cqe_flags = IORING_CQE_F_MORE | IORING_CQE_F_NOTIF;
 
 private:
@@ -141,10 +149,11 @@ private:
     [[gnu::noinline]] io_uring_sqe* get_sqe_slow() noexcept;
     void flush() noexcept;
     void reap() noexcept;
-    void dispatch(std::uint64_t ud, int res) noexcept;
-    [[gnu::noinline]] void dispatch_special(std::uint64_t ud, int res) noexcept;
-    /// A CQE with IORING_CQE_F_MORE or F_NOTIF (zero-copy sends). Returns: whether to
-    /// deliver it, with @res replaced by the send's result.
+    void dispatch(std::uint64_t ud, int res, std::uint32_t flags) noexcept;
+    [[gnu::noinline]] void dispatch_special(std::uint64_t ud, int res,
+                                            std::uint32_t flags) noexcept;
+    /// A CQE with IORING_CQE_F_MORE or F_NOTIF (zero-copy sends; tagged user_data passes
+    /// through). Returns: whether to deliver it, with @res replaced by the send's result.
     [[gnu::noinline]] bool zero_copy_cqe(std::uint64_t ud, int& res, unsigned flags) noexcept;
     [[gnu::noinline]] void deliver_stashed() noexcept;
     void arm_eventfd() noexcept;
@@ -181,7 +190,12 @@ private:
     std::vector<__kernel_timespec> sqe_timespecs_; ///< one per SQ slot: timespec_for()
 
     // CQEs taken off the ring to unblock a submit (-EBUSY), delivered at the next reap.
-    std::vector<std::pair<std::uint64_t, int>> stashed_;
+    struct StashedCqe {
+        std::uint64_t ud;
+        int res;
+        std::uint32_t flags; ///< read for tagged user_data only (0 otherwise)
+    };
+    std::vector<StashedCqe> stashed_;
 };
 
 } // namespace bioring::detail
