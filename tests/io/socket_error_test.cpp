@@ -40,26 +40,6 @@ bool message_has(const std::string& what) {
     return std::string(last_error_message()).find(what) != std::string::npos;
 }
 
-/// A connected pair over @n: {accepted, connected}.
-Task<std::pair<Socket, Socket>> connected_pair(Listener& l) {
-    std::vector<Task<void>> t;
-    Socket a, c;
-    t.push_back([](Listener& l, Socket& out) -> Task<void> {
-        Result<Socket> s = co_await l.accept();
-        if (s) {
-            out = std::move(*s);
-        }
-    }(l, a));
-    t.push_back([](const SocketAddress at, Socket& out) -> Task<void> {
-        Result<Socket> s = co_await Socket::connect(at);
-        if (s) {
-            out = std::move(*s);
-        }
-    }(l.address(), c));
-    co_await when_all(std::move(t));
-    co_return std::pair<Socket, Socket>(std::move(a), std::move(c));
-}
-
 double ms_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }

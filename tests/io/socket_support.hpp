@@ -6,6 +6,8 @@
 
 #include <bioring/io/listener.hpp>
 #include <bioring/io/socket.hpp>
+#include <bioring/runtime/task.hpp>
+#include <bioring/runtime/when_all.hpp>
 #include "tests/io/io_support.hpp"
 #include "tests/io/tmp_file.hpp"
 
@@ -21,6 +23,8 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 namespace bioring::test {
 
@@ -66,6 +70,27 @@ inline std::optional<Listener> listen_on(Net n, ListenOptions o = {}) {
         throw;
     }
     return std::nullopt;
+}
+
+/// A connected pair over @l: {accepted, connected}; a side that failed is a closed Socket.
+/// Context: a reactor thread (co_await it there or through sync_wait).
+inline Task<std::pair<Socket, Socket>> connected_pair(Listener& l) {
+    Socket a, c;
+    std::vector<Task<void>> t;
+    t.push_back([](Listener& l, Socket& out) -> Task<void> {
+        Result<Socket> s = co_await l.accept();
+        if (s) {
+            out = std::move(*s);
+        }
+    }(l, a));
+    t.push_back([](const SocketAddress at, Socket& out) -> Task<void> {
+        Result<Socket> s = co_await Socket::connect(at);
+        if (s) {
+            out = std::move(*s);
+        }
+    }(l.address(), c));
+    co_await when_all(std::move(t));
+    co_return std::pair<Socket, Socket>(std::move(a), std::move(c));
 }
 
 /// FNV-1a over a byte stream, resumable chunk by chunk.

@@ -43,26 +43,6 @@ std::uint64_t notifications() {
     return Reactor::current()->counters().zc_notifications;
 }
 
-/// {accepted, connected} over @l.
-Task<std::pair<Socket, Socket>> connected_pair(Listener& l) {
-    Socket a, c;
-    std::vector<Task<void>> t;
-    t.push_back([](Listener& l, Socket& out) -> Task<void> {
-        Result<Socket> s = co_await l.accept();
-        if (s) {
-            out = std::move(*s);
-        }
-    }(l, a));
-    t.push_back([](const SocketAddress at, Socket& out) -> Task<void> {
-        Result<Socket> s = co_await Socket::connect(at);
-        if (s) {
-            out = std::move(*s);
-        }
-    }(l.address(), c));
-    co_await when_all(std::move(t));
-    co_return std::pair<Socket, Socket>(std::move(a), std::move(c));
-}
-
 /// Receive @n bytes from @s and compare them with the pattern of @seed.
 Task<void> expect_pattern(Socket& s, std::size_t n, unsigned seed) {
     std::vector<std::byte> in(n), want(n);
