@@ -9,6 +9,8 @@
 #   bioring-nbd-zc  the same with --zero-copy (READ replies by IORING_OP_SENDMSG_ZC; only
 #                TCP sockets take zero-copy sends: over a Unix socket it measures the
 #                fallback). Not in the default SERVERS.
+#   bioring-nbd-wb  the same with --cache writeback (buffered I/O through the page cache, as
+#                nbdkit's file plugin and qemu-nbd's default do). Not in the default SERVERS.
 #   nbdkit       -f -U S file FILE (its default 16 threads; page cache)
 #   qemu-nbd     -k S -f raw -x bench -t -e 8 FILE (cache=writeback, aio=threads: its
 #                defaults; -t and -e 8 only so that it outlives a client and takes the
@@ -41,7 +43,7 @@
 # with a line saying so.
 #
 # Environment: REPS (3), RUN_SECONDS (5), SIZE (1G), TARGETS ("shm disk"), SERVERS
-# ("bioring-nbd nbdkit qemu-nbd nbd-server"; also bioring-nbd-zc), RWS ("randread
+# ("bioring-nbd nbdkit qemu-nbd nbd-server"; also bioring-nbd-zc, bioring-nbd-wb), RWS ("randread
 # randwrite"), JOBS ("1 2"), IODEPTH (32), BS (4k), TRANSPORT (unix; tcp), COPY (1),
 # CRYPT (1), BIORING_NBD, RESULTS (ROOT/results/nbd-<UTC stamp>).
 # Output: RESULTS/{runs.jsonl,header.txt,table.txt,results.json,nbd_iops_per_cpu.png}.
@@ -117,14 +119,14 @@ NOTES=()
 declare -A HAVE=()
 for s in $SERVERS; do
     case $s in
-    bioring-nbd | bioring-nbd-zc)
+    bioring-nbd | bioring-nbd-zc | bioring-nbd-wb)
                  if [[ -n $NBD_BIN && -x $NBD_BIN ]]; then HAVE[$s]=1; else
                      NOTES+=("$s not measured: no binary at ${BIORING_NBD:-$BUILD/apps/bioring-nbd or $BUILD/apps/nbd/bioring-nbd}")
                  fi ;;
     nbdkit) command -v nbdkit >/dev/null && HAVE[$s]=1 || NOTES+=("nbdkit not installed: skipped") ;;
     qemu-nbd) command -v qemu-nbd >/dev/null && HAVE[$s]=1 || NOTES+=("qemu-nbd not installed: skipped") ;;
     nbd-server) command -v nbd-server >/dev/null && HAVE[$s]=1 || NOTES+=("nbd-server not installed: skipped") ;;
-    *) bad "unknown server '$s' in SERVERS (bioring-nbd bioring-nbd-zc nbdkit qemu-nbd nbd-server)" ;;
+    *) bad "unknown server '$s' in SERVERS (bioring-nbd bioring-nbd-zc bioring-nbd-wb nbdkit qemu-nbd nbd-server)" ;;
     esac
 done
 ((${#HAVE[@]} > 0)) || { echo "nbd_compare.sh: no server to run (${NOTES[*]})" >&2; exit 1; }
@@ -205,10 +207,11 @@ start_server() {
     rm -f "$SOCK"
     SOWNED=1
     case $name in
-    bioring-nbd | bioring-nbd-zc)
+    bioring-nbd | bioring-nbd-zc | bioring-nbd-wb)
         local args=(--socket "$SOCK")
         [[ $TRANSPORT == tcp ]] && args=(--listen "127.0.0.1:$PORT")
         [[ $name == bioring-nbd-zc ]] && args+=(--zero-copy)
+        [[ $name == bioring-nbd-wb ]] && args+=(--cache writeback)
         if [[ -n $crypt ]]; then
             "$NBD_BIN" "${args[@]}" --export bench --crypt aes-xts-plain64 --key-file "$KEY" \
                 --key-size 512 "$file" >"$WORK/server.log" 2>&1 &
@@ -396,6 +399,7 @@ done
         case $s in
         bioring-nbd) printf '%s; ' "bioring-nbd ($NBD_BIN)" ;;
         bioring-nbd-zc) printf '%s; ' "bioring-nbd-zc (--zero-copy)" ;;
+        bioring-nbd-wb) printf '%s; ' "bioring-nbd-wb (--cache writeback)" ;;
         nbdkit) printf '%s; ' "$(nbdkit --version 2>&1 | head -1) (file plugin, default threads)" ;;
         qemu-nbd) printf '%s; ' "$(qemu-nbd --version 2>&1 | head -1) (-t -e 8)" ;;
         nbd-server) printf '%s; ' "nbd-server $(nbd-server -V 2>&1 | grep -oE '[0-9]+\.[0-9.]+' | head -1) (forking daemon)" ;;

@@ -12,9 +12,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-SERVERS = ["bioring-nbd", "bioring-nbd-zc", "nbdkit", "qemu-nbd", "nbd-server"]
+SERVERS = ["bioring-nbd", "bioring-nbd-zc", "bioring-nbd-wb", "nbdkit", "qemu-nbd", "nbd-server"]
 TARGETS = {"shm": "/dev/shm", "disk": "ext4"}
-COLORS = {"bioring-nbd": "#d62728", "bioring-nbd-zc": "#ff9896", "nbdkit": "#1f77b4",
+COLORS = {"bioring-nbd": "#d62728", "bioring-nbd-zc": "#ff9896", "bioring-nbd-wb": "#ff7f0e",
+          "nbdkit": "#1f77b4",
           "qemu-nbd": "#2ca02c", "nbd-server": "#9467bd"}
 
 

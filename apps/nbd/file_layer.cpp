@@ -43,8 +43,11 @@ FileLayer::FileLayer(DirectFile file, bool read_only, std::size_t pool_size)
     pad = std::max(pad, frame_pad(do_flush(p)));
     pad = std::max(pad, frame_pad(do_block_status(p, 0, 0, {})));
     init_bioset(pad, pool_size);
-    align_ =
-        static_cast<std::uint32_t>(std::max(file_.offset_alignment(), file_.memory_alignment()));
+    // A buffered file takes any offset, length and buffer (DirectFile::is_aligned is always
+    // true for it), so nothing needs widening and the size is exported as it is.
+    align_ = file_.is_direct() ? static_cast<std::uint32_t>(
+                                     std::max(file_.offset_alignment(), file_.memory_alignment()))
+                               : 1;
     const std::uint64_t full = file_.size();
     size_ = round_down(full, align_);
     dropped_ = full - size_;

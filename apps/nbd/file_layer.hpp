@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // FileLayer: the bottom of bioring-nbd's stack, an O_DIRECT file or block device on the
-// reactor's ring (DirectFile).
+// reactor's ring (DirectFile) — or a buffered one (bioring-nbd --cache writeback), which has
+// no alignment rules: every request goes straight to the file through the page cache, and
+// the export keeps the file's exact size.
 //
 // Requests aligned to the file's O_DIRECT rules go straight to the file; others are served
 // through bounce buffers from BufferPool, widened to whole blocks (read-modify-write for
@@ -10,8 +12,8 @@
 // the filesystem cannot do is ignored, as the protocol allows); zero = PUNCH_HOLE when a
 // hole is acceptable, else ZERO_RANGE, else (not fast) written zeroes. A FUA write is
 // followed by an fdatasync of the file (FuaMode::flush, the default) or written with
-// RWF_DSYNC (FuaMode::dsync: durable for its own range alone); FLUSH is fdatasync. Block status comes from lseek(SEEK_DATA/SEEK_HOLE) — a blocking
-// syscall on the reactor thread, made only once the file may have holes (it had some at
+// RWF_DSYNC (FuaMode::dsync: durable for its own range alone); FLUSH is fdatasync. Block
+// status comes from lseek(SEEK_DATA/SEEK_HOLE) — a blocking syscall on the reactor thread, made only once the file may have holes (it had some at
 // open, or this layer punched one).
 // A regular file's size is exported rounded down to the O_DIRECT block (O_DIRECT cannot
 // write a partial last block without extending the file); main() warns when that drops
@@ -36,7 +38,7 @@ enum class FuaMode {
 
 class FileLayer final : public BlockDevice {
 public:
-    /// Serve @file (opened O_DIRECT; write access unless @read_only).
+    /// Serve @file (O_DIRECT, or buffered: alignment 1; write access unless @read_only).
     /// Context: any thread; blocking syscalls (size, fstat). Throws std::system_error
     /// naming the path.
     FileLayer(DirectFile file, bool read_only, std::size_t pool_size = 64);

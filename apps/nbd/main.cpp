@@ -74,6 +74,9 @@ constexpr const char* usage_text =
     "                        closed at once, with a message on stderr\n"
     "  --handshake-timeout S seconds a client has for the whole handshake, 1..3600\n"
     "                        (default 10); a slower or silent one is closed\n"
+    "  --cache MODE          none (default): O_DIRECT, the page cache is bypassed;\n"
+    "                        writeback: buffered I/O through the page cache (FLUSH and\n"
+    "                        FUA still fdatasync), as qemu-nbd --cache=writeback\n"
     "  --fua MODE            how a WRITE with FUA is made durable: flush (default: the\n"
     "                        write, then fdatasync of the file) or dsync (RWF_DSYNC on\n"
     "                        the write: its own blocks only)\n"
@@ -101,6 +104,7 @@ struct Options {
     bool zero_copy = false;
     bool insecure = false;
     FuaMode fua = FuaMode::flush;
+    bool writeback = false; ///< --cache writeback: buffered file
     TlsMode tls = TlsMode::off;
     std::string tls_dir;
     bool tls_verify_peer = false;
@@ -154,6 +158,15 @@ Options parse(int argc, char** argv, bool* help) {
             [&](std::string_view v) { o.tls_dir = nonempty(v, "--tls-certificates"); });
     p.flag("tls-verify-peer", &o.tls_verify_peer);
     p.flag("stats", &o.stats);
+    p.value("cache", [&](std::string_view v) {
+        if (v == "none") {
+            o.writeback = false;
+        } else if (v == "writeback") {
+            o.writeback = true;
+        } else {
+            throw UsageError("--cache '" + std::string(v) + "': none or writeback");
+        }
+    });
     p.value("fua", [&](std::string_view v) {
         if (v == "flush") {
             o.fua = FuaMode::flush;
@@ -415,6 +428,7 @@ int run(int argc, char** argv) {
     check_source(o.file);
     OpenOptions oo;
     oo.write = !o.read_only;
+    oo.direct = !o.writeback;
     // Every layer's reserve is --max-requests deep (the forward-progress rule and why this
     // depth: block_device.hpp).
     FileLayer file(open_file(prog, o.file, oo), o.read_only, o.max_requests);

@@ -407,6 +407,7 @@ TEST_SUITE("nbd") {
             {{"--socket", sock, "--threads", "0", f}, 2, "--threads"},
             {{"--socket", sock, "--max-requests", "x", f}, 2, "--max-requests"},
             {{"--socket", sock, "--fua", "sometimes", f}, 2, "--fua 'sometimes'"},
+            {{"--socket", sock, "--cache", "directsync", f}, 2, "--cache 'directsync'"},
             {{"--socket", sock, "--crypt", "aes-cbc-essiv", f}, 2, "aes-cbc-essiv"},
             {{"--socket", sock, "--crypt", "aes-xts-plain64", f}, 2, "--key-file"},
             {{"--socket", sock, "--key-file", f, f}, 2, "need --crypt"},

@@ -28,9 +28,10 @@ namespace {
 
 constexpr std::size_t file_bytes = 1 << 20;
 
-FileLayer open_layer(const std::string& path, bool ro = false) {
+FileLayer open_layer(const std::string& path, bool ro = false, bool direct = true) {
     OpenOptions o;
     o.write = !ro;
+    o.direct = direct;
     return FileLayer(DirectFile::open(path, o), ro);
 }
 
@@ -116,6 +117,32 @@ TEST_SUITE("nbd") {
             CHECK(f.dsync_writes() == 2);
             CHECK(sync_wait(f.flush()).res == 0); // FLUSH is still the whole file's fdatasync
             CHECK(f.syncs() == 1);
+            CHECK(nbd_test::read_whole(p.str()) == model);
+        }
+    }
+
+    TEST_CASE("file layer: a buffered file (--cache writeback) has no alignment rules") {
+        for (const std::string& dir :
+             {bioring::test::test_dir(), bioring::test::build_tree_dir()}) {
+            CAPTURE(dir);
+            TempPath p(dir, "nbd");
+            const std::size_t odd_size = file_bytes - 1000; // not a multiple of any block
+            auto model = nbd_test::random_bytes(odd_size, 9);
+            nbd_test::write_whole(p.str(), model);
+            {
+                FileLayer f = open_layer(p.str(), false, false);
+                CHECK(f.alignment() == 1);
+                CHECK(f.size() == odd_size); // exported whole: nothing dropped
+                CHECK(f.dropped_tail() == 0);
+                random_rw(f, model, 10);
+                // Zeroes and a trim at odd offsets: exact bytes, no widening.
+                CHECK(sync_wait(f.zero(4097, 3001, false, false)).res == 0);
+                std::fill(model.begin() + 4097, model.begin() + 4097 + 3001, std::byte{0});
+                CHECK(sync_wait(f.zero(20001, 999, true, false)).res == 0);
+                std::fill(model.begin() + 20001, model.begin() + 21000, std::byte{0});
+                CHECK(sync_wait(f.flush()).res == 0);
+                CHECK(f.stats().frames.load() == f.stats().requests.load());
+            }
             CHECK(nbd_test::read_whole(p.str()) == model);
         }
     }
