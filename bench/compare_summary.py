@@ -14,10 +14,11 @@
 #       DIR/kiops_per_core.png (gnuplot).
 import json
 import statistics
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+import gnuplot_run
 
 # "bioring" is bioring-bench's loop mode in result folders made before per-io was measured.
 NAMES = {"bioring-per-io": "bioring per-io", "bioring-loop": "bioring loop",
@@ -238,14 +239,7 @@ def plot(folder, points):
         if series:
             script.append("plot " + ", ".join(series))
     script.append("unset multiplot")
-    gp = folder / "kiops_per_core.gp"
-    gp.write_text("\n".join(script) + "\n")
-    try:
-        subprocess.run(["gnuplot", str(gp)], check=True)
-        print(f"plot: {folder / 'kiops_per_core.png'}")
-    except (OSError, subprocess.CalledProcessError) as e:
-        print(f"compare_summary: gnuplot failed ({e}); the table and JSON are complete",
-              file=sys.stderr)
+    gnuplot_run.render(script, folder, "kiops_per_core", "compare_summary")
 
 
 def main(argv):

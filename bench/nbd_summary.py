@@ -7,10 +7,11 @@
 # server and job count, one panel per target and block size).
 import json
 import statistics
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+import gnuplot_run
 
 SERVERS = ["bioring-nbd", "bioring-nbd-zc", "bioring-nbd-wb", "nbdkit", "qemu-nbd", "nbd-server"]
 TARGETS = {"shm": "/dev/shm", "disk": "ext4"}
@@ -194,14 +195,7 @@ def plot(folder, points):
                   for i, s in enumerate(servers)]
         script.append("plot " + ", ".join(series))
     script.append("unset multiplot")
-    gp = folder / "nbd_iops_per_cpu.gp"
-    gp.write_text("\n".join(script) + "\n")
-    try:
-        subprocess.run(["gnuplot", str(gp)], check=True)
-        print(f"plot: {folder / 'nbd_iops_per_cpu.png'}")
-    except (OSError, subprocess.CalledProcessError) as e:
-        print(f"nbd_summary: gnuplot failed ({e}); the table and JSON are complete",
-              file=sys.stderr)
+    gnuplot_run.render(script, folder, "nbd_iops_per_cpu", "nbd_summary")
 
 
 if __name__ == "__main__":
