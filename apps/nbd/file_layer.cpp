@@ -9,10 +9,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <coroutine>
 #include <cstring>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/uio.h>
+#include <optional>
 #include <system_error>
 #include <unistd.h>
 
@@ -28,6 +33,58 @@ std::uint64_t round_up(std::uint64_t v, std::uint64_t a) noexcept {
 }
 
 } // namespace
+
+// The awaiter of one file read or write: the ring's own (exactly what co_await on the
+// DirectFile request costs) or a result already made inline.
+template <class Op>
+class FileLayer::FileIo {
+public:
+    explicit FileIo(Op&& ring) noexcept : ring_(std::move(ring)) {}
+    explicit FileIo(IoResult done) noexcept : done_(done) {}
+    bool await_ready() noexcept { return !ring_ || ring_->await_ready(); }
+    decltype(auto) await_suspend(std::coroutine_handle<> h) noexcept {
+        return ring_->await_suspend(h);
+    }
+    IoResult await_resume() noexcept { return ring_ ? ring_->await_resume() : done_; }
+
+private:
+    std::optional<Op> ring_;
+    IoResult done_{0};
+};
+
+FileLayer::FileIo<ReadOp> FileLayer::file_read(void* buf, std::size_t len,
+                                               std::uint64_t off) noexcept {
+    if (!inline_io_) {
+        return FileIo<ReadOp>(file_.read(buf, len, off));
+    }
+    const ssize_t n = ::pread(file_.fd(), buf, len, static_cast<off_t>(off));
+    return FileIo<ReadOp>(IoResult{n < 0 ? -errno : static_cast<int>(n)});
+}
+
+FileLayer::FileIo<WriteOp> FileLayer::file_write(const void* buf, std::size_t len,
+                                                 std::uint64_t off, WriteFlags flags) noexcept {
+    if (!inline_io_) {
+        return flags == WriteFlags::none ? FileIo<WriteOp>(file_.write(buf, len, off))
+                                         : FileIo<WriteOp>(file_.write(buf, len, off, flags));
+    }
+    const iovec iov{const_cast<void*>(buf), len};
+    const ssize_t n = ::pwritev2(file_.fd(), &iov, 1, static_cast<off_t>(off),
+                                 static_cast<int>(flags));
+    return FileIo<WriteOp>(IoResult{n < 0 ? -errno : static_cast<int>(n)});
+}
+
+bool FileLayer::memory_file(const DirectFile& f) noexcept {
+    struct statfs fs {};
+    if (::fstatfs(f.fd(), &fs) != 0 || (fs.f_type != TMPFS_MAGIC && fs.f_type != RAMFS_MAGIC)) {
+        return false;
+    }
+    // RWF_NOWAIT refused: io_uring would run every read on a worker thread. (One byte: an
+    // empty read returns before the flags are checked; the flags are checked before
+    // O_DIRECT's alignment.)
+    std::byte b[1];
+    const iovec iov{b, 1};
+    return ::preadv2(f.fd(), &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP;
+}
 
 std::size_t FileLayer::bounce_size(std::uint64_t len) const noexcept {
     return static_cast<std::size_t>(
@@ -68,7 +125,7 @@ Task<IoResult> FileLayer::do_read(BioSet& bs, std::byte* buf, std::uint32_t len,
         co_return IoResult{-EINVAL};
     }
     if (file_.is_aligned(buf, len, off)) {
-        IoResult r = co_await file_.read(buf, len, off);
+        IoResult r = co_await file_read(buf, len, off);
         if (!r) {
             co_return r;
         }
@@ -87,7 +144,7 @@ Task<IoResult> FileLayer::do_read(BioSet& bs, std::byte* buf, std::uint32_t len,
         const std::uint64_t a = round_down(pos, align_);
         const std::uint64_t piece_end = std::min(end, a + piece);
         const std::uint64_t span = round_up(piece_end, align_) - a;
-        IoResult r = co_await file_.read(b.data(), span, a);
+        IoResult r = co_await file_read(b.data(), span, a);
         if (!r) {
             co_return r;
         }
@@ -162,10 +219,10 @@ Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src, 
     int n = 0;
     if (m.kind == Modify::write) {
         if (file_.is_aligned(src, len, off)) {
-            IoResult r = co_await file_.write(src, len, off, wflags);
+            IoResult r = co_await file_write(src, len, off, wflags);
             if (r.res == -EOPNOTSUPP && dsync) { // no RWF_DSYNC here: write, then sync
                 sync_after = true;
-                r = co_await file_.write(src, len, off);
+                r = co_await file_write(src, len, off);
             }
             if (!r) {
                 co_return r;
@@ -220,14 +277,14 @@ Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src, 
                 const std::uint64_t piece_end = std::min(todo[i].e, pa + piece);
                 const std::uint64_t pb = round_up(piece_end, align_);
                 if (pos != pa) { // head block: keep the bytes before pos
-                    IoResult r = co_await file_.read(b.data(), align_, pa);
+                    IoResult r = co_await file_read(b.data(), align_, pa);
                     if (!r) {
                         co_return r;
                     }
                 }
                 const std::uint64_t tail = pb - align_;
                 if (piece_end != pb && !(pos != pa && tail == pa)) { // tail block
-                    IoResult r = co_await file_.read(b.data() + (tail - pa), align_, tail);
+                    IoResult r = co_await file_read(b.data() + (tail - pa), align_, tail);
                     if (!r) {
                         co_return r;
                     }
@@ -237,10 +294,10 @@ Task<IoResult> FileLayer::do_modify(BioSet& bs, Modify m, const std::byte* src, 
                 } else {
                     std::memset(b.data() + (pos - pa), 0, piece_end - pos);
                 }
-                IoResult r = co_await file_.write(b.data(), pb - pa, pa, wflags);
+                IoResult r = co_await file_write(b.data(), pb - pa, pa, wflags);
                 if (r.res == -EOPNOTSUPP && dsync) {
                     sync_after = true;
-                    r = co_await file_.write(b.data(), pb - pa, pa);
+                    r = co_await file_write(b.data(), pb - pa, pa);
                 }
                 if (!r) {
                     co_return r;

@@ -15,6 +15,13 @@
 // RWF_DSYNC (FuaMode::dsync: durable for its own range alone); FLUSH is fdatasync. Block
 // status comes from lseek(SEEK_DATA/SEEK_HOLE) — a blocking syscall on the reactor thread, made only once the file may have holes (it had some at
 // open, or this layer punched one).
+// Inline I/O (set_inline_io, bioring-nbd --tmpfs-io inline, its default for a file on
+// tmpfs): reads and writes are pread/pwrite calls on the reactor thread instead of ring
+// requests. tmpfs cannot do non-blocking I/O (RWF_NOWAIT is refused), so io_uring hands
+// every one of its reads and writes to a worker thread — two context switches around a
+// memory copy that never waits for a device (only for memory: swap-in, reclaim). Inline,
+// the copy is the whole request. Syncs, trims and zeroes stay on the ring; so does
+// fault injection (BIORING_FAULT sees ring completions only).
 // A regular file's size is exported rounded down to the O_DIRECT block (O_DIRECT cannot
 // write a partial last block without extending the file); main() warns when that drops
 // bytes.
@@ -56,6 +63,14 @@ public:
     RangeLock& range_lock() noexcept { return lock_; }
     /// Context: before serving (not synchronised with requests in flight).
     void set_fua_mode(FuaMode m) noexcept { fua_mode_ = m; }
+    /// Reads and writes as pread/pwrite on the calling reactor's thread (header comment).
+    /// Only for a file whose I/O never waits for a device (memory_file()).
+    /// Context: before serving.
+    void set_inline_io(bool on) noexcept { inline_io_ = on; }
+    bool inline_io() const noexcept { return inline_io_; }
+    /// Whether @f is a memory file whose I/O io_uring can only run on a worker thread: on
+    /// tmpfs or ramfs, and refusing RWF_NOWAIT. Context: any thread; blocking syscalls.
+    static bool memory_file(const DirectFile& f) noexcept;
     /// fdatasync calls made (FLUSH, FUA writes in FuaMode::flush, and FUA writes on a file
     /// that refuses RWF_DSYNC).
     std::uint64_t syncs() const noexcept { return syncs_.load(std::memory_order_relaxed); }
@@ -84,6 +99,12 @@ public:
     }
 
 private:
+    template <class Op>
+    class FileIo;
+    /// co_await: the file's read or write of [off, off + len), on the ring or inline.
+    FileIo<ReadOp> file_read(void* buf, std::size_t len, std::uint64_t off) noexcept;
+    FileIo<WriteOp> file_write(const void* buf, std::size_t len, std::uint64_t off,
+                                           WriteFlags flags = WriteFlags::none) noexcept;
     /// The one coroutine behind write, trim and zero (one frame per request either way).
     struct Modify {
         enum Kind : std::uint8_t { write, trim, zero } kind;
@@ -113,6 +134,7 @@ private:
     std::uint32_t align_ = 4096;
     bool read_only_ = false;
     FuaMode fua_mode_ = FuaMode::flush;
+    bool inline_io_ = false;
     std::atomic<bool> maybe_sparse_{true};
     RangeLock lock_;
     std::atomic<std::uint64_t> syncs_{0};

@@ -77,6 +77,10 @@ constexpr const char* usage_text =
     "  --cache MODE          none (default): O_DIRECT, the page cache is bypassed;\n"
     "                        writeback: buffered I/O through the page cache (FLUSH and\n"
     "                        FUA still fdatasync), as qemu-nbd --cache=writeback\n"
+    "  --tmpfs-io MODE       reads and writes of a file on tmpfs or ramfs: inline\n"
+    "                        (default: pread/pwrite on the serving thread; io_uring could\n"
+    "                        only hand each to a worker thread, as tmpfs has no\n"
+    "                        non-blocking I/O) or ring (through io_uring like any file)\n"
     "  --fua MODE            how a WRITE with FUA is made durable: flush (default: the\n"
     "                        write, then fdatasync of the file) or dsync (RWF_DSYNC on\n"
     "                        the write: its own blocks only)\n"
@@ -105,6 +109,7 @@ struct Options {
     bool insecure = false;
     FuaMode fua = FuaMode::flush;
     bool writeback = false; ///< --cache writeback: buffered file
+    bool tmpfs_inline = true; ///< --tmpfs-io inline
     TlsMode tls = TlsMode::off;
     std::string tls_dir;
     bool tls_verify_peer = false;
@@ -165,6 +170,15 @@ Options parse(int argc, char** argv, bool* help) {
             o.writeback = true;
         } else {
             throw UsageError("--cache '" + std::string(v) + "': none or writeback");
+        }
+    });
+    p.value("tmpfs-io", [&](std::string_view v) {
+        if (v == "inline") {
+            o.tmpfs_inline = true;
+        } else if (v == "ring") {
+            o.tmpfs_inline = false;
+        } else {
+            throw UsageError("--tmpfs-io '" + std::string(v) + "': inline or ring");
         }
     });
     p.value("fua", [&](std::string_view v) {
@@ -433,6 +447,7 @@ int run(int argc, char** argv) {
     // depth: block_device.hpp).
     FileLayer file(open_file(prog, o.file, oo), o.read_only, o.max_requests);
     file.set_fua_mode(o.fua);
+    file.set_inline_io(o.tmpfs_inline && FileLayer::memory_file(file.file()));
     if (file.dropped_tail() != 0) {
         std::fprintf(stderr,
                      "%s: warning: '%s' is not a multiple of its %u-byte O_DIRECT block: its "
@@ -484,9 +499,10 @@ int run(int argc, char** argv) {
     ro.threads = o.threads;
     Runtime rt(ro);
     std::printf("%s: serving %s as export '%s' on %s (%u threads, %u requests per "
-                "connection%s)\n",
+                "connection%s%s)\n",
                 prog, describe(o, top).c_str(), o.export_name.c_str(),
                 listener.address().to_string().c_str(), rt.size(), o.max_requests,
+                file.inline_io() ? ", tmpfs I/O inline" : "",
                 o.tls == TlsMode::off  ? ", no TLS"
                 : o.tls == TlsMode::on ? (o.tls_verify_peer ? ", TLS offered, client "
                                                               "certificates required"

@@ -15,9 +15,12 @@
 // payload (at most --max-requests of them), so a connection's payload memory is at most
 // max(--max-requests, 32) MiB whatever the mix of sizes. A large WRITE is atomic per
 // piece only: an overlapping WRITE in flight at the same time may win some pieces and
-// lose others (the protocol leaves the order of overlapping requests in flight open). Requests complete in any order; each reply (header + payload, or all chunks
-// of a structured read) is one sendmsg under the connection's Mutex, so replies never
-// interleave. A connection lives on one reactor.
+// lose others (the protocol leaves the order of overlapping requests in flight open).
+// Requests complete in any order; each reply (header + payload, or all chunks of a
+// structured read) joins the connection's ReplyQueue: a reply ready while no send is in
+// flight is sent at once, the replies ready while one is in flight go out together in the
+// next sendmsg (reply_queue.hpp), so replies never interleave and a burst of completions
+// costs one send. A connection lives on one reactor.
 // Stop (the server's stop_token): the reader stops at the next header it waits for, the
 // requests already read finish and are answered, then the socket is closed.
 // TLS (FrontOptions::tls_mode): the connection's bytes go through a Transport, the socket
@@ -91,6 +94,14 @@ public:
     unsigned connections() const noexcept;
     /// Block until no connection is being served. Context: a non-reactor thread.
     void wait_idle();
+    /// Replies handed to the socket, and the sends that carried them (all connections so
+    /// far; a send that failed counts). Context: any thread.
+    std::uint64_t replies_sent() const noexcept {
+        return replies_sent_.load(std::memory_order_relaxed);
+    }
+    std::uint64_t reply_sends() const noexcept {
+        return reply_sends_.load(std::memory_order_relaxed);
+    }
 
 private:
     struct Connection;
@@ -114,6 +125,8 @@ private:
     std::condition_variable idle_;
     unsigned connections_ = 0;
     std::atomic<std::int64_t> last_tls_report_{0}; ///< steady_clock ns of the last report
+    std::atomic<std::uint64_t> replies_sent_{0};
+    std::atomic<std::uint64_t> reply_sends_{0};
 };
 
 } // namespace bioring::apps::nbd

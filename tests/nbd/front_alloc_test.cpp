@@ -7,6 +7,7 @@
 #include "apps/nbd/nbd_front.hpp"
 #include "tests/io/heap_hooks.hpp" // defines malloc: included by this file only
 #include "tests/io/tmp_file.hpp"
+#include "tests/nbd/raw_client.hpp"
 #include "tests/nbd/nbd_support.hpp"
 
 #include <bioring/alloc/buffer_pool.hpp>
@@ -40,29 +41,9 @@ struct Outcome {
 Task<void> client(Socket& s, NbdFront& front, Buffer buf, int warm, int n, Outcome& out) {
     std::array<std::byte, 512> b{};
     auto fail = [&] { ++out.failures; };
-    if ((co_await s.recv_exact(b.data(), handshake_size)).res != int(handshake_size)) {
+    if (!co_await nbd_test::go_default_export(s)) {
         fail();
         co_return;
-    }
-    put32(b.data(), flag_c_fixed_newstyle | flag_c_no_zeroes);
-    put64(b.data() + 4, ihave_opt);
-    put32(b.data() + 12, opt_go);
-    put32(b.data() + 16, 6);
-    put32(b.data() + 20, 0); // empty name
-    put16(b.data() + 24, 0); // no info requests
-    co_await s.send_all(b.data(), 26);
-    for (;;) { // INFO_EXPORT, then ACK
-        if ((co_await s.recv_exact(b.data(), option_reply_header_size)).res != 20) {
-            fail();
-            co_return;
-        }
-        const std::uint32_t type = get32(b.data() + 12), len = get32(b.data() + 16);
-        if (len > 0) {
-            co_await s.recv_exact(b.data() + 20, len);
-        }
-        if (type == rep_ack) {
-            break;
-        }
     }
     for (int i = 0; i < warm + n; ++i) {
         if (i == warm) {

@@ -564,7 +564,8 @@ def case_faults():
     # read with EIO, the 2nd fsync with EIO. Each becomes the NBD error of that request alone.
     spec = "op=write,err=EIO,nth=2;op=write,err=ENOSPC,nth=3;op=read,err=EIO,nth=3;" \
            "op=fsync,err=EIO,nth=2"
-    srv = Server(env={"BIORING_FAULT": spec})
+    # Injection sees ring completions only: tmpfs I/O goes through the ring for this.
+    srv = Server("--tmpfs-io", "ring", env={"BIORING_FAULT": spec})
     s = connect()
     go(s)
     EIO = 5

@@ -10,6 +10,7 @@
 #include "tests/nbd/nbd_support.hpp"
 
 #include <bioring/alloc/buffer_pool.hpp>
+#include <bioring/runtime/reactor.hpp>
 #include <bioring/runtime/runtime.hpp>
 #include <bioring/runtime/sync_wait.hpp>
 #include <bioring/runtime/when_all.hpp>
@@ -93,6 +94,40 @@ TEST_SUITE("nbd") {
             CHECK(sync_wait(ro.write(b, 8, 0, false)).res == -EPERM);
             CHECK(sync_wait(ro.zero(0, 8, true, false)).res == -EPERM);
         }
+    }
+
+    TEST_CASE("file layer: inline I/O on tmpfs matches a model and puts no read or write on "
+              "the ring") {
+        TempPath p(bioring::test::test_dir(), "nbd");
+        auto model = nbd_test::random_bytes(file_bytes, 3);
+        nbd_test::write_whole(p.str(), model);
+        TempPath q(bioring::test::build_tree_dir(), "nbd");
+        nbd_test::write_whole(q.str(), model);
+        CHECK_FALSE(FileLayer::memory_file(open_layer(q.str()).file())); // ext4
+        CHECK_FALSE(FileLayer::memory_file(open_layer(q.str(), false, false).file()));
+        {
+            FileLayer f = open_layer(p.str());
+            if (!FileLayer::memory_file(f.file())) {
+                MESSAGE("BIORING-SKIP: the test folder ", bioring::test::test_dir(),
+                        " is not on tmpfs");
+                return;
+            }
+            CHECK(FileLayer::memory_file(open_layer(p.str(), false, false).file()));
+            CHECK_FALSE(f.inline_io());
+            f.set_inline_io(true);
+            Reactor reactor;
+            REQUIRE(sync_wait(f.flush()).res == 0); // the ring's own first SQEs out of the count
+            const std::uint64_t sqes0 = reactor.counters().sqes_submitted;
+            const std::uint64_t syncs0 = f.syncs();
+            random_rw(f, model, 4); // unaligned, bounced, read-modify-write, some FUA
+            // Only the FUA writes' fdatasyncs went to the ring.
+            CHECK(f.syncs() > syncs0);
+            CHECK(reactor.counters().sqes_submitted - sqes0 == f.syncs() - syncs0);
+            std::byte b[8];
+            CHECK(sync_wait(f.read(b, 8, file_bytes - 4)).res == -EINVAL);
+            CHECK(f.stats().frames.load() == f.stats().requests.load());
+        }
+        CHECK(nbd_test::read_whole(p.str()) == model);
     }
 
     TEST_CASE("file layer: a FUA write in dsync mode is an RWF_DSYNC write, no fdatasync") {
