@@ -623,7 +623,7 @@ Task<void> NbdFront::do_request(BioSet& bs, Connection& c, Request r, Payload& p
             reply_sends_.fetch_add(1, std::memory_order_relaxed);
             replies_sent_.fetch_add(b.replies, std::memory_order_relaxed);
         }
-        c.replies.finish(b, s);
+        c.replies.finish(b);
     }
     payload.reset();
     c.request_done(slots);

@@ -58,11 +58,10 @@ ReplyQueue::Batch ReplyQueue::take() noexcept {
     return b;
 }
 
-void ReplyQueue::finish(const Batch& b, IoResult r) noexcept {
+void ReplyQueue::finish(const Batch& b) noexcept {
     // Read each link before resuming: a resumed request may end and free its entry.
     for (Entry* e = b.first; e != nullptr;) {
         Entry* const next = e->next;
-        e->result = r;
         e->sent = true;
         if (e != b.first) {
             resume_later(e->waiter);

@@ -8,21 +8,19 @@
 // max_segments iovec segments — in one sendmsg. Under load a reactor turn's worth of
 // replies thus costs one send (one syscall, one wake-up of the client) instead of one
 // each. Replies never interleave: one send is in flight at a time and each carries whole
-// replies. Every request whose reply went out in a batch gets that batch's result.
+// replies. A failed send is the sender's to handle (it breaks the connection).
 //
 // Protocol, for each reply (the request's coroutine):
 //   ReplyQueue::Entry e{iov, niov};
 //   if (co_await q.join(e)) {          // this request sends the next batch
 //       ReplyQueue::Batch b = q.take(); // its own reply first
-//       IoResult r = co_await <send b.iov, b.niov>;
-//       q.finish(b, r);                 // results to the batch, the next sender resumed
+//       co_await <send b.iov, b.niov>;
+//       q.finish(b);                    // the batch's requests and the next sender resumed
 //   }
-//   // here e.result is the result of the send that carried this reply
+//   // here the send that carried this reply has completed
 // Threads: one connection's reactor only (no locking). Resumptions go through the
 // reactor's ready queue, so finish() never runs another request inside the caller.
 #pragma once
-
-#include <bioring/runtime/result.hpp>
 
 #include <sys/uio.h>
 
@@ -47,7 +45,6 @@ public:
         const iovec* iov = nullptr;
         int niov = 0;
         bool zero_copy = false; ///< ask for a zero-copy send (a batch is zero copy if any asks)
-        IoResult result{0};     ///< out: the result of the send that carried this reply
 
         // Queue-private.
         Entry* next = nullptr;
@@ -86,12 +83,9 @@ public:
     /// The sender (join() yielded true): take the replies queued from its own on, into the
     /// queue's segment array (valid until finish()).
     Batch take() noexcept;
-    /// The sender, after the batch's send: record @r in every reply of @b, resume their
-    /// requests, and make the first reply queued since the next sender (or end sending).
-    void finish(const Batch& b, IoResult r) noexcept;
-
-    /// Whether a send is in flight or about to be (for tests).
-    bool sending() const noexcept { return sending_; }
+    /// The sender, after the batch's send: resume the other requests of @b, and make the
+    /// first reply queued since the next sender (or end sending).
+    void finish(const Batch& b) noexcept;
 
 private:
     Entry* head_ = nullptr;
