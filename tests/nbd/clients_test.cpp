@@ -109,24 +109,30 @@ TEST_SUITE("nbd") {
         expect_clean_stop(s);
     }
 
-    TEST_CASE("nbdcopy: in and out over 4 connections with 64 requests in flight") {
+    TEST_CASE("nbdcopy: in and out over 4 connections with 64 requests in flight (tmpfs I/O "
+              "inline and on the ring)") {
         SKIP_WITHOUT("nbdcopy");
-        Scratch dir("shm");
-        const std::string src = (dir / "src.img").string();
-        apps_test::write_file(src, apps_test::random_string(24 * MiB, 5));
-        const std::string disk = (dir / "disk.img").string();
-        apps_test::write_file(disk, "");
-        std::filesystem::resize_file(disk, 24 * MiB);
-        Server s(dir.path, {"--threads", "2", "--max-requests", "64", disk});
-        auto r = tool({"nbdcopy", "--connections=4", "--requests=64", "--flush", src, s.uri()},
-                      dir.path);
-        REQUIRE_MESSAGE(r.status == 0, r.err);
-        CHECK(apps_test::slurp(disk) == apps_test::slurp(src));
-        const std::string back = (dir / "back.img").string();
-        r = tool({"nbdcopy", "--connections=4", "--requests=64", s.uri(), back}, dir.path);
-        REQUIRE_MESSAGE(r.status == 0, r.err);
-        CHECK(apps_test::slurp(back) == apps_test::slurp(src));
-        expect_clean_stop(s);
+        for (const char* tmpfs_io : {"inline", "ring"}) {
+            CAPTURE(tmpfs_io);
+            Scratch dir("shm");
+            const std::string src = (dir / "src.img").string();
+            apps_test::write_file(src, apps_test::random_string(24 * MiB, 5));
+            const std::string disk = (dir / "disk.img").string();
+            apps_test::write_file(disk, "");
+            std::filesystem::resize_file(disk, 24 * MiB);
+            Server s(dir.path,
+                     {"--threads", "2", "--max-requests", "64", "--tmpfs-io", tmpfs_io, disk});
+            auto r = tool(
+                {"nbdcopy", "--connections=4", "--requests=64", "--flush", src, s.uri()},
+                dir.path);
+            REQUIRE_MESSAGE(r.status == 0, r.err);
+            CHECK(apps_test::slurp(disk) == apps_test::slurp(src));
+            const std::string back = (dir / "back.img").string();
+            r = tool({"nbdcopy", "--connections=4", "--requests=64", s.uri(), back}, dir.path);
+            REQUIRE_MESSAGE(r.status == 0, r.err);
+            CHECK(apps_test::slurp(back) == apps_test::slurp(src));
+            expect_clean_stop(s);
+        }
     }
 
     TEST_CASE("nbdcopy: --cache writeback exports an odd-sized file whole and round-trips") {
@@ -431,6 +437,7 @@ TEST_SUITE("nbd") {
             {{"--socket", sock, "--max-requests", "x", f}, 2, "--max-requests"},
             {{"--socket", sock, "--fua", "sometimes", f}, 2, "--fua 'sometimes'"},
             {{"--socket", sock, "--cache", "directsync", f}, 2, "--cache 'directsync'"},
+            {{"--socket", sock, "--tmpfs-io", "sync", f}, 2, "--tmpfs-io 'sync'"},
             {{"--socket", sock, "--crypt", "aes-cbc-essiv", f}, 2, "aes-cbc-essiv"},
             {{"--socket", sock, "--crypt", "aes-xts-plain64", f}, 2, "--key-file"},
             {{"--socket", sock, "--key-file", f, f}, 2, "need --crypt"},
