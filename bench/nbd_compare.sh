@@ -176,8 +176,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 declare -A DIR_OF=([shm]=$WORK [disk]=$DISK_DIR)
-fill() { # PATH: SIZE bytes of random data
-    dd if=/dev/urandom of="$1" bs=1M count=$((size_bytes >> 20)) status=none
+fill() { # PATH: SIZE bytes of random data, on the device before any server starts (else the
+    # first runs' O_DIRECT writes would wait for the write-back of the fill's dirty pages)
+    dd if=/dev/urandom of="$1" bs=1M count=$((size_bytes >> 20)) conv=fsync status=none
 }
 for t in $TARGETS; do
     echo "nbd_compare.sh: filling ${DIR_OF[$t]}/export.raw ($SIZE)" >&2
