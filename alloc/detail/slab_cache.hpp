@@ -102,8 +102,9 @@ public:
     void free_at(std::uint32_t slot, void* p, std::uint32_t remote = 0) noexcept {
         assert(p != nullptr && slot == slot_);
         detail::MagazineHot& h = detail::tls_slots.hot[slot];
+        const std::uint32_t limit = h.limit; // first: GCC rebuilt h's address after the load
         const std::uint32_t n = h.nr.load(std::memory_order_relaxed);
-        if (n < h.limit) [[likely]] {
+        if (n < limit) [[likely]] {
             detail::poison(p, object_size_);
             h.objs[n] = p;
             h.nr.store(n + 1, std::memory_order_relaxed);
