@@ -206,6 +206,53 @@ public:
     bool detached_ = false;
 };
 
+/// The result's storage. A trivially destructible T (IoResult, integers) needs no "was it
+/// set" flag: nothing reads it before co_return wrote it (take() rethrows first when the task
+/// ended with an exception), and nothing has to destroy it, so neither the ramp nor
+/// co_return writes a flag. Any other T keeps one, for its destructor.
+template <class T, bool Trivial = std::is_trivially_destructible_v<T>>
+class ResultSlot {
+public:
+    ResultSlot() noexcept {}
+    ResultSlot(const ResultSlot&) = delete;
+    ResultSlot& operator=(const ResultSlot&) = delete;
+    template <class U>
+    void set(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+        ::new (static_cast<void*>(&value_)) T(std::forward<U>(v));
+    }
+    T& get() noexcept { return value_; }
+
+private:
+    union {
+        T value_;
+    };
+};
+
+template <class T>
+class ResultSlot<T, false> {
+public:
+    ResultSlot() noexcept {}
+    ResultSlot(const ResultSlot&) = delete;
+    ResultSlot& operator=(const ResultSlot&) = delete;
+    ~ResultSlot() {
+        if (set_) {
+            value_.~T();
+        }
+    }
+    template <class U>
+    void set(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+        ::new (static_cast<void*>(&value_)) T(std::forward<U>(v));
+        set_ = true;
+    }
+    T& get() noexcept { return value_; }
+
+private:
+    union {
+        T value_;
+    };
+    bool set_ = false;
+};
+
 template <class T>
 class Promise final : public PromiseBase {
 public:
@@ -213,17 +260,18 @@ public:
     static Task<T> get_return_object_on_allocation_failure() noexcept;
     template <class U>
     void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
-        value_.emplace(std::forward<U>(v));
+        value_.set(std::forward<U>(v));
     }
+    /// Context: once the task has finished (it ended with co_return or an exception).
     T take() {
         if (exception_) {
             std::rethrow_exception(exception_);
         }
-        return std::move(*value_);
+        return std::move(value_.get());
     }
 
 private:
-    std::optional<T> value_;
+    ResultSlot<T> value_;
 };
 
 template <>
