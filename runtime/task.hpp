@@ -320,7 +320,14 @@ public:
 
     struct Awaiter {
         handle_type h;
-        bool await_ready() const noexcept { return !h; }
+        // An empty task throws here, before anything suspends, so that await_resume, which
+        // runs after the suspension, has nothing left to test.
+        bool await_ready() const {
+            if (!h) [[unlikely]] {
+                throw std::bad_alloc();
+            }
+            return false;
+        }
         bool await_suspend(std::coroutine_handle<> parent) noexcept {
             const handle_type child = h; // *this is in the parent's frame: not read after resume()
             void* const p = &child.promise();
@@ -334,12 +341,7 @@ public:
             tc.inline_child = outer;
             return suspended;
         }
-        T await_resume() {
-            if (!h) {
-                throw std::bad_alloc();
-            }
-            return h.promise().take();
-        }
+        T await_resume() { return h.promise().take(); }
     };
     Awaiter operator co_await() const& noexcept { return Awaiter{h_}; }
     Awaiter operator co_await() const&& noexcept { return Awaiter{h_}; }
