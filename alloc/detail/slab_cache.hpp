@@ -102,7 +102,7 @@ public:
     void free_at(std::uint32_t slot, void* p, std::uint32_t remote = 0) noexcept {
         assert(p != nullptr && slot == slot_);
         detail::MagazineHot& h = detail::tls_slots.hot[slot];
-        const std::uint32_t limit = h.limit; // first: GCC rebuilt h's address after the load
+        const std::uint32_t limit = h.limit; // before nr: GCC otherwise builds h's address twice
         const std::uint32_t n = h.nr.load(std::memory_order_relaxed);
         if (n < limit) [[likely]] {
             detail::poison(p, object_size_);

@@ -171,7 +171,8 @@ TEST_SUITE("alloc") {
         CHECK(after.remote_frees == before.remote_frees); // both frees on the allocating thread
     }
 
-    TEST_CASE("a free on another thread is counted as remote, one on the allocating thread is not") {
+    TEST_CASE(
+        "a free on another thread is counted as remote, one on the allocating thread is not") {
         BioSet bs(0, 9 * 64);
         Bio* mine = bs.alloc();
         Bio* theirs = nullptr;
