@@ -155,6 +155,17 @@ Bio* BioSet::alloc_oversized(std::size_t front_size) noexcept {
     return init_bio(obj, pad, c, flag_oversized);
 }
 
+void BioSet::free_other(Bio* bio) noexcept {
+    if (((bio->alloc_flags & (flag_no_cache | flag_oversized)) |
+         slow_.load(std::memory_order_relaxed)) == 0) {
+        // No flag, no slow state: the tag differed, so another thread allocated it. It goes
+        // into this thread's magazine (slab objects belong to the cache, not to a thread).
+        cache_->free_at(slot_, bio->front(), 1);
+        return;
+    }
+    free_slow(bio);
+}
+
 void BioSet::free_slow(Bio* bio) noexcept {
     void* obj = bio->front();
     SlabCache* c = bio->cache;

@@ -94,6 +94,24 @@ public:
         return alloc_oversized(front_size);
     }
 
+    /// alloc(@front_size)'s lock-free path alone: a pop from the calling thread's magazine,
+    /// for callers that keep the rest of their own set-up off the hot path too
+    /// (runtime/task.hpp's frame allocation).
+    /// Context: any thread; never blocks, takes no lock.
+    /// Returns: the Bio; nullptr when this path cannot serve (@front_size above front_pad(),
+    /// the magazine empty): alloc(front_size) then takes the slow paths.
+    Bio* alloc_cached(std::size_t front_size) noexcept {
+        if (front_size > front_pad_) [[unlikely]] {
+            return nullptr;
+        }
+        void* obj = cache_->pop_at(slot_);
+        if (obj == nullptr) [[unlikely]] {
+            return nullptr;
+        }
+        const std::uint32_t no_cache = slow_.load(std::memory_order_relaxed) & slow_reserve_low;
+        return init_bio(obj, front_pad_, cache_, no_cache);
+    }
+
     /// Free an object of this set (either size); null is a no-op. Refills the reserve
     /// first, then wakes one waiter.
     /// Context: any thread (a free on a thread other than the allocating one is fine).
@@ -103,14 +121,15 @@ public:
             return;
         }
         assert(bio->set == this && "Bio freed into a BioSet that did not allocate it");
+        // One test for the common case: allocated by this thread (the tag matches), no flag
+        // set, no slow state (no reserve to refill, no waiter).
         const std::uint32_t f = bio->alloc_flags;
-        if (((f & (flag_no_cache | flag_oversized)) | slow_.load(std::memory_order_relaxed)) == 0)
+        if (((f ^ detail::tls_slots.tid_tag) | slow_.load(std::memory_order_relaxed)) == 0)
             [[likely]] {
-            cache_->free_at(slot_, reinterpret_cast<char*>(bio) - front_pad_,
-                            (f >> 8) != (detail::tls_slots.tid & tid_mask));
+            cache_->free_at(slot_, reinterpret_cast<char*>(bio) - front_pad_);
             return;
         }
-        free_slow(bio);
+        free_other(bio);
     }
 
     /// An allocation waiting for a free (the runtime's hook for "wait, don't fail").
@@ -144,17 +163,20 @@ private:
     static constexpr std::uint32_t tid_mask = (1u << 24) - 1;
     static_assert(slow_reserve_low == flag_no_cache);
 
+    // Each field written once (no zeroing first): this runs on every allocation.
     Bio* init_bio(void* obj, std::size_t pad, SlabCache* c, std::uint32_t flags) noexcept {
-        Bio* bio = ::new (static_cast<char*>(obj) + pad) Bio{};
-        bio->set = this;
-        bio->cache = c;
-        bio->front_pad = static_cast<std::uint32_t>(pad);
-        bio->alloc_flags = flags | ((detail::tls_slots.tid & tid_mask) << 8);
-        return bio;
+        return ::new (static_cast<char*>(obj) + pad)
+            Bio{.set = this,
+                .cache = c,
+                .front_pad = static_cast<std::uint32_t>(pad),
+                .alloc_flags = flags | detail::tls_slots.tid_tag,
+                .frame = nullptr,
+                .private_data = nullptr};
     }
     [[gnu::noinline]] Bio* alloc_reserve() noexcept;
     [[gnu::noinline]] Bio* alloc_oversized(std::size_t front_size) noexcept;
-    [[gnu::noinline]] void free_slow(Bio* bio) noexcept;
+    [[gnu::noinline]] void free_other(Bio* bio) noexcept;
+    void free_slow(Bio* bio) noexcept;
     SlabCache* oversized_cache(std::size_t pad) noexcept;
     void update_slow_locked() noexcept;
     Waiter* pop_waiter_locked() noexcept;

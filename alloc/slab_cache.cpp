@@ -109,6 +109,7 @@ std::uint32_t this_thread_id() noexcept {
             t = g_next_tid.fetch_add(1, std::memory_order_relaxed);
         }
         tls_slots.tid = t;
+        tls_slots.tid_tag = t << 8; // == (t mod 2^24) << 8 in 32 bits
     }
     return t;
 }

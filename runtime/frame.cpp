@@ -32,6 +32,24 @@ void* frame_alloc_heap(std::size_t f) noexcept {
     return mem;
 }
 
+void* frame_alloc_slow(BioSet& bs, std::size_t f) noexcept {
+    Bio* bio = bs.alloc(f);
+    ThreadContext& tc = tl_context;
+    tc.new_bio = bio;
+    if (bio == nullptr) {
+        return nullptr;
+    }
+    if (ReactorCounters* c = tc.counters) {
+        ++c->requests_allocated;
+        if ((bio->alloc_flags & BioSet::flag_reserve) != 0) {
+            ++c->reserve_hits;
+        }
+    }
+    char* frame = reinterpret_cast<char*>(bio) - f;
+    bio->frame = frame;
+    return frame;
+}
+
 void frame_free_heap(void* frame) noexcept {
     ::operator delete (frame, std::align_val_t{alignof(Bio)});
 }

@@ -83,10 +83,16 @@ void* frame_alloc_heap(std::size_t f) noexcept;
 /// frame_free of a heap frame (frame_alloc_heap).
 void frame_free_heap(void* frame) noexcept;
 
+/// frame_alloc from @bs when its lock-free path cannot serve (BioSet::alloc_cached()
+/// returned nullptr): BioSet::alloc(), with its refill, reserve and oversized paths; counts
+/// a reserve hit. Returns: the frame, or nullptr.
+void* frame_alloc_slow(BioSet& bs, std::size_t f) noexcept;
+
 /// Allocate a frame of @size bytes in front of a Bio of @bs (heap when @bs is null), and
-/// hand the Bio to the promise constructor (tl_context.new_bio). Inline, as BioSet::alloc()
-/// is: with a bioset this is a pop from the thread's magazine and the Bio's set-up, with no
-/// call and no atomic read-modify-write, on every request.
+/// hand the Bio to the promise constructor (tl_context.new_bio). Inline, as
+/// BioSet::alloc_cached() is: with a bioset this is a pop from the thread's magazine and the
+/// Bio's set-up, with no call and no atomic read-modify-write, on every request; everything
+/// else (refill, reserve, oversized, failure) is out of line in frame_alloc_slow().
 /// Context: the thread that will start the coroutine.
 /// Returns: the frame, or nullptr (the Task comes back empty).
 inline void* frame_alloc(BioSet* bs, std::size_t size) noexcept {
@@ -94,17 +100,14 @@ inline void* frame_alloc(BioSet* bs, std::size_t size) noexcept {
     if (bs == nullptr) [[unlikely]] {
         return frame_alloc_heap(f);
     }
-    Bio* bio = bs->alloc(f);
+    Bio* bio = bs->alloc_cached(f);
+    if (bio == nullptr) [[unlikely]] {
+        return frame_alloc_slow(*bs, f);
+    }
     ThreadContext& tc = tl_context;
     tc.new_bio = bio;
-    if (bio == nullptr) [[unlikely]] {
-        return nullptr;
-    }
     if (ReactorCounters* c = tc.counters) {
-        ++c->requests_allocated;
-        if (bio->alloc_flags & BioSet::flag_reserve) [[unlikely]] {
-            ++c->reserve_hits;
-        }
+        ++c->requests_allocated; // a magazine object: never the reserve's
     }
     char* frame = reinterpret_cast<char*>(bio) - f;
     bio->frame = frame;
@@ -129,6 +132,12 @@ void report_detached_exception(std::exception_ptr e) noexcept;
 struct DoneHook {
     std::coroutine_handle<> (*fn)(DoneHook* self) noexcept = nullptr;
 };
+
+/// The hook of a detached task started without one: a detached task always has a hook, so
+/// that its final awaiter tells "awaited, no hook" (the common case) from everything else
+/// with one test.
+inline constinit DoneHook detached_no_hook{
+    [](DoneHook*) noexcept -> std::coroutine_handle<> { return std::noop_coroutine(); }};
 
 class PromiseBase {
 public:
@@ -162,20 +171,15 @@ public:
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
             PromiseBase& p = h.promise();
-            if (p.detached_) {
-                note_detached(-1);
-                DoneHook* hook = p.hook_;
-                if (p.exception_) {
-                    report_detached_exception(p.exception_);
+            if (DoneHook* hook = p.hook_) [[unlikely]] { // a latch, or a detached task
+                if (p.detached_) {
+                    note_detached(-1);
+                    if (p.exception_) {
+                        report_detached_exception(p.exception_);
+                    }
+                    h.destroy();
                 }
-                h.destroy();
-                if (hook != nullptr) {
-                    return hook->fn(hook);
-                }
-                return std::noop_coroutine();
-            }
-            if (p.hook_ != nullptr) {
-                return p.hook_->fn(p.hook_);
+                return hook->fn(hook);
             }
             // Paired with Task's awaiter (file comment): inside its resume() on this thread,
             // say "finished" and return to it; otherwise the parent is suspended: resume it.
@@ -196,10 +200,57 @@ public:
     // Internal wiring (Task awaiter, spawn, when_all, sync_wait). A task started by hand
     // (handle().resume(), never awaited) has no parent: its final awaiter resumes the no-op.
     std::coroutine_handle<> continuation_ = std::noop_coroutine();
-    DoneHook* hook_ = nullptr;
+    DoneHook* hook_ = nullptr; ///< never nullptr for a detached task (detached_no_hook)
     std::exception_ptr exception_{};
     Bio* bio_ = nullptr;
     bool detached_ = false;
+};
+
+/// The result's storage. A trivially destructible T (IoResult, integers) needs no "was it
+/// set" flag: nothing reads it before co_return wrote it (take() rethrows first when the task
+/// ended with an exception), and nothing has to destroy it, so neither the ramp nor
+/// co_return writes a flag. Any other T keeps one, for its destructor.
+template <class T, bool Trivial = std::is_trivially_destructible_v<T>>
+class ResultSlot {
+public:
+    ResultSlot() noexcept {}
+    ResultSlot(const ResultSlot&) = delete;
+    ResultSlot& operator=(const ResultSlot&) = delete;
+    template <class U>
+    void set(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+        ::new (static_cast<void*>(&value_)) T(std::forward<U>(v));
+    }
+    T& get() noexcept { return value_; }
+
+private:
+    union {
+        T value_;
+    };
+};
+
+template <class T>
+class ResultSlot<T, false> {
+public:
+    ResultSlot() noexcept {}
+    ResultSlot(const ResultSlot&) = delete;
+    ResultSlot& operator=(const ResultSlot&) = delete;
+    ~ResultSlot() {
+        if (set_) {
+            value_.~T();
+        }
+    }
+    template <class U>
+    void set(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+        ::new (static_cast<void*>(&value_)) T(std::forward<U>(v));
+        set_ = true;
+    }
+    T& get() noexcept { return value_; }
+
+private:
+    union {
+        T value_;
+    };
+    bool set_ = false;
 };
 
 template <class T>
@@ -209,17 +260,18 @@ public:
     static Task<T> get_return_object_on_allocation_failure() noexcept;
     template <class U>
     void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
-        value_.emplace(std::forward<U>(v));
+        value_.set(std::forward<U>(v));
     }
+    /// Context: once the task has finished (it ended with co_return or an exception).
     T take() {
         if (exception_) {
             std::rethrow_exception(exception_);
         }
-        return std::move(*value_);
+        return std::move(value_.get());
     }
 
 private:
-    std::optional<T> value_;
+    ResultSlot<T> value_;
 };
 
 template <>
@@ -268,7 +320,14 @@ public:
 
     struct Awaiter {
         handle_type h;
-        bool await_ready() const noexcept { return !h; }
+        // An empty task throws here, before anything suspends, so that await_resume, which
+        // runs after the suspension, has nothing left to test.
+        bool await_ready() const {
+            if (!h) [[unlikely]] {
+                throw std::bad_alloc();
+            }
+            return false;
+        }
         bool await_suspend(std::coroutine_handle<> parent) noexcept {
             const handle_type child = h; // *this is in the parent's frame: not read after resume()
             void* const p = &child.promise();
@@ -282,12 +341,7 @@ public:
             tc.inline_child = outer;
             return suspended;
         }
-        T await_resume() {
-            if (!h) {
-                throw std::bad_alloc();
-            }
-            return h.promise().take();
-        }
+        T await_resume() { return h.promise().take(); }
     };
     Awaiter operator co_await() const& noexcept { return Awaiter{h_}; }
     Awaiter operator co_await() const&& noexcept { return Awaiter{h_}; }
@@ -329,7 +383,7 @@ inline void start_detached(Task<void> t, DoneHook* after_free = nullptr) noexcep
     auto h = t.release();
     note_detached(+1);
     h.promise().detached_ = true;
-    h.promise().hook_ = after_free;
+    h.promise().hook_ = after_free != nullptr ? after_free : &detached_no_hook;
     h.resume();
 }
 } // namespace detail

@@ -74,22 +74,37 @@ public:
     /// alloc() with the magazine slot given by the caller (slot() cached next to the cache
     /// pointer saves one dependent load on the hot path; BioSet does that).
     void* alloc_at(std::uint32_t slot) noexcept {
-        detail::MagazineHot& h = detail::tls_slots.hot[slot];
-        const std::uint32_t n = h.nr.load(std::memory_order_relaxed);
-        if (n != 0) [[likely]] {
-            h.nr.store(n - 1, std::memory_order_relaxed);
-            void* p = h.objs[n - 1];
-            detail::unpoison(p, object_size_);
+        if (void* p = pop_at(slot)) [[likely]] {
             return p;
         }
         return alloc_slow();
+    }
+    /// alloc_at()'s magazine hit alone. Returns: nullptr when the magazine is empty (or the
+    /// slot unbound); alloc_at() then refills it.
+    void* pop_at(std::uint32_t slot) noexcept {
+        detail::MagazineHot& h = detail::tls_slots.hot[slot];
+        const std::uint32_t n = h.nr.load(std::memory_order_relaxed);
+        if (n == 0) [[unlikely]] {
+            return nullptr;
+        }
+        h.nr.store(n - 1, std::memory_order_relaxed);
+        void* p = h.objs[n - 1];
+        // A magazine holds objects only. Said to the optimiser, so that the callers' "empty?"
+        // tests are decided on this path at compile time.
+        assert(p != nullptr);
+        if (p == nullptr) {
+            __builtin_unreachable();
+        }
+        detail::unpoison(p, object_size_);
+        return p;
     }
     /// free() with the magazine slot given by the caller.
     void free_at(std::uint32_t slot, void* p, std::uint32_t remote = 0) noexcept {
         assert(p != nullptr && slot == slot_);
         detail::MagazineHot& h = detail::tls_slots.hot[slot];
+        const std::uint32_t limit = h.limit; // before nr: GCC otherwise builds h's address twice
         const std::uint32_t n = h.nr.load(std::memory_order_relaxed);
-        if (n < h.limit) [[likely]] {
+        if (n < limit) [[likely]] {
             detail::poison(p, object_size_);
             h.objs[n] = p;
             h.nr.store(n + 1, std::memory_order_relaxed);

@@ -77,7 +77,11 @@ struct ThreadSlots {
     std::array<MagazineHot, fast_slots + 1> hot; ///< [fast_slots] stays empty: nr = limit = 0
     std::array<Magazine*, fast_slots> mags;      ///< the magazine behind hot[i], if any
     std::uint32_t tid;                           ///< this thread's number, 0 until first use
-    bool dead;                                   ///< set once the thread's caches are drained
+    /// (tid mod 2^24) << 8, set with tid: how a BioSet records the allocating thread in
+    /// Bio::alloc_flags, kept ready so that its free tests "this thread's, no flag" with one
+    /// xor against the whole word.
+    std::uint32_t tid_tag;
+    bool dead; ///< set once the thread's caches are drained
 };
 
 // Zero-initialised: every slot is empty and full at once, so both fast paths go slow until

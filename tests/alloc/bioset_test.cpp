@@ -132,6 +132,64 @@ TEST_SUITE("alloc") {
         CHECK(reg.cache_count() == before);
     }
 
+    TEST_CASE("bioset alloc_cached serves only magazine hits and writes every Bio field afresh") {
+        BioSet a(0, 7 * 64);
+        BioSet b(0, 7 * 64 - 10); // same size: the two share the cache and its magazine
+        REQUIRE(a.cache() == b.cache());
+        // Above the pad: never the cached path (alloc(size) takes the oversized one).
+        CHECK(a.alloc_cached(a.front_pad() + 1) == nullptr);
+
+        // A thread that has not used the cache has an empty (unbound) magazine: no hit, and
+        // alloc() binds and refills it.
+        std::thread([&] {
+            CHECK(a.alloc_cached(64) == nullptr);
+            Bio* x = a.alloc();
+            REQUIRE(x != nullptr);
+            a.free(x);
+        }).join();
+
+        Bio* x = a.alloc();
+        REQUIRE(x != nullptr);
+        const ThreadCacheStats before = a.cache()->this_thread_stats();
+        x->private_data = &a;
+        x->frame = x->front();
+        a.free(x);
+        // LIFO magazine: the object just freed comes back, now as b's, with nothing of its
+        // last use left in the Bio.
+        Bio* y = b.alloc_cached(b.front_pad());
+        REQUIRE(y == x);
+        CHECK(y->set == &b);
+        CHECK(y->cache == b.cache());
+        CHECK(y->front_pad == b.front_pad());
+        CHECK(y->frame == nullptr);
+        CHECK(y->private_data == nullptr);
+        CHECK(BioSet::alloc_thread(y) == BioSet::alloc_thread(x));
+        b.free(y);
+        const ThreadCacheStats after = a.cache()->this_thread_stats();
+        CHECK(after.frees - before.frees == 2);
+        CHECK(after.allocations - before.allocations == 1);
+        CHECK(after.remote_frees == before.remote_frees); // both frees on the allocating thread
+    }
+
+    TEST_CASE(
+        "a free on another thread is counted as remote, one on the allocating thread is not") {
+        BioSet bs(0, 9 * 64);
+        Bio* mine = bs.alloc();
+        Bio* theirs = nullptr;
+        REQUIRE(mine != nullptr);
+        std::thread([&] { theirs = bs.alloc(); }).join();
+        REQUIRE(theirs != nullptr);
+        CHECK(BioSet::alloc_thread(theirs) != BioSet::alloc_thread(mine));
+        const ThreadCacheStats before = bs.cache()->this_thread_stats();
+        bs.free(mine);
+        CHECK(bs.cache()->this_thread_stats().remote_frees == before.remote_frees);
+        bs.free(theirs);
+        const ThreadCacheStats after = bs.cache()->this_thread_stats();
+        CHECK(after.remote_frees - before.remote_frees == 1);
+        CHECK(after.frees - before.frees == 2);
+        CHECK(after.cached == before.cached + 2); // both into this thread's magazine
+    }
+
     TEST_CASE("bioset oversized alloc uses a registry cache of the larger size held by the set") {
         SlabRegistry& reg = SlabRegistry::global();
         const std::size_t before = reg.cache_count();

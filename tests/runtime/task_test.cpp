@@ -229,6 +229,19 @@ TEST_SUITE("runtime") {
         CHECK_FALSE(static_cast<bool>(t));
         auto awaiter = [](Task<int> inner) -> Task<int> { co_return co_await inner; };
         CHECK_THROWS_AS(sync_wait(awaiter(std::move(t))), std::bad_alloc);
+        // The throw comes out of the co_await in the awaiting coroutine, which catches it and
+        // goes on awaiting other tasks.
+        auto recovers = [](Task<int> inner) -> Task<int> {
+            int r = 0;
+            try {
+                r = co_await inner;
+            } catch (const std::bad_alloc&) {
+                r = -1;
+            }
+            auto one = []() -> Task<int> { co_return 1; };
+            co_return r + co_await one();
+        };
+        CHECK(sync_wait(recovers(Task<int>())) == 0);
     }
 
 } // TEST_SUITE
