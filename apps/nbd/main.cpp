@@ -163,32 +163,21 @@ Options parse(int argc, char** argv, bool* help) {
             [&](std::string_view v) { o.tls_dir = nonempty(v, "--tls-certificates"); });
     p.flag("tls-verify-peer", &o.tls_verify_peer);
     p.flag("stats", &o.stats);
-    p.value("cache", [&](std::string_view v) {
-        if (v == "none") {
-            o.writeback = false;
-        } else if (v == "writeback") {
-            o.writeback = true;
-        } else {
-            throw UsageError("--cache '" + std::string(v) + "': none or writeback");
+    // @v as one of two words: false for @first, true for @second.
+    auto either = [](std::string_view v, const char* flag, const char* first, const char* second) {
+        if (v != first && v != second) {
+            throw UsageError(std::string(flag) + " '" + std::string(v) + "': " + first + " or " +
+                             second);
         }
-    });
+        return v == second;
+    };
+    p.value("cache",
+            [&](std::string_view v) { o.writeback = either(v, "--cache", "none", "writeback"); });
     p.value("tmpfs-io", [&](std::string_view v) {
-        if (v == "inline") {
-            o.tmpfs_inline = true;
-        } else if (v == "ring") {
-            o.tmpfs_inline = false;
-        } else {
-            throw UsageError("--tmpfs-io '" + std::string(v) + "': inline or ring");
-        }
+        o.tmpfs_inline = !either(v, "--tmpfs-io", "inline", "ring");
     });
     p.value("fua", [&](std::string_view v) {
-        if (v == "flush") {
-            o.fua = FuaMode::flush;
-        } else if (v == "dsync") {
-            o.fua = FuaMode::dsync;
-        } else {
-            throw UsageError("--fua '" + std::string(v) + "': flush or dsync");
-        }
+        o.fua = either(v, "--fua", "flush", "dsync") ? FuaMode::dsync : FuaMode::flush;
     });
     p.flag("zero-copy", &o.zero_copy);
     p.value("threads", [&](std::string_view v) {

@@ -11,6 +11,7 @@
 #include "apps/nbd/nbd_front.hpp"
 #include "tests/io/tmp_file.hpp"
 #include "tests/nbd/nbd_support.hpp"
+#include "tests/nbd/raw_client.hpp"
 
 #include <bioring/alloc/buffer_pool.hpp>
 #include <bioring/alloc/failure_injector.hpp>
@@ -74,33 +75,6 @@ struct Outcome {
     int replies = 0;
     bool served_after = false;
 };
-
-/// GO on the default export; returns false when the handshake fails.
-Task<bool> negotiate(Socket& s) {
-    std::array<std::byte, 128> b{};
-    if ((co_await s.recv_exact(b.data(), handshake_size)).res != int(handshake_size)) {
-        co_return false;
-    }
-    put32(b.data(), flag_c_fixed_newstyle | flag_c_no_zeroes);
-    put64(b.data() + 4, ihave_opt);
-    put32(b.data() + 12, opt_go);
-    put32(b.data() + 16, 6);
-    put32(b.data() + 20, 0);
-    put16(b.data() + 24, 0);
-    co_await s.send_all(b.data(), 26);
-    for (;;) {
-        if ((co_await s.recv_exact(b.data(), option_reply_header_size)).res != 20) {
-            co_return false;
-        }
-        const std::uint32_t type = get32(b.data() + 12), len = get32(b.data() + 16);
-        if (len > 0 && len <= 100) {
-            co_await s.recv_exact(b.data() + 20, len);
-        }
-        if (type == rep_ack) {
-            co_return true;
-        }
-    }
-}
 
 Task<void> sender(Socket& s) {
     std::vector<std::byte> msg(request_size + block);
@@ -168,7 +142,7 @@ Task<void> afterwards(Socket& s, Outcome& out) {
 }
 
 Task<void> client(Socket& s, const std::vector<std::byte>& initial, Outcome& out) {
-    if (!co_await negotiate(s)) {
+    if (!co_await nbd_test::go_default_export(s)) {
         ++out.bad_replies;
         co_return;
     }
