@@ -52,13 +52,40 @@ private:
     IoResult done_{0};
 };
 
+// pread/pwrite looped as the ring's requests loop (io/detail/transfer_op.hpp): a read goes
+// on until @len bytes or end of file, a write until @len bytes or an error (ENOSPC after a
+// partial write included); EINTR is retried.
+static IoResult inline_transfer(int fd, std::byte* p, std::size_t len, std::uint64_t off,
+                                bool write, int flags) noexcept {
+    std::size_t done = 0;
+    while (done < len) {
+        const iovec iov{p + done, len - done};
+        const ssize_t n = write ? ::pwritev2(fd, &iov, 1, static_cast<off_t>(off + done), flags)
+                                : ::preadv2(fd, &iov, 1, static_cast<off_t>(off + done), 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return IoResult{-errno};
+        }
+        if (n == 0) {
+            if (write) {
+                return IoResult{-EIO}; // no progress and no error: never loop forever
+            }
+            break; // end of file
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return IoResult{static_cast<int>(done)};
+}
+
 FileLayer::FileIo<ReadOp> FileLayer::file_read(void* buf, std::size_t len,
                                                std::uint64_t off) noexcept {
     if (!inline_io_) {
         return FileIo<ReadOp>(file_.read(buf, len, off));
     }
-    const ssize_t n = ::pread(file_.fd(), buf, len, static_cast<off_t>(off));
-    return FileIo<ReadOp>(IoResult{n < 0 ? -errno : static_cast<int>(n)});
+    return FileIo<ReadOp>(
+        inline_transfer(file_.fd(), static_cast<std::byte*>(buf), len, off, false, 0));
 }
 
 FileLayer::FileIo<WriteOp> FileLayer::file_write(const void* buf, std::size_t len,
@@ -67,10 +94,9 @@ FileLayer::FileIo<WriteOp> FileLayer::file_write(const void* buf, std::size_t le
         return flags == WriteFlags::none ? FileIo<WriteOp>(file_.write(buf, len, off))
                                          : FileIo<WriteOp>(file_.write(buf, len, off, flags));
     }
-    const iovec iov{const_cast<void*>(buf), len};
-    const ssize_t n = ::pwritev2(file_.fd(), &iov, 1, static_cast<off_t>(off),
-                                 static_cast<int>(flags));
-    return FileIo<WriteOp>(IoResult{n < 0 ? -errno : static_cast<int>(n)});
+    return FileIo<WriteOp>(inline_transfer(file_.fd(),
+                                           const_cast<std::byte*>(static_cast<const std::byte*>(buf)),
+                                           len, off, true, static_cast<int>(flags)));
 }
 
 bool FileLayer::memory_file(const DirectFile& f) noexcept {

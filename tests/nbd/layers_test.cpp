@@ -18,6 +18,8 @@
 #include <doctest/doctest.h>
 
 #include <cerrno>
+#include <csignal>
+#include <sys/resource.h>
 #include <linux/magic.h>
 #include <sys/statfs.h>
 #include <cstring>
@@ -131,6 +133,22 @@ TEST_SUITE("nbd") {
             std::byte b[8];
             CHECK(sync_wait(f.read(b, 8, file_bytes - 4)).res == -EINVAL);
             CHECK(f.stats().frames.load() == f.stats().requests.load());
+            // A write cut short (RLIMIT_FSIZE ends it after 4096 of 8192 bytes, then EFBIG) is
+            // that error, not a success.
+            Buffer w = BufferPool::global().alloc(8192);
+            REQUIRE(w);
+            std::memcpy(w.data, model.data() + 4096, 8192);
+            rlimit old{};
+            REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+            const auto old_sig = std::signal(SIGXFSZ, SIG_IGN);
+            rlimit lim = old;
+            lim.rlim_cur = 8192;
+            REQUIRE(::setrlimit(RLIMIT_FSIZE, &lim) == 0);
+            const int res = sync_wait(f.write(w.data, 8192, 4096, false)).res;
+            ::setrlimit(RLIMIT_FSIZE, &old);
+            std::signal(SIGXFSZ, old_sig);
+            BufferPool::global().free(w);
+            CHECK(res == -EFBIG);
         }
         CHECK(nbd_test::read_whole(p.str()) == model);
     }
