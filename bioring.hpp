@@ -37,6 +37,7 @@
 #include <bioring/io/socket.hpp>
 #include <bioring/io/socket_address.hpp>
 #include <bioring/io/write_flags.hpp>
+#include <bioring/runtime/buffer_ring.hpp>
 #include <bioring/runtime/channel.hpp>
 #include <bioring/runtime/counters.hpp>
 #include <bioring/runtime/event.hpp>

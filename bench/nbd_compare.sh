@@ -11,6 +11,8 @@
 #                fallback). Not in the default SERVERS.
 #   bioring-nbd-wb  the same with --cache writeback (buffered I/O through the page cache, as
 #                nbdkit's file plugin and qemu-nbd's default do). Not in the default SERVERS.
+#   bioring-nbd-pb  the same with --provided-buffers (requests received into io_uring
+#                provided buffers shared by a reactor's connections). Not in the default SERVERS.
 #   bioring-nbd-base  bioring-nbd as built elsewhere (BIORING_NBD_BASE=PATH: an older build,
 #                for A/B runs of a change, interleaved like the others). Not in the default SERVERS.
 #   nbdkit       -f -U S file FILE (its default 16 threads; page cache)
@@ -46,7 +48,7 @@
 #
 # Environment: REPS (3), RUN_SECONDS (5), SIZE (1G), TARGETS ("shm disk"), SERVERS
 # ("bioring-nbd nbdkit qemu-nbd nbd-server"; also bioring-nbd-zc, bioring-nbd-wb,
-# bioring-nbd-base), RWS ("randread
+# bioring-nbd-pb, bioring-nbd-base), RWS ("randread
 # randwrite"), JOBS ("1 2"), IODEPTH (32), BS (4k), TRANSPORT (unix; tcp), COPY (1),
 # CRYPT (1), BIORING_NBD, BIORING_NBD_BASE, RESULTS (ROOT/results/nbd-<UTC stamp>).
 # Output: RESULTS/{runs.jsonl,header.txt,table.txt,results.json,nbd_iops_per_cpu.png}.
@@ -125,14 +127,14 @@ for s in $SERVERS; do
     bioring-nbd-base)
                  [[ -n ${BIORING_NBD_BASE:-} && -x $BIORING_NBD_BASE ]] || bad "bioring-nbd-base needs BIORING_NBD_BASE=PATH to an executable"
                  HAVE[$s]=1 ;;
-    bioring-nbd | bioring-nbd-zc | bioring-nbd-wb)
+    bioring-nbd | bioring-nbd-zc | bioring-nbd-wb | bioring-nbd-pb)
                  if [[ -n $NBD_BIN && -x $NBD_BIN ]]; then HAVE[$s]=1; else
                      NOTES+=("$s not measured: no binary at ${BIORING_NBD:-$BUILD/apps/bioring-nbd or $BUILD/apps/nbd/bioring-nbd}")
                  fi ;;
     nbdkit) command -v nbdkit >/dev/null && HAVE[$s]=1 || NOTES+=("nbdkit not installed: skipped") ;;
     qemu-nbd) command -v qemu-nbd >/dev/null && HAVE[$s]=1 || NOTES+=("qemu-nbd not installed: skipped") ;;
     nbd-server) command -v nbd-server >/dev/null && HAVE[$s]=1 || NOTES+=("nbd-server not installed: skipped") ;;
-    *) bad "unknown server '$s' in SERVERS (bioring-nbd bioring-nbd-zc bioring-nbd-wb bioring-nbd-base nbdkit qemu-nbd nbd-server)" ;;
+    *) bad "unknown server '$s' in SERVERS (bioring-nbd bioring-nbd-zc bioring-nbd-wb bioring-nbd-pb bioring-nbd-base nbdkit qemu-nbd nbd-server)" ;;
     esac
 done
 ((${#HAVE[@]} > 0)) || { echo "nbd_compare.sh: no server to run (${NOTES[*]})" >&2; exit 1; }
@@ -214,13 +216,14 @@ start_server() {
     rm -f "$SOCK"
     SOWNED=1
     case $name in
-    bioring-nbd | bioring-nbd-zc | bioring-nbd-wb | bioring-nbd-base)
+    bioring-nbd | bioring-nbd-zc | bioring-nbd-wb | bioring-nbd-pb | bioring-nbd-base)
         local bin=$NBD_BIN
         [[ $name == bioring-nbd-base ]] && bin=$BIORING_NBD_BASE
         local args=(--socket "$SOCK")
         [[ $TRANSPORT == tcp ]] && args=(--listen "127.0.0.1:$PORT")
         [[ $name == bioring-nbd-zc ]] && args+=(--zero-copy)
         [[ $name == bioring-nbd-wb ]] && args+=(--cache writeback)
+        [[ $name == bioring-nbd-pb ]] && args+=(--provided-buffers)
         if [[ -n $crypt ]]; then
             "$bin" "${args[@]}" --export bench --crypt aes-xts-plain64 --key-file "$KEY" \
                 --key-size 512 "$file" >"$WORK/server.log" 2>&1 &
@@ -409,6 +412,7 @@ done
         bioring-nbd) printf '%s; ' "bioring-nbd ($NBD_BIN)" ;;
         bioring-nbd-zc) printf '%s; ' "bioring-nbd-zc (--zero-copy)" ;;
         bioring-nbd-wb) printf '%s; ' "bioring-nbd-wb (--cache writeback)" ;;
+        bioring-nbd-pb) printf '%s; ' "bioring-nbd-pb (--provided-buffers)" ;;
         bioring-nbd-base) printf '%s; ' "bioring-nbd-base ($BIORING_NBD_BASE)" ;;
         nbdkit) printf '%s; ' "$(nbdkit --version 2>&1 | head -1) (file plugin, default threads)" ;;
         qemu-nbd) printf '%s; ' "$(qemu-nbd --version 2>&1 | head -1) (-t -e 8)" ;;

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import gnuplot_run
 
-SERVERS = ["bioring-nbd", "bioring-nbd-zc", "bioring-nbd-wb", "bioring-nbd-base", "nbdkit",
-           "qemu-nbd", "nbd-server"]
+SERVERS = ["bioring-nbd", "bioring-nbd-zc", "bioring-nbd-wb", "bioring-nbd-pb",
+           "bioring-nbd-base", "nbdkit", "qemu-nbd", "nbd-server"]
 TARGETS = {"shm": "/dev/shm", "disk": "ext4"}
 COLORS = {"bioring-nbd": "#d62728", "bioring-nbd-zc": "#ff9896", "bioring-nbd-wb": "#ff7f0e",
-          "bioring-nbd-base": "#8c564b", "nbdkit": "#1f77b4",
+          "bioring-nbd-pb": "#e377c2", "bioring-nbd-base": "#8c564b", "nbdkit": "#1f77b4",
           "qemu-nbd": "#2ca02c", "nbd-server": "#9467bd"}
 
 

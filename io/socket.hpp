@@ -25,6 +25,7 @@
 
 #include <bioring/io/detail/close_op.hpp>
 #include <bioring/io/detail/file_state.hpp>
+#include <bioring/io/detail/recv_select_op.hpp>
 #include <bioring/io/detail/socket_op.hpp>
 #include <bioring/io/io_options.hpp>
 #include <bioring/io/socket_address.hpp>
@@ -73,6 +74,16 @@ public:
     /// reactor on this thread).
     detail::SocketTransferOp recv(void* buf, std::size_t len, IoOptions o = {}) noexcept {
         return detail::SocketTransferOp(state_, false, false, buf, len, std::move(o));
+    }
+    /// Receive at most one buffer's worth into a buffer of @ring (one kernel transfer);
+    /// with a ring the kernel picks from, the buffer is chosen only when data arrives, so
+    /// a receive that waits holds none (runtime/buffer_ring.hpp).
+    /// Context: as recv(); @ring must be the awaiting reactor's (Reactor::buffer_ring()).
+    /// Returns (co_await): SelectedRecv — the bytes received with the buffer's id and data
+    /// (give it back to @ring when done), or 0 at EOF or -errno as recv() with no buffer
+    /// held; -ENOBUFS when every buffer of the ring is held.
+    detail::RecvSelectOp recv_select(BufferRing& ring, IoOptions o = {}) noexcept {
+        return detail::RecvSelectOp(state_, ring, std::move(o));
     }
     /// Receive exactly @len bytes, looping over short receives.
     /// Returns (co_await): @len; fewer (0 included) when the peer shut down first (EOF:

@@ -186,6 +186,7 @@ int once(const Operation& op, int fd) noexcept {
     case OpCode::sendmsg:
     case OpCode::send_zc:
     case OpCode::sendmsg_zc:
+    case OpCode::recv_select:
     case OpCode::shutdown:
         return -EINVAL;
     default:

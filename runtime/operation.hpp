@@ -38,6 +38,11 @@ enum class OpCode : std::uint8_t {
     /// once the kernel no longer reads the buffer (after the notification CQE).
     send_zc,
     sendmsg_zc,
+    /// recv(fd, <a buffer of BufferRing (BufferRing*)addr>, len = its buffer size, mode):
+    /// io_uring picks the buffer from the ring's group (offset) when data arrives and
+    /// sets op_buffer with the buffer's id in reactor_flags_ (io_uring only: with a ring
+    /// the kernel does not pick from, io/ takes a buffer itself and submits a recv).
+    recv_select,
     shutdown, ///< shutdown(fd, (int)len): 0
 
     // File operations (io/file_ops.hpp, DirectFile): never on the inline submit path.
@@ -62,6 +67,9 @@ enum class OpCode : std::uint8_t {
 /// Operation::reactor_flags_ bit seen by a multishot operation's complete(): the kernel
 /// keeps the request armed and more completions follow (io_uring IORING_CQE_F_MORE).
 inline constexpr std::uint32_t op_more = 1;
+/// Operation::reactor_flags_ bit seen by a recv_select's complete(): the kernel filled the
+/// buffer whose id is reactor_flags_ >> 16.
+inline constexpr std::uint32_t op_buffer = 2;
 
 /// Whether @c is one of the socket operations (accept .. shutdown).
 constexpr bool is_socket_op(OpCode c) noexcept {

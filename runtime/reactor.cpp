@@ -362,6 +362,20 @@ void Reactor::unregister_file(int index) noexcept {
     }
 }
 
+BufferRing& Reactor::buffer_ring(unsigned count, std::uint32_t size) {
+    for (const auto& r : buffer_rings_) {
+        if (r->buffer_size() == size) {
+            return *r;
+        }
+    }
+    // Group ids are this ring's own: the index of the ring in buffer_rings_.
+    const auto group = static_cast<std::uint16_t>(buffer_rings_.size());
+    buffer_rings_.reserve(buffer_rings_.size() + 1); // no throw after the ring exists
+    buffer_rings_.push_back(std::unique_ptr<BufferRing>(
+        new BufferRing(count, size, group, uring_ ? uring_->raw_ring() : nullptr)));
+    return *buffer_rings_.back();
+}
+
 int Reactor::buffer_index(const void* addr, std::size_t len) noexcept {
     return uring_ ? uring_->buffer_index(addr, len) : -1;
 }

@@ -29,6 +29,7 @@
 #pragma once
 
 #include <bioring/alloc/bioset.hpp>
+#include <bioring/runtime/buffer_ring.hpp>
 #include <bioring/runtime/counters.hpp>
 #include <bioring/runtime/operation.hpp>
 #include <bioring/runtime/detail/sqe.hpp>
@@ -183,6 +184,14 @@ public:
     int register_file(int fd) noexcept;
     /// Clear a fixed-file slot. Context: owner thread.
     void unregister_file(int index) noexcept;
+    /// This reactor's BufferRing of @size-byte buffers (runtime/buffer_ring.hpp), made on
+    /// the first call with @count buffers (later calls return it, whatever @count), owned
+    /// and freed by the reactor. On io_uring it is registered as a provided buffer ring;
+    /// on Asio, or when the kernel refuses, it hands its buffers out itself.
+    /// Context: owner thread; allocates on the first call. Returns: throws
+    /// std::invalid_argument (count not a power of two up to BufferRing::max_count, size
+    /// 0 or over BufferRing::max_size), std::bad_alloc.
+    BufferRing& buffer_ring(unsigned count, std::uint32_t size);
     /// Returns: the registered-buffer index whose arena covers [addr, addr+len), or -1
     /// (not a BufferPool buffer, registration unavailable, or the Asio backend).
     /// Context: owner thread; registers new BufferPool arenas on first sight.
@@ -311,6 +320,9 @@ private:
     std::unique_ptr<detail::UringBackend> uring_;
     std::unique_ptr<detail::AsioBackend> asio_;
     std::unique_ptr<BioSet> bioset_;
+    // Freed after the destructor body has closed the io_uring (which drops their
+    // registration), so the kernel never sees a freed ring.
+    std::vector<std::unique_ptr<BufferRing>> buffer_rings_;
     CompletionFilter filter_ = nullptr;
     void* filter_ctx_ = nullptr;
     ReactorCounters counters_{};

@@ -186,7 +186,7 @@ void UringBackend::stash_cqes() noexcept {
     io_uring_for_each_cqe(&ring_, head, cqe) {
         const std::uint64_t ud = cqe->user_data;
         int res = cqe->res;
-        if ((cqe->flags & zc_cqe_flags) == 0 || zero_copy_cqe(ud, res, cqe->flags)) {
+        if ((cqe->flags & flagged_cqe_flags) == 0 || flagged_cqe(ud, res, cqe->flags)) {
             stashed_.push_back({ud, res, (ud & 7) != 0 ? cqe->flags : 0u});
         }
         ++n;
@@ -461,7 +461,7 @@ void UringBackend::reap() noexcept {
             const std::uint32_t flags = cqe->flags; // F_MORE: a multishot's or a zero-copy send's
             io_uring_smp_store_release(khead, head + 1);
             ++delivered;
-            if ((flags & zc_cqe_flags) == 0 || zero_copy_cqe(ud, res, flags)) [[likely]] {
+            if ((flags & flagged_cqe_flags) == 0 || flagged_cqe(ud, res, flags)) [[likely]] {
                 dispatch(ud, res, flags);
             }
             head = *khead;
@@ -508,11 +508,18 @@ void UringBackend::dispatch_special(std::uint64_t ud, int res, std::uint32_t fla
 // this backend) and is delivered with the notification. Only zero-copy sends set these
 // flags on an untagged Operation's CQEs: a multishot request's user_data carries the
 // ud_multishot tag and passes through to dispatch_special(); the eventfd poll is one-shot.
-bool UringBackend::zero_copy_cqe(std::uint64_t ud, int& res, unsigned flags) noexcept {
+// A buffer-select receive's CQE carries F_BUFFER and the id of the buffer the kernel
+// picked: it goes to the Operation's reactor_flags_ (op_buffer) before its completion.
+bool UringBackend::flagged_cqe(std::uint64_t ud, int& res, unsigned flags) noexcept {
     if ((ud & 7) != 0) {
         return true;
     }
     auto* op = reinterpret_cast<Operation*>(ud);
+    if ((flags & IORING_CQE_F_BUFFER) != 0) {
+        // A buffer-select receive (OpCode::recv_select): which buffer the kernel filled.
+        op->reactor_flags_ = op_buffer | ((flags >> IORING_CQE_BUFFER_SHIFT) << 16);
+        return true;
+    }
     if ((flags & IORING_CQE_F_MORE) != 0) {
         op->reactor_res_ = res;
         return false;

@@ -54,6 +54,11 @@ void prep_socket(io_uring_sqe* sqe, const Operation& op, bool zc_ok) noexcept {
                                   static_cast<unsigned>(op.mode));
         }
         break;
+    case OpCode::recv_select:
+        io_uring_prep_recv(sqe, fd, nullptr, op.len, op.mode);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = static_cast<std::uint16_t>(op.offset);
+        break;
     case OpCode::shutdown:
         io_uring_prep_shutdown(sqe, fd, static_cast<int>(op.len));
         break;

@@ -85,6 +85,9 @@ constexpr const char* usage_text =
     "                        write, then fdatasync of the file) or dsync (RWF_DSYNC on\n"
     "                        the write: its own blocks only)\n"
     "  --stats               print the per-layer allocation table at exit (SIGUSR1: now)\n"
+    "  --provided-buffers    receive requests into io_uring provided buffers shared by a\n"
+    "                        thread's connections, not a 64 KiB buffer per connection;\n"
+    "                        off by default\n"
     "  --zero-copy           send READ replies with io_uring SEND_ZC (TCP only; a Unix\n"
     "                        socket gets plain sends); off by default\n"
     "  --crypt SPEC          encrypt as dm-crypt plain mode; SPEC is aes-xts-plain64\n"
@@ -106,6 +109,7 @@ struct Options {
     bool read_only = false;
     bool stats = false;
     bool zero_copy = false;
+    bool provided_buffers = false;
     bool insecure = false;
     FuaMode fua = FuaMode::flush;
     bool writeback = false; ///< --cache writeback: buffered file
@@ -180,6 +184,7 @@ Options parse(int argc, char** argv, bool* help) {
         o.fua = either(v, "--fua", "flush", "dsync") ? FuaMode::dsync : FuaMode::flush;
     });
     p.flag("zero-copy", &o.zero_copy);
+    p.flag("provided-buffers", &o.provided_buffers);
     p.value("threads", [&](std::string_view v) {
         o.threads = static_cast<unsigned>(parse_uint(v, "--threads", 1, 256));
     });
@@ -465,6 +470,7 @@ int run(int argc, char** argv) {
     fo.export_name = o.export_name;
     fo.read_only = o.read_only;
     fo.zero_copy = o.zero_copy;
+    fo.provided_buffers = o.provided_buffers;
     fo.max_requests = o.max_requests;
     fo.handshake_timeout = std::chrono::seconds(o.handshake_timeout_s);
     fo.tls_mode = o.tls;

@@ -33,6 +33,9 @@ constexpr std::size_t status_extents = 32;
 /// The request stream's read-ahead (Connection::rx): room for a burst of headers and
 /// small WRITE payloads.
 constexpr std::size_t rx_capacity = 64 * 1024;
+/// FrontOptions::provided_buffers: each reactor's ring, shared by its connections.
+constexpr unsigned ring_buffers = 256;
+constexpr std::uint32_t ring_buffer_size = 16 * 1024;
 
 /// The options of one socket request. Requests always take a named IoOptions moved in: GCC
 /// 12 destroys a braced IoOptions temporary written inside a co_await operand twice, and
@@ -65,7 +68,14 @@ struct NbdFront::Connection {
     // Read-ahead of the request stream: one recv takes every header (and small WRITE
     // payload) the client has queued, so a burst of QD requests costs one receive and one
     // loop turn, not one each. Bytes [rx_begin, rx_end) are read but not yet parsed.
+    // With FrontOptions::provided_buffers the bytes are in a buffer of the reactor's
+    // BufferRing (rx_id >= 0) picked by the kernel when they arrived, and rx only keeps
+    // the part of a header cut by a receive's end (or, when the ring ran dry, a
+    // read-ahead of its own).
     OwnedBuffer rx;
+    std::byte* rx_base = nullptr; ///< rx.data() or the ring buffer rx_id
+    int rx_id = -1;
+    BufferRing* ring = nullptr;
     std::size_t rx_begin = 0;
     std::size_t rx_end = 0;
     std::size_t buffered() const noexcept { return rx_end - rx_begin; }
@@ -73,10 +83,23 @@ struct NbdFront::Connection {
     std::size_t take(std::byte* dst, std::size_t n) noexcept {
         n = std::min(n, buffered());
         if (dst != nullptr && n > 0) {
-            std::memcpy(dst, rx.data() + rx_begin, n);
+            std::memcpy(dst, rx_base + rx_begin, n);
         }
         rx_begin += n;
         return n;
+    }
+    /// Move what is buffered to the front of rx (a ring buffer goes back to the ring).
+    void compact() noexcept {
+        const std::size_t n = buffered();
+        if (rx_id >= 0) {
+            std::memcpy(rx.data(), rx_base + rx_begin, n); // n < request_size <= rx's size
+            ring->give_back(static_cast<unsigned>(std::exchange(rx_id, -1)));
+        } else {
+            std::memmove(rx.data(), rx_base + rx_begin, n);
+        }
+        rx_base = rx.data();
+        rx_begin = 0;
+        rx_end = n;
     }
 
     // Requests in flight, and the reader waiting for them to finish before it closes.
@@ -359,10 +382,14 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
     const bool structured = c.neg.structured();
     const bool meta = c.neg.base_allocation_selected();
     OwnedBuffer discard;
-    c.rx = OwnedBuffer::alloc(rx_capacity);
+    if (opts_.provided_buffers && !c.io.tls()) {
+        c.ring = &Reactor::current()->buffer_ring(ring_buffers, ring_buffer_size);
+    }
+    c.rx = OwnedBuffer::alloc(c.ring != nullptr ? request_size : rx_capacity);
     if (!c.rx) {
         co_return; // no memory for this connection's read-ahead: close it
     }
+    c.rx_base = c.rx.data();
     for (;;) {
         Permit slot = co_await c.slots.acquire(stop);
         if (!slot || stop.stop_requested()) {
@@ -371,12 +398,34 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
         bool more = true;
         while (more && c.buffered() < request_size) {
             // Keep the partial header, then read whatever the client has sent.
-            std::memmove(c.rx.data(), c.rx.data() + c.rx_begin, c.buffered());
-            c.rx_end = c.buffered();
-            c.rx_begin = 0;
-            // In clear text, whatever the client has sent; over TLS (no partial-record
-            // read in Transport) exactly the missing part of the header.
+            c.compact();
             IoOptions o = request_options(stop);
+            if (c.ring != nullptr && c.rx_end == 0) {
+                // Provided buffers: the kernel picks one when the bytes arrive.
+                const SelectedRecv sel = co_await c.io.socket().recv_select(*c.ring, std::move(o));
+                if (sel.result.res != -ENOBUFS) {
+                    more = sel.result.res > 0;
+                    if (more) {
+                        c.rx_base = sel.data;
+                        c.rx_id = sel.id;
+                        c.rx_end = static_cast<std::size_t>(sel.result.res);
+                    }
+                    continue;
+                }
+                // Every ring buffer is held: from now on this connection reads ahead into
+                // a buffer of its own, as without provided buffers.
+                OwnedBuffer own = OwnedBuffer::alloc(rx_capacity);
+                if (!own) {
+                    break;
+                }
+                c.rx = std::move(own);
+                c.rx_base = c.rx.data();
+                c.ring = nullptr;
+                o = request_options(stop);
+            }
+            // In clear text, whatever the client has sent (with provided buffers and part
+            // of a header kept, its missing bytes); over TLS (no partial-record read in
+            // Transport) exactly the missing part of the header.
             const IoResult got =
                 c.io.tls() ? co_await c.io.recv_exact(c.rx.data() + c.rx_end,
                                                       request_size - c.rx_end, std::move(o))
@@ -463,6 +512,10 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
         if (c.dead) {
             break;
         }
+    }
+    if (c.rx_id >= 0) {
+        c.ring->give_back(static_cast<unsigned>(c.rx_id));
+        c.rx_id = -1;
     }
     co_await Connection::DrainAwaiter{c};
 }

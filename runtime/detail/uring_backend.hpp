@@ -83,6 +83,8 @@ public:
     /// Returns: false when MSG_RING is known not to work (use the eventfd).
     bool send_wake(Reactor& target, int target_ring_fd) noexcept;
     int ring_fd() const noexcept { return ring_.ring_fd; }
+    /// The io_uring itself (BufferRing registers its buffers with it).
+    io_uring* raw_ring() noexcept { return &ring_; }
     /// Queue a linked chain (Reactor::submit_link; the Reactor has checked the steps).
     /// Returns: 0, -EINVAL (longer than the SQ), -EOPNOTSUPP (no IORING_FEAT_CQE_SKIP).
     int submit_link(Operation* const* ops, unsigned n) noexcept;
@@ -97,9 +99,11 @@ public:
     static constexpr std::uint64_t ud_ignore = 3;
     static constexpr std::uint64_t ud_msg_source = 4;
     static constexpr std::uint64_t ud_multishot = 5;
-    /// CQE flags that only zero-copy sends put on an untagged Operation's CQEs
-    /// (zero_copy_cqe(); a multishot's F_MORE comes with the ud_multishot tag).
-    static constexpr unsigned zc_cqe_flags = IORING_CQE_F_MORE | IORING_CQE_F_NOTIF;
+    /// CQE flags that need a look before an untagged Operation completes (flagged_cqe()):
+    /// a zero-copy send's F_MORE and F_NOTIF, a buffer-select receive's F_BUFFER (a
+    /// multishot's F_MORE comes with the ud_multishot tag).
+    static constexpr unsigned flagged_cqe_flags =
+        IORING_CQE_F_MORE | IORING_CQE_F_NOTIF | IORING_CQE_F_BUFFER;
 
 private:
     // The opcodes of the fast path (nop .. fallocate); flags and user_data are the caller's.
@@ -154,7 +158,7 @@ private:
                                             std::uint32_t flags) noexcept;
     /// A CQE with IORING_CQE_F_MORE or F_NOTIF (zero-copy sends; tagged user_data passes
     /// through). Returns: whether to deliver it, with @res replaced by the send's result.
-    [[gnu::noinline]] bool zero_copy_cqe(std::uint64_t ud, int& res, unsigned flags) noexcept;
+    [[gnu::noinline]] bool flagged_cqe(std::uint64_t ud, int& res, unsigned flags) noexcept;
     [[gnu::noinline]] void deliver_stashed() noexcept;
     void arm_eventfd() noexcept;
     void sync_buffers() noexcept;

@@ -110,18 +110,24 @@ TEST_SUITE("nbd") {
     }
 
     TEST_CASE("nbdcopy: in and out over 4 connections with 64 requests in flight (tmpfs I/O "
-              "inline and on the ring)") {
+              "inline and on the ring, provided buffers)") {
         SKIP_WITHOUT("nbdcopy");
-        for (const char* tmpfs_io : {"inline", "ring"}) {
-            CAPTURE(tmpfs_io);
+        for (const char* variant : {"inline", "ring", "provided"}) {
+            CAPTURE(variant);
+            const bool provided = std::string(variant) == "provided";
+            const char* tmpfs_io = provided ? "inline" : variant;
             Scratch dir("shm");
             const std::string src = (dir / "src.img").string();
             apps_test::write_file(src, apps_test::random_string(24 * MiB, 5));
             const std::string disk = (dir / "disk.img").string();
             apps_test::write_file(disk, "");
             std::filesystem::resize_file(disk, 24 * MiB);
-            Server s(dir.path,
-                     {"--threads", "2", "--max-requests", "64", "--tmpfs-io", tmpfs_io, disk});
+            std::vector<std::string> args = {"--threads", "2", "--max-requests", "64",
+                                             "--tmpfs-io", tmpfs_io, disk};
+            if (provided) {
+                args.insert(args.begin(), "--provided-buffers");
+            }
+            Server s(dir.path, args);
             auto r = tool(
                 {"nbdcopy", "--connections=4", "--requests=64", "--flush", src, s.uri()},
                 dir.path);

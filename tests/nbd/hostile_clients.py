@@ -384,12 +384,13 @@ def case_pipeline():
     srv.stop()
 
 
-def case_burst():
+def case_burst(*extra):
     """Requests sent back to back in one buffer, the server reads them ahead in 64 KiB
-    pieces: WRITE payloads of many sizes straddle those pieces (and a refused WRITE's
-    payload must still be skipped), then READs of the same blocks pipelined the same way;
-    replies come in any order, matched by cookie."""
-    srv = Server()
+    pieces (16 KiB provided buffers with --provided-buffers): WRITE payloads of many sizes
+    and headers straddle those pieces (and a refused WRITE's payload must still be
+    skipped), then READs of the same blocks pipelined the same way; replies come in any
+    order, matched by cookie."""
+    srv = Server(*extra)
     s = connect()
     go(s)
     sizes = [512, 4096, 100000 // 512 * 512, 1024, 65536, 3584, 4096 * 3, 512 * 129, 200704,
@@ -806,7 +807,11 @@ def case_chaos():
     print(f"ok chaos: {ops} requests, {drops} connections dropped with requests in flight")
 
 
-CASES = {"chaos": case_chaos, "kill9": case_kill9, "faults": case_faults, "read_only": case_read_only, "sigterm": case_sigterm, "magic": case_magic, "options": case_options, "requests": case_requests,
+def case_burst_provided():
+    case_burst("--provided-buffers")
+
+
+CASES = {"burst_provided": case_burst_provided, "chaos": case_chaos, "kill9": case_kill9, "faults": case_faults, "read_only": case_read_only, "sigterm": case_sigterm, "magic": case_magic, "options": case_options, "requests": case_requests,
          "short_write": case_short_write, "pipeline": case_pipeline, "burst": case_burst,
          "idle": case_idle,
          "slow": case_slow, "inflight": case_inflight}

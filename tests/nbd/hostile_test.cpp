@@ -73,6 +73,11 @@ TEST_SUITE("nbd") {
         hostile("burst");
     }
 
+    TEST_CASE("bursts with --provided-buffers: headers and payloads cut by 16 KiB ring "
+              "buffers all come back right") {
+        hostile("burst_provided");
+    }
+
     TEST_CASE("hostile: 1000 idle connections are served and --max-connections refuses beyond") {
         hostile("idle");
     }
