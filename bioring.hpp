@@ -6,7 +6,8 @@
 //   runtime/  Task, spawn (bounded by a Semaphore), when_all, when_any, with_timeout,
 //             sync_wait, Runtime, Reactor, sleep_for, IoResult, Result, the low-level
 //             Operation/OpAwaiter request; Event, Semaphore, Mutex and Channel, the
-//             coroutine synchronisation primitives (any reactor, FIFO, cancellable)
+//             coroutine synchronisation primitives (any reactor, FIFO, cancellable);
+//             BufferRing (io_uring provided buffers, Socket::recv_select)
 //   io/       DirectFile (O_DIRECT or buffered files on the ring, open_async, write flags),
 //             file-system operations (fs::unlink, rename, mkdir, statx), linked requests
 //             (link), the raw-SQE escape hatch, alignment probing, Socket, Listener and

@@ -64,20 +64,17 @@ void RecvSelectOp::fail(int res) noexcept {
 
 void RecvSelectOp::on_complete(Operation* op, int res) noexcept {
     auto* self = static_cast<RecvSelectOp*>(op);
-    if ((self->reactor_flags_ & op_buffer) != 0) { // the kernel picked a buffer
+    const bool picked = (self->reactor_flags_ & op_buffer) != 0;
+    if (res < 0 && !picked && self->retry_transient(res, "recv_select")) {
+        return; // EINTR / EAGAIN: the same request again (a buffer taken here stays held)
+    }
+    if (picked) { // the kernel filled one of the ring's buffers
         self->id_ = static_cast<int>(self->reactor_flags_ >> 16);
         self->reactor_flags_ = 0;
         self->ring_->picked(static_cast<unsigned>(self->id_));
-        if (res <= 0) { // picked for no data: straight back (the request may go again)
-            self->ring_->give_back(static_cast<unsigned>(self->id_));
-            self->id_ = -1;
-        }
-    }
-    if (res < 0 && self->retry_transient(res, "recv_select")) {
-        return; // EINTR / EAGAIN: the same request again (a buffer taken here stays held)
     }
     if (res <= 0) {
-        self->fail(res); // EOF or an error: no buffer goes to the caller
+        self->fail(res); // EOF or an error: the buffer (if any) goes back, not to the caller
         return;
     }
     self->finish(res);
