@@ -383,7 +383,11 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
     const bool meta = c.neg.base_allocation_selected();
     OwnedBuffer discard;
     if (opts_.provided_buffers && !c.io.tls()) {
-        c.ring = &Reactor::current()->buffer_ring(ring_buffers, ring_buffer_size);
+        try {
+            c.ring = &Reactor::current()->buffer_ring(ring_buffers, ring_buffer_size);
+        } catch (const std::bad_alloc&) {
+            c.ring = nullptr; // no memory for the ring: a read-ahead of its own, as without
+        }
     }
     c.rx = OwnedBuffer::alloc(c.ring != nullptr ? request_size : rx_capacity);
     if (!c.rx) {
