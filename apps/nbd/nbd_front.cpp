@@ -428,8 +428,8 @@ Task<void> NbdFront::transmission(Connection& c, std::stop_token stop) {
                 o = request_options(stop);
             }
             // In clear text, whatever the client has sent (with provided buffers and part
-            // of a header kept, its missing bytes); over TLS (no partial-record read in
-            // Transport) exactly the missing part of the header.
+            // of a header kept: into the one-page stash after it); over TLS (no
+            // partial-record read in Transport) exactly the missing part of the header.
             const IoResult got =
                 c.io.tls() ? co_await c.io.recv_exact(c.rx.data() + c.rx_end,
                                                       request_size - c.rx_end, std::move(o))
