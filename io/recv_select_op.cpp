@@ -26,10 +26,7 @@ bool RecvSelectOp::await_ready() noexcept {
 
 bool RecvSelectOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     if (!attach(waiter)) {
-        if (id_ >= 0) {
-            ring_->give_back(static_cast<unsigned>(id_));
-            id_ = -1;
-        }
+        release(); // attach() set the result (no reactor, or stopped already)
         return false;
     }
     sock_->target(*this, reactor_);
@@ -49,11 +46,15 @@ bool RecvSelectOp::await_suspend(std::coroutine_handle<> waiter) noexcept {
     return start();
 }
 
-void RecvSelectOp::fail(int res) noexcept {
+void RecvSelectOp::release() noexcept {
     if (id_ >= 0) {
         ring_->give_back(static_cast<unsigned>(id_));
         id_ = -1;
     }
+}
+
+void RecvSelectOp::fail(int res) noexcept {
+    release();
     if (res < 0) {
         set_error_message("bioring: recv_select from %s: %s", sock_->path.c_str(),
                           res == -ECANCELED ? "cancelled (deadline passed or stop requested)"

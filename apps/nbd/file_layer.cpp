@@ -91,8 +91,7 @@ FileLayer::FileIo<ReadOp> FileLayer::file_read(void* buf, std::size_t len,
 FileLayer::FileIo<WriteOp> FileLayer::file_write(const void* buf, std::size_t len,
                                                  std::uint64_t off, WriteFlags flags) noexcept {
     if (!inline_io_) {
-        return flags == WriteFlags::none ? FileIo<WriteOp>(file_.write(buf, len, off))
-                                         : FileIo<WriteOp>(file_.write(buf, len, off, flags));
+        return FileIo<WriteOp>(file_.write(buf, len, off, flags));
     }
     return FileIo<WriteOp>(inline_transfer(file_.fd(),
                                            const_cast<std::byte*>(static_cast<const std::byte*>(buf)),

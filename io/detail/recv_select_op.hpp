@@ -47,6 +47,9 @@ private:
         : IoOp(std::move(o)), sock_(&s), ring_(&ring) {}
 
     static void on_complete(Operation* op, int res) noexcept;
+    /// Give the buffer held (if any) back to the ring.
+    void release() noexcept;
+    /// Finish with @res <= 0: the buffer held goes back, the message names the reason.
     void fail(int res) noexcept;
 
     const FileState* sock_;
